@@ -1,0 +1,1 @@
+//! vpf-cloudflow

@@ -1,0 +1,516 @@
+//! The payloads that travel through the workflow, and the records a job keeps
+//! in its NAS folder. Workflow state is small by design (CloudFlow limits it):
+//! keys, ids and numbers only; the plan and the media stay on NAS.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Output formats. Every one is packaged from the same single encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// H.264/AAC in MP4 with the index up front (faststart).
+    Mp4,
+    /// H.264/AAC in FLV.
+    Flv,
+    /// H.264/AAC in MPEG-TS segments with a VOD m3u8 playlist.
+    Hls,
+    /// H.264/AAC in AVI (a remux; players that want MPEG-4 Part 2 in AVI are not served).
+    Avi,
+    /// An animated GIF preview of the first seconds.
+    Gif,
+    /// A JPEG thumbnail.
+    Jpg,
+}
+
+impl Format {
+    pub const ALL: [Format; 6] = [
+        Format::Mp4,
+        Format::Flv,
+        Format::Hls,
+        Format::Avi,
+        Format::Gif,
+        Format::Jpg,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Mp4 => "mp4",
+            Format::Flv => "flv",
+            Format::Hls => "hls",
+            Format::Avi => "avi",
+            Format::Gif => "gif",
+            Format::Jpg => "jpg",
+        }
+    }
+
+    /// Parse a comma- or space-separated list such as `"mp4, flv, hls"`.
+    /// Duplicates are dropped; order is kept.
+    pub fn parse_list(s: &str) -> Result<Vec<Format>> {
+        let mut out = Vec::new();
+        for part in s.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
+            let f: Format = part.parse()?;
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::invalid(format!(
+                "no output format given; choose from {}",
+                Format::names()
+            )));
+        }
+        Ok(out)
+    }
+
+    pub fn names() -> String {
+        Format::ALL.map(Format::as_str).join(", ")
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Format> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "mp4" => Ok(Format::Mp4),
+            "flv" => Ok(Format::Flv),
+            "hls" | "m3u8" => Ok(Format::Hls),
+            "avi" => Ok(Format::Avi),
+            "gif" => Ok(Format::Gif),
+            "jpg" | "jpeg" => Ok(Format::Jpg),
+            other => Err(Error::invalid(format!(
+                "unknown output format {other:?}; choose from {}",
+                Format::names()
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Video encoding settings: one H.264 encode shared by every format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Profile {
+    /// libx264 constant rate factor (0-51; lower is better and larger).
+    pub crf: u8,
+    /// libx264 preset (ultrafast ... veryslow).
+    pub preset: String,
+    /// Scale down to at most this height (never up). `None` keeps the size.
+    pub max_height: Option<u32>,
+    /// AAC bitrate for the audio track, in kbit/s.
+    pub audio_kbps: u32,
+    /// Seconds of the GIF preview.
+    pub gif_seconds: f64,
+}
+
+pub const PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            crf: 23,
+            preset: "veryfast".into(),
+            max_height: None,
+            audio_kbps: 128,
+            gif_seconds: 3.0,
+        }
+    }
+}
+
+impl Profile {
+    pub fn validate(&self) -> Result<()> {
+        if self.crf > 51 {
+            return Err(Error::invalid(format!("crf {} is out of range 0-51", self.crf)));
+        }
+        if !PRESETS.contains(&self.preset.as_str()) {
+            return Err(Error::invalid(format!(
+                "unknown x264 preset {:?}; choose from {}",
+                self.preset,
+                PRESETS.join(", ")
+            )));
+        }
+        if let Some(h) = self.max_height {
+            if !(16..=8640).contains(&h) {
+                return Err(Error::invalid(format!("maxHeight {h} is out of range 16-8640")));
+            }
+        }
+        if !(16..=1024).contains(&self.audio_kbps) {
+            return Err(Error::invalid(format!(
+                "audioKbps {} is out of range 16-1024",
+                self.audio_kbps
+            )));
+        }
+        if !(self.gif_seconds > 0.0 && self.gif_seconds <= 30.0) {
+            return Err(Error::invalid(format!(
+                "gifSeconds {} is out of range (0, 30]",
+                self.gif_seconds
+            )));
+        }
+        Ok(())
+    }
+}
+
+pub const DEFAULT_MAX_PIECES: u32 = 100;
+
+/// The execution input: what oss-trigger starts the workflow with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRequest {
+    /// Also the execution name: derived from bucket, key and eTag.
+    pub job_id: String,
+    pub bucket: String,
+    /// The source object key, exactly as stored.
+    pub key: String,
+    #[serde(default)]
+    pub etag: String,
+    #[serde(default)]
+    pub size: u64,
+    /// Where outputs go: `<outputPrefix>/<relative dir>/<stem>`.
+    pub output_base: String,
+    /// File stem used to name outputs.
+    pub stem: String,
+    pub formats: Vec<Format>,
+    pub segment_seconds: f64,
+    #[serde(default = "default_max_pieces")]
+    pub max_pieces: u32,
+    #[serde(default)]
+    pub profile: Profile,
+}
+
+fn default_max_pieces() -> u32 {
+    DEFAULT_MAX_PIECES
+}
+
+impl JobRequest {
+    /// Check everything a handler relies on; a request that passes cannot
+    /// make a path escape its folder.
+    pub fn validate(&self) -> Result<()> {
+        crate::nas::validate_job_id(&self.job_id)?;
+        crate::keys::validate_bucket(&self.bucket)?;
+        crate::keys::validate_key(&self.key)?;
+        crate::keys::validate_key(&self.output_base)?;
+        crate::keys::validate_segment(&self.stem)?;
+        if self.formats.is_empty() {
+            return Err(Error::invalid("no output format requested"));
+        }
+        if !(self.segment_seconds.is_finite() && self.segment_seconds >= 1.0 && self.segment_seconds <= 3600.0) {
+            return Err(Error::invalid(format!(
+                "segmentSeconds {} is out of range 1-3600",
+                self.segment_seconds
+            )));
+        }
+        if !(1..=1000).contains(&self.max_pieces) {
+            return Err(Error::invalid(format!("maxPieces {} is out of range 1-1000", self.max_pieces)));
+        }
+        self.profile.validate()
+    }
+
+    /// The object key of one output format.
+    pub fn output_key(&self, format: Format) -> String {
+        match format {
+            Format::Hls => format!("{}/hls/index.m3u8", self.output_base),
+            f => format!("{}/{}.{}", self.output_base, self.stem, f.as_str()),
+        }
+    }
+
+    pub fn manifest_key(&self) -> String {
+        format!("{}/manifest.json", self.output_base)
+    }
+}
+
+/// What ffprobe told us about the source (filled by vpf-media).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaInfo {
+    pub format_name: String,
+    pub duration_seconds: f64,
+    pub size_bytes: u64,
+    pub bit_rate: Option<u64>,
+    pub video: Option<VideoInfo>,
+    pub audio: Option<AudioInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoInfo {
+    pub codec: String,
+    /// Coded size, before rotation.
+    pub width: u32,
+    pub height: u32,
+    /// Frame rate as a fraction (`30000/1001`).
+    pub frame_rate_num: u32,
+    pub frame_rate_den: u32,
+    /// Degrees clockwise that players rotate the picture by (0, 90, 180, 270).
+    pub rotation: i32,
+    /// Counted frames (ffprobe -count_packets), not estimated.
+    pub frames: u64,
+    pub duration_seconds: f64,
+    pub pix_fmt: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioInfo {
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u32,
+    pub duration_seconds: f64,
+}
+
+/// One video-only piece cut at key frames by split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Piece {
+    pub index: u32,
+    /// Real start in the source's timeline (a key frame), seconds.
+    pub start_seconds: f64,
+    pub duration_seconds: f64,
+    pub frames: u64,
+}
+
+/// The plan split writes to `job.json` in the job folder; the other steps
+/// read it instead of carrying it through the workflow state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPlan {
+    pub request: JobRequest,
+    /// File name of the downloaded source inside the job folder.
+    pub source_file: String,
+    pub info: MediaInfo,
+    /// The piece length actually used (the request's, raised to respect maxPieces).
+    pub piece_seconds: f64,
+    pub pieces: Vec<Piece>,
+    /// Whether split wrote `audio.m4a` (the once-encoded AAC track).
+    pub has_audio: bool,
+}
+
+/// One Map item: which piece to transcode. Small on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PieceTask {
+    pub job_id: String,
+    pub index: u32,
+}
+
+/// Split's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SplitOutput {
+    pub job_id: String,
+    /// In order: the Map runs over these.
+    pub pieces: Vec<PieceTask>,
+    pub piece_seconds: f64,
+    pub duration_seconds: f64,
+    pub has_audio: bool,
+}
+
+/// Transcode's answer for one piece.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PieceOutput {
+    pub job_id: String,
+    pub index: u32,
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+/// Merge's input: the job and the Map's `Items`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeInput {
+    pub job_id: String,
+    pub pieces: Vec<PieceOutput>,
+}
+
+/// One uploaded output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputObject {
+    pub format: Format,
+    /// The main object (for HLS, the playlist).
+    pub key: String,
+    /// Bytes uploaded for this format (for HLS, playlist plus segments).
+    pub bytes: u64,
+    /// Objects uploaded for this format (HLS: playlist plus segments).
+    pub objects: u32,
+    pub duration_seconds: Option<f64>,
+    pub bitrate_kbps: Option<f64>,
+}
+
+/// Merge's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeOutput {
+    pub job_id: String,
+    pub outputs: Vec<OutputObject>,
+}
+
+/// The error a Catch hands on. CloudFlow names the fields `Error` and `Cause`;
+/// the aliases accept the spellings of our own handlers too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowError {
+    #[serde(alias = "Error", alias = "errorType", alias = "ErrorCode")]
+    pub error: String,
+    #[serde(default, alias = "Cause", alias = "errorMessage", alias = "ErrorMessage")]
+    pub cause: String,
+}
+
+/// After-process's input: the execution input, plus merge's answer on the
+/// success path or the caught error on the failure path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AfterProcessInput {
+    pub request: JobRequest,
+    #[serde(default)]
+    pub merge: Option<MergeOutput>,
+    #[serde(default)]
+    pub error: Option<FlowError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Succeeded,
+    Failed,
+}
+
+/// Wall time of one step, recorded by the handler in the job folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepTiming {
+    pub step: String,
+    /// Number of invocations folded into this line (transcode: one per piece).
+    pub invocations: u32,
+    /// Sum of the invocations' wall times.
+    pub seconds: f64,
+}
+
+/// The job record after-process writes next to the outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub source: SourceRef,
+    pub probe: Option<MediaInfo>,
+    pub outputs: Vec<OutputObject>,
+    pub steps: Vec<StepTiming>,
+    pub error: Option<FlowError>,
+    /// RFC 3339.
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRef {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// After-process's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AfterProcessOutput {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub manifest_key: String,
+    pub webhook_delivered: Option<bool>,
+    pub nas_cleaned: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn request() -> JobRequest {
+        JobRequest {
+            job_id: "a-0123456789abcdef0123".into(),
+            bucket: "media".into(),
+            key: "source/a.mp4".into(),
+            etag: "E".into(),
+            size: 1,
+            output_base: "dest/a".into(),
+            stem: "a".into(),
+            formats: vec![Format::Mp4, Format::Hls],
+            segment_seconds: 10.0,
+            max_pieces: 100,
+            profile: Profile::default(),
+        }
+    }
+
+    #[test]
+    fn format_lists_parse_and_refuse_unknown() {
+        assert_eq!(
+            Format::parse_list("mp4, flv,hls m3u8 MP4").unwrap(),
+            vec![Format::Mp4, Format::Flv, Format::Hls]
+        );
+        let e = Format::parse_list("mp4, webm").unwrap_err();
+        assert!(e.message.contains("webm") && e.message.contains("choose from"));
+        assert!(Format::parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn output_keys_are_predictable() {
+        let r = request();
+        assert_eq!(r.output_key(Format::Mp4), "dest/a/a.mp4");
+        assert_eq!(r.output_key(Format::Hls), "dest/a/hls/index.m3u8");
+        assert_eq!(r.manifest_key(), "dest/a/manifest.json");
+    }
+
+    #[test]
+    fn request_validation_catches_bad_fields() {
+        assert!(request().validate().is_ok());
+        let mut r = request();
+        r.key = "source/../../etc/passwd".into();
+        assert!(r.validate().is_err());
+        let mut r = request();
+        r.job_id = "../x".into();
+        assert!(r.validate().is_err());
+        let mut r = request();
+        r.segment_seconds = f64::NAN;
+        assert!(r.validate().is_err());
+        let mut r = request();
+        r.profile.preset = "warp".into();
+        assert!(r.validate().is_err());
+        let mut r = request();
+        r.formats.clear();
+        assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn camel_case_on_the_wire() {
+        let v = serde_json::to_value(request()).unwrap();
+        assert!(v.get("jobId").is_some() && v.get("segmentSeconds").is_some());
+        assert_eq!(v["formats"][1], "hls");
+    }
+
+    #[test]
+    fn flow_error_accepts_cloudflow_and_handler_spellings() {
+        let a: FlowError = serde_json::from_str(r#"{"Error":"CorruptMedia","Cause":"x"}"#).unwrap();
+        let b: FlowError =
+            serde_json::from_str(r#"{"errorType":"CorruptMedia","errorMessage":"x"}"#).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,14 @@
+//! Contracts shared by the five functions, the workflow and the local runner.
+//!
+//! Everything that crosses a process boundary is defined here exactly once:
+//! the OSS event ([`event`]), the payloads that travel through the workflow
+//! ([`job`]), the error types the workflow retries or catches ([`error`]),
+//! and the layout of a job's folder on NAS ([`nas`]).
+
+pub mod error;
+pub mod event;
+pub mod job;
+pub mod keys;
+pub mod nas;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,256 @@
+//! A job's folder on NAS: `<mount>/jobs/<jobId>/`. Every file a job writes
+//! lives here, under names this module makes, so no key or event field can
+//! place a file anywhere else.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::job::{JobPlan, StepTiming};
+
+/// Where FC mounts NAS when `nasConfig` uses the automatic configuration.
+pub const DEFAULT_MOUNT: &str = "/mnt/auto";
+
+/// Job ids become folder names: letters, digits, `-`, `_`, 1-128 long,
+/// not starting with `-`.
+pub fn validate_job_id(id: &str) -> Result<()> {
+    let ok = (1..=128).contains(&id.len())
+        && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        && !id.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "job id {id:?} is not valid: 1-128 letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JobDir {
+    path: PathBuf,
+}
+
+impl JobDir {
+    /// The folder of `job_id` under the NAS mount (not created).
+    pub fn new(mount: &Path, job_id: &str) -> Result<JobDir> {
+        validate_job_id(job_id)?;
+        Ok(JobDir {
+            path: mount.join("jobs").join(job_id),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn create(&self) -> Result<()> {
+        for d in [self.pieces_dir(), self.encoded_dir(), self.out_dir(), self.steps_dir()] {
+            tokio_free::create_dir_all(&d)?;
+        }
+        Ok(())
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.is_dir()
+    }
+
+    /// The downloaded source. The extension is kept (only letters and digits)
+    /// because some demuxers look at it.
+    pub fn source(&self, key: &str) -> PathBuf {
+        let ext: String = key
+            .rsplit_once('.')
+            .map(|(_, e)| e)
+            .filter(|e| !e.contains('/'))
+            .unwrap_or("")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(8)
+            .collect();
+        if ext.is_empty() {
+            self.path.join("source")
+        } else {
+            self.path.join(format!("source.{}", ext.to_ascii_lowercase()))
+        }
+    }
+
+    pub fn pieces_dir(&self) -> PathBuf {
+        self.path.join("pieces")
+    }
+    /// A video-only piece as cut by split.
+    pub fn piece(&self, index: u32) -> PathBuf {
+        self.pieces_dir().join(format!("{index:05}.mkv"))
+    }
+    pub fn encoded_dir(&self) -> PathBuf {
+        self.path.join("encoded")
+    }
+    /// A piece as encoded by transcode.
+    pub fn encoded(&self, index: u32) -> PathBuf {
+        self.encoded_dir().join(format!("{index:05}.mkv"))
+    }
+    /// The once-encoded AAC audio track.
+    pub fn audio(&self) -> PathBuf {
+        self.path.join("audio.m4a")
+    }
+    /// Where merge packages outputs before upload.
+    pub fn out_dir(&self) -> PathBuf {
+        self.path.join("out")
+    }
+    pub fn plan_file(&self) -> PathBuf {
+        self.path.join("job.json")
+    }
+    pub fn steps_dir(&self) -> PathBuf {
+        self.path.join("steps")
+    }
+
+    pub fn read_plan(&self) -> Result<JobPlan> {
+        let bytes = std::fs::read(self.plan_file()).map_err(|e| {
+            Error::invalid(format!(
+                "job {} has no plan at {} ({e}); split must run first",
+                self.id(),
+                self.plan_file().display()
+            ))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::internal(format!("job plan {} is unreadable: {e}", self.plan_file().display())))
+    }
+
+    pub fn write_plan(&self, plan: &JobPlan) -> Result<()> {
+        write_atomic(&self.plan_file(), &serde_json::to_vec_pretty(plan)?)
+    }
+
+    /// Record a step's wall time; `name` is a step name such as `split` or
+    /// `transcode-00003` (letters, digits and `-`).
+    pub fn record_step(&self, name: &str, seconds: f64) -> Result<()> {
+        if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+            return Err(Error::internal(format!("bad step name {name:?}")));
+        }
+        tokio_free::create_dir_all(&self.steps_dir())?;
+        let t = StepTiming {
+            step: name.to_string(),
+            invocations: 1,
+            seconds,
+        };
+        write_atomic(&self.steps_dir().join(format!("{name}.json")), &serde_json::to_vec(&t)?)
+    }
+
+    /// Step timings folded by step (`transcode-00003` counts as `transcode`),
+    /// in pipeline order.
+    pub fn read_steps(&self) -> Vec<StepTiming> {
+        let mut folded: Vec<StepTiming> = Vec::new();
+        let Ok(rd) = std::fs::read_dir(self.steps_dir()) else {
+            return folded;
+        };
+        for entry in rd.flatten() {
+            let Ok(bytes) = std::fs::read(entry.path()) else { continue };
+            let Ok(t) = serde_json::from_slice::<StepTiming>(&bytes) else { continue };
+            let step = t.step.split('-').next().unwrap_or(&t.step).to_string();
+            match folded.iter_mut().find(|f| f.step == step) {
+                Some(f) => {
+                    f.invocations += t.invocations;
+                    f.seconds += t.seconds;
+                }
+                None => folded.push(StepTiming { step, ..t }),
+            }
+        }
+        let order = |s: &str| match s {
+            "split" => 0,
+            "transcode" => 1,
+            "merge" => 2,
+            _ => 3,
+        };
+        folded.sort_by_key(|t| order(&t.step));
+        folded
+    }
+
+    /// Remove the whole folder. Missing is fine: cleanup runs on every path.
+    pub fn remove(&self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::internal(format!("removing {}: {e}", self.path.display()))),
+        }
+    }
+
+    fn id(&self) -> String {
+        self.path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Write a file so that readers see the old content or the new, never half:
+/// a temporary name in the same folder, fsync, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = temp_sibling(path);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// `dir/.name.tmp-<pid>-<n>`: hidden, unique per process and call.
+pub fn temp_sibling(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+// Small blocking file operations are fine inside handlers (they run on a
+// multi-threaded runtime and these are metadata calls); kept in one place.
+mod tokio_free {
+    pub fn create_dir_all(p: &std::path::Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_cannot_escape() {
+        let root = Path::new("/mnt/auto");
+        for bad in ["", "..", "../x", "a/b", "-rf", "a b", &"x".repeat(129)] {
+            assert!(JobDir::new(root, bad).is_err(), "{bad:?}");
+        }
+        let d = JobDir::new(root, "v-a-0123").unwrap();
+        assert_eq!(d.path(), Path::new("/mnt/auto/jobs/v-a-0123"));
+        assert_eq!(d.piece(3), Path::new("/mnt/auto/jobs/v-a-0123/pieces/00003.mkv"));
+    }
+
+    #[test]
+    fn source_extension_is_sanitised() {
+        let d = JobDir::new(Path::new("/n"), "j").unwrap();
+        assert_eq!(d.source("a/b.MP4"), Path::new("/n/jobs/j/source.mp4"));
+        assert_eq!(d.source("a.b/c"), Path::new("/n/jobs/j/source"));
+        assert_eq!(d.source("x.../../etc"), Path::new("/n/jobs/j/source"));
+        assert_eq!(d.source("x.m$p4"), Path::new("/n/jobs/j/source.mp4"));
+    }
+
+    #[test]
+    fn steps_fold_and_cleanup_is_idempotent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = JobDir::new(tmp.path(), "j1").unwrap();
+        d.record_step("split", 1.5).unwrap();
+        d.record_step("transcode-00000", 2.0).unwrap();
+        d.record_step("transcode-00001", 3.0).unwrap();
+        d.record_step("merge", 1.0).unwrap();
+        assert!(d.record_step("../x", 1.0).is_err());
+        let steps = d.read_steps();
+        let names: Vec<_> = steps.iter().map(|s| s.step.as_str()).collect();
+        assert_eq!(names, ["split", "transcode", "merge"]);
+        assert_eq!(steps[1].invocations, 2);
+        assert!((steps[1].seconds - 5.0).abs() < 1e-9);
+        d.remove().unwrap();
+        assert!(!d.exists());
+        d.remove().unwrap();
+    }
+}
