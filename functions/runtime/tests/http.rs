@@ -1,0 +1,94 @@
+//! The contract over real HTTP: status codes, the x-fc-status header, the
+//! error body, and typed input.
+
+use fc_runtime::{Context, ErrorBody, headers, serve};
+use serde::{Deserialize, Serialize};
+use vpf_core::{Error, ErrorKind};
+
+#[derive(Deserialize)]
+struct In {
+    n: i64,
+}
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Out {
+    double: i64,
+    request_id: String,
+    has_creds: bool,
+}
+
+async fn handler(ev: In, ctx: Context) -> Result<Out, Error> {
+    if ev.n < 0 {
+        return Err(Error::new(ErrorKind::CorruptMedia, "negative"));
+    }
+    if ev.n == 13 {
+        panic!("unlucky");
+    }
+    Ok(Out {
+        double: ev.n * 2,
+        request_id: ctx.request_id,
+        has_creds: ctx.credentials.is_some(),
+    })
+}
+
+async fn start() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(serve(l, handler));
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn success_error_panic_and_bad_input() {
+    let base = start().await;
+    let c = reqwest::Client::new();
+    let ok = c
+        .post(format!("{base}/invoke"))
+        .header(headers::REQUEST_ID, "req-1")
+        .header(headers::ACCESS_KEY_ID, "AK")
+        .header(headers::ACCESS_KEY_SECRET, "SK")
+        .body(r#"{"n": 21}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers().get(headers::STATUS).is_none());
+    let out: Out = ok.json().await.unwrap();
+    assert_eq!(
+        out,
+        Out {
+            double: 42,
+            request_id: "req-1".into(),
+            has_creds: true
+        }
+    );
+
+    for (body, ty) in [
+        (r#"{"n": -1}"#, "CorruptMedia"),
+        (r#"{"n": 13}"#, "Internal"),
+        (r#"{"m": 1}"#, "InvalidInput"),
+        ("garbage", "InvalidInput"),
+    ] {
+        let r = c
+            .post(format!("{base}/invoke"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{body}");
+        assert_eq!(r.headers()[headers::STATUS], "404");
+        let e: ErrorBody = r.json().await.unwrap();
+        assert_eq!(e.error_type, ty, "{body}: {}", e.error_message);
+        assert!(!e.error_message.is_empty());
+    }
+
+    // The server is still up after a panic.
+    let r = c.post(format!("{base}/initialize")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .post(format!("{base}/invoke"))
+        .body(r#"{"n": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
