@@ -5,6 +5,7 @@
 //! ([`job`]), the error types the workflow retries or catches ([`error`]),
 //! and the layout of a job's folder on NAS ([`nas`]).
 
+pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod event;

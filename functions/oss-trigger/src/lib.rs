@@ -1,1 +1,251 @@
-//! oss-trigger
+//! oss-trigger: takes the OSS event (every record), skips what is not ours
+//! with a logged reason, and starts one workflow execution per new object.
+//!
+//! The execution name is the job id, derived from bucket, key and eTag
+//! ([`vpf_core::keys::job_id`]): a re-delivered event maps to the same
+//! execution, which the workflow service refuses as existing; we count that
+//! as success, so the event is processed exactly once.
+
+use serde::{Deserialize, Serialize};
+use vpf_core::config;
+use vpf_core::event::{OssEvent, OssRecord};
+use vpf_core::job::{Format, JobRequest, Profile};
+use vpf_core::keys;
+use vpf_core::{Error, ErrorKind, Result};
+
+/// Settings read once at start-up (README, configuration reference).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub flow_name: String,
+    /// `None`: the region's public CloudFlow endpoint.
+    pub flow_endpoint: Option<String>,
+    /// `None`: the region's internal OSS endpoint.
+    pub oss_endpoint: Option<String>,
+    /// The trigger's filter, checked again here: FC delivers what the
+    /// trigger matches, but a replayed or hand-made event may not match.
+    pub input_prefix: String,
+    pub input_suffix: String,
+    /// Where outputs go; never processed as input (loop guard).
+    pub output_prefix: String,
+    pub segment_seconds: f64,
+    pub max_pieces: u32,
+    pub formats: Vec<Format>,
+    pub profile: Profile,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings> {
+        let s = Settings {
+            flow_name: config::var(config::FLOW_NAME).ok_or_else(|| {
+                Error::invalid("FLOW_NAME is not set: name the workflow to start")
+            })?,
+            flow_endpoint: config::var(config::FLOW_ENDPOINT),
+            oss_endpoint: config::var(config::OSS_ENDPOINT),
+            input_prefix: config::var(config::INPUT_PREFIX).unwrap_or_default(),
+            input_suffix: config::var(config::INPUT_SUFFIX).unwrap_or_default(),
+            output_prefix: config::var(config::OUTPUT_PREFIX).unwrap_or_else(|| "dest".into()),
+            segment_seconds: config::parse_or(config::SEGMENT_SECONDS, 30.0)?,
+            max_pieces: config::parse_or(config::MAX_PIECES, vpf_core::job::DEFAULT_MAX_PIECES)?,
+            formats: config::formats()?,
+            profile: config::profile()?,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let out = self.output_prefix.trim_matches('/');
+        if out.is_empty() {
+            return Err(Error::invalid(
+                "OUTPUT_PREFIX is empty: outputs would land where uploads trigger the flow",
+            ));
+        }
+        // The loop guard: an output key starts with `<out>/`; if the input
+        // filter could match it, every output would start a new job.
+        let sample_output = format!("{out}/x/x{}", self.input_suffix);
+        if sample_output.starts_with(&self.input_prefix) {
+            return Err(Error::invalid(format!(
+                "OUTPUT_PREFIX {out:?} lies under INPUT_PREFIX {:?}: outputs would trigger new jobs forever",
+                self.input_prefix
+            )));
+        }
+        Ok(())
+    }
+
+    /// The execution input for one object.
+    pub fn request(&self, bucket: &str, key: &str, etag: &str, size: u64) -> Result<JobRequest> {
+        let (output_base, stem) = keys::output_base(key, &self.input_prefix, &self.output_prefix)?;
+        let req = JobRequest {
+            job_id: keys::job_id(bucket, key, etag),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            etag: etag.to_string(),
+            size,
+            output_base,
+            stem,
+            formats: self.formats.clone(),
+            segment_seconds: self.segment_seconds,
+            max_pieces: self.max_pieces,
+            profile: self.profile.clone(),
+        };
+        req.validate()?;
+        Ok(req)
+    }
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum RecordOutcome {
+    Started {
+        key: String,
+        execution: String,
+    },
+    /// Already started by an earlier delivery of the same event.
+    Duplicate {
+        key: String,
+        execution: String,
+    },
+    Skipped {
+        key: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerOutput {
+    pub records: Vec<RecordOutcome>,
+}
+
+/// The first decision on a record, before any I/O.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    Skip(String),
+    /// Keys to try in order (the raw key, then its percent-decoded form).
+    Consider(Vec<String>),
+}
+
+pub fn screen(record: &OssRecord, s: &Settings) -> Screen {
+    if !record.is_object_created() {
+        return Screen::Skip(format!("{} is not an ObjectCreated event", record.name()));
+    }
+    let out = format!("{}/", s.output_prefix.trim_matches('/'));
+    let mut candidates = Vec::new();
+    let mut last_reason = String::new();
+    for key in keys::key_candidates(&record.oss.object.key) {
+        if let Err(e) = keys::validate_key(&key) {
+            last_reason = e.message;
+            continue;
+        }
+        if key.starts_with(&out) {
+            last_reason = format!("key is under the output prefix {out:?} (loop guard)");
+            continue;
+        }
+        if !keys::matches_filter(&key, &s.input_prefix, &s.input_suffix) {
+            last_reason = format!(
+                "key is outside the trigger filter (prefix {:?}, suffix {:?})",
+                s.input_prefix, s.input_suffix
+            );
+            continue;
+        }
+        candidates.push(key);
+    }
+    if candidates.is_empty() {
+        Screen::Skip(last_reason)
+    } else {
+        Screen::Consider(candidates)
+    }
+}
+
+/// The two services the trigger talks to, behind small interfaces so the
+/// logic is testable and the binary wires the real clients.
+pub trait Services {
+    /// Whether the object exists (used only when the key is ambiguous).
+    fn exists(&self, bucket: &str, key: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Start an execution; `Ok(false)` when one with this name already exists.
+    fn start(
+        &self,
+        execution: &str,
+        input: &JobRequest,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// Handle one event. Records are independent: a bad record is skipped with a
+/// reason; a transient failure on any record fails the whole call so that FC
+/// retries it (records already started then come back as duplicates).
+pub async fn handle<S: Services>(event: &[u8], s: &Settings, svc: &S) -> Result<TriggerOutput> {
+    let event = OssEvent::parse(event)?;
+    let mut records = Vec::with_capacity(event.events.len());
+    for rec in &event.events {
+        let raw = rec.oss.object.key.clone();
+        let outcome = match screen(rec, s) {
+            Screen::Skip(reason) => RecordOutcome::Skipped { key: raw, reason },
+            Screen::Consider(candidates) => one(rec, candidates, s, svc).await?,
+        };
+        match &outcome {
+            RecordOutcome::Skipped { key, reason } => tracing::info!(%key, %reason, "skipped"),
+            RecordOutcome::Started { key, execution } => {
+                tracing::info!(%key, %execution, "started")
+            }
+            RecordOutcome::Duplicate { key, execution } => {
+                tracing::info!(%key, %execution, "already started; duplicate delivery")
+            }
+        }
+        records.push(outcome);
+    }
+    Ok(TriggerOutput { records })
+}
+
+async fn one<S: Services>(
+    rec: &OssRecord,
+    candidates: Vec<String>,
+    s: &Settings,
+    svc: &S,
+) -> Result<RecordOutcome> {
+    let bucket = &rec.oss.bucket.name;
+    if let Err(e) = keys::validate_bucket(bucket) {
+        return Ok(RecordOutcome::Skipped {
+            key: rec.oss.object.key.clone(),
+            reason: e.message,
+        });
+    }
+    // An unambiguous key needs no look-up; an ambiguous one (it has `%`) is
+    // whichever form exists.
+    let key = if candidates.len() == 1 {
+        candidates[0].clone()
+    } else {
+        let mut found = None;
+        for k in &candidates {
+            if svc.exists(bucket, k).await? {
+                found = Some(k.clone());
+                break;
+            }
+        }
+        match found {
+            Some(k) => k,
+            None => {
+                return Ok(RecordOutcome::Skipped {
+                    key: rec.oss.object.key.clone(),
+                    reason: "object no longer exists (neither the key nor its decoded form)".into(),
+                });
+            }
+        }
+    };
+    let o = &rec.oss.object;
+    let req = match s.request(bucket, &key, &o.e_tag, o.size) {
+        Ok(r) => r,
+        Err(e) if e.kind == ErrorKind::InvalidInput => {
+            return Ok(RecordOutcome::Skipped {
+                key,
+                reason: e.message,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let execution = req.job_id.clone();
+    if svc.start(&execution, &req).await? {
+        Ok(RecordOutcome::Started { key, execution })
+    } else {
+        Ok(RecordOutcome::Duplicate { key, execution })
+    }
+}

@@ -1,0 +1,316 @@
+//! The Function Compute emulator: starts each function's handler process as
+//! FC would (its `customRuntimeConfig` command on a port given in
+//! `FC_SERVER_PORT`), waits until it listens, and invokes `POST /invoke` with
+//! the FC headers. Like FC it scales out: an instance serves up to
+//! `instanceConcurrency` calls at once, and more calls start more instances
+//! (up to a local cap). A call that outlives the function's timeout is
+//! answered with FC's timeout error and its instance is killed, with every
+//! process it started (ffmpeg included): instances run in their own process
+//! group.
+
+mod instance;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fc_runtime::{Context, ErrorBody};
+use tokio::sync::{Mutex, Semaphore};
+use vpf_core::credentials::Credentials;
+
+pub use instance::Instance;
+
+/// One function as the runner starts it (from s.yaml's fc3 props).
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub name: String,
+    /// The program and its arguments (`customRuntimeConfig.command` + `args`), resolved locally.
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub instance_concurrency: u32,
+    pub memory_mb: Option<u32>,
+    /// Working directory (the function's `code` folder, as `/code` in FC).
+    pub cwd: Option<PathBuf>,
+}
+
+/// How a call ended, in the terms the workflow engine needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// HTTP 200: the function's JSON answer.
+    Ok(serde_json::Value),
+    /// The function answered with an error (404 + x-fc-status).
+    FunctionError(ErrorBody),
+    /// FC itself failed the call: timeout, crash, unreachable instance.
+    PlatformError { code: String, message: String },
+}
+
+/// FC's error codes for calls the function did not answer itself.
+pub mod codes {
+    /// The call ran longer than the function's timeout.
+    pub const TIMEOUT: &str = "FunctionTimeout";
+    /// The instance died during the call (killed, crashed).
+    pub const CRASHED: &str = "FunctionCrashed";
+    /// The instance could not be started.
+    pub const START_FAILED: &str = "FunctionNotStarted";
+    /// No function of that name.
+    pub const NOT_FOUND: &str = "FunctionNotFound";
+}
+
+/// Issues the temporary credentials handed to each call (in FC, the role's STS keys).
+pub type CredentialSource = Arc<dyn Fn() -> Credentials + Send + Sync>;
+
+pub struct FcEmulator {
+    functions: HashMap<String, Arc<Function>>,
+    region: String,
+    account_id: String,
+    credentials: Option<CredentialSource>,
+    http: reqwest::Client,
+    log_dir: PathBuf,
+}
+
+struct Function {
+    spec: FunctionSpec,
+    /// Every live instance; each has `instanceConcurrency` slots.
+    pool: Mutex<Vec<Arc<Instance>>>,
+    started: std::sync::atomic::AtomicUsize,
+    /// Calls in flight across all instances, at most `max_instances * concurrency`.
+    slots: Semaphore,
+    peak_in_flight: std::sync::atomic::AtomicUsize,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl FcEmulator {
+    pub fn new(
+        specs: Vec<FunctionSpec>,
+        region: &str,
+        account_id: &str,
+        credentials: Option<CredentialSource>,
+        log_dir: PathBuf,
+        max_instances: usize,
+    ) -> std::io::Result<FcEmulator> {
+        std::fs::create_dir_all(&log_dir)?;
+        let max_instances = max_instances.max(1);
+        let functions = specs
+            .into_iter()
+            .map(|spec| {
+                let per = spec.instance_concurrency.max(1) as usize;
+                let f = Function {
+                    slots: Semaphore::new(max_instances * per),
+                    pool: Mutex::new(Vec::new()),
+                    started: Default::default(),
+                    peak_in_flight: Default::default(),
+                    in_flight: Default::default(),
+                    spec,
+                };
+                (f.spec.name.clone(), Arc::new(f))
+            })
+            .collect();
+        Ok(FcEmulator {
+            functions,
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+            credentials,
+            // No overall timeout here: each call gets the function's own.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .map_err(std::io::Error::other)?,
+            log_dir,
+        })
+    }
+
+    pub fn function_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.functions.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.log_dir
+    }
+
+    /// The most calls that were in flight at once for a function.
+    pub fn peak_in_flight(&self, name: &str) -> usize {
+        self.functions
+            .get(name)
+            .map(|f| f.peak_in_flight.load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(0)
+    }
+
+    /// Invoke a function synchronously, as `FC:InvokeFunction` with
+    /// `invocationType: Sync` does.
+    pub async fn invoke(&self, name: &str, payload: &[u8]) -> Outcome {
+        self.invoke_with_retry_count(name, payload, 0).await
+    }
+
+    pub async fn invoke_with_retry_count(
+        &self,
+        name: &str,
+        payload: &[u8],
+        retry_count: u32,
+    ) -> Outcome {
+        let Some(f) = self.functions.get(name).cloned() else {
+            return Outcome::PlatformError {
+                code: codes::NOT_FOUND.into(),
+                message: format!("no function named {name:?} in s.yaml"),
+            };
+        };
+        let Ok(_permit) = f.slots.acquire().await else {
+            return Outcome::PlatformError {
+                code: codes::START_FAILED.into(),
+                message: "the emulator is shutting down".into(),
+            };
+        };
+        let now = f
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        f.peak_in_flight
+            .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+        let out = self.call(&f, payload, retry_count).await;
+        f.in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        out
+    }
+
+    async fn call(&self, f: &Arc<Function>, payload: &[u8], retry_count: u32) -> Outcome {
+        let inst = match self.checkout(f).await {
+            Ok(i) => i,
+            Err(e) => {
+                return Outcome::PlatformError {
+                    code: codes::START_FAILED.into(),
+                    message: format!("function {} did not start: {e}", f.spec.name),
+                };
+            }
+        };
+        let ctx = Context {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            function_name: f.spec.name.clone(),
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            credentials: self.credentials.as_ref().map(|c| c()),
+            timeout: Some(f.spec.timeout),
+            memory_mb: f.spec.memory_mb,
+            retry_count,
+            qualifier: "LATEST".into(),
+            version_id: "LATEST".into(),
+        };
+        let mut req = self
+            .http
+            .post(format!("{}/invoke", inst.base_url()))
+            .body(payload.to_vec());
+        for (k, v) in ctx.to_headers() {
+            req = req.header(k, v);
+        }
+        let started = Instant::now();
+        let result = tokio::time::timeout(f.spec.timeout, async {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let fc_status = resp
+                .headers()
+                .get(fc_runtime::headers::STATUS)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>((status, fc_status, body))
+        })
+        .await;
+        match result {
+            Err(_) => {
+                // FC kills an instance whose call timed out; so do we, with
+                // its ffmpeg children, so nothing runs on unseen.
+                inst.kill().await;
+                Outcome::PlatformError {
+                    code: codes::TIMEOUT.into(),
+                    message: format!(
+                        "Function timed out after {} seconds",
+                        f.spec.timeout.as_secs_f64()
+                    ),
+                }
+            }
+            Ok(Err(e)) => {
+                inst.kill().await;
+                Outcome::PlatformError {
+                    code: codes::CRASHED.into(),
+                    message: format!(
+                        "the instance of {} failed during the call after {:.1} s: {e}",
+                        f.spec.name,
+                        started.elapsed().as_secs_f64()
+                    ),
+                }
+            }
+            Ok(Ok((status, fc_status, body))) => {
+                self.checkin(f, inst).await;
+                // FC's rule: a failure is a 404 *with* x-fc-status: 404.
+                let failed = fc_status.as_deref() == Some("404");
+                if failed {
+                    let e =
+                        serde_json::from_slice::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
+                            error_type: "UnhandledInvocationError".into(),
+                            error_message: String::from_utf8_lossy(&body)
+                                .chars()
+                                .take(2000)
+                                .collect(),
+                        });
+                    Outcome::FunctionError(e)
+                } else if !status.is_success() && status.as_u16() != 404 {
+                    Outcome::FunctionError(ErrorBody {
+                        error_type: "UnhandledInvocationError".into(),
+                        error_message: format!("HTTP {status}"),
+                    })
+                } else {
+                    match serde_json::from_slice(&body) {
+                        Ok(v) => Outcome::Ok(v),
+                        // FC passes any body through; the flow wants JSON.
+                        Err(_) => Outcome::Ok(serde_json::Value::String(
+                            String::from_utf8_lossy(&body).into_owned(),
+                        )),
+                    }
+                }
+            }
+        }
+    }
+
+    /// An instance with a free slot, starting one if none has. The pool lock
+    /// is held while starting so that a burst of calls starts the instances
+    /// it needs one at a time instead of racing past the cap.
+    async fn checkout(&self, f: &Arc<Function>) -> std::io::Result<Arc<Instance>> {
+        let mut pool = f.pool.lock().await;
+        pool.retain(|i| i.is_alive());
+        if let Some(i) = pool.iter().find(|i| i.take_slot()) {
+            return Ok(i.clone());
+        }
+        let n = f.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let inst = Arc::new(Instance::start(&f.spec, &self.log_dir, n).await?);
+        if !inst.take_slot() {
+            return Err(std::io::Error::other("a new instance has no free slot"));
+        }
+        pool.push(inst.clone());
+        Ok(inst)
+    }
+
+    async fn checkin(&self, _f: &Arc<Function>, inst: Arc<Instance>) {
+        inst.free_slot();
+    }
+
+    /// How many instances of a function were started so far.
+    pub fn instances_started(&self, name: &str) -> usize {
+        self.functions
+            .get(name)
+            .map(|f| f.started.load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(0)
+    }
+
+    /// Stop every instance (and the processes they started).
+    pub async fn shutdown(&self) {
+        for f in self.functions.values() {
+            f.slots.close();
+            let pool: Vec<_> = f.pool.lock().await.drain(..).collect();
+            for i in pool {
+                i.kill().await;
+            }
+        }
+    }
+}
