@@ -84,8 +84,11 @@ impl OssEvent {
                 MAX_EVENT_BYTES
             )));
         }
-        serde_json::from_slice(body)
-            .map_err(|e| Error::invalid(format!("not an OSS event ({e}); expected {{\"events\": [...]}}")))
+        serde_json::from_slice(body).map_err(|e| {
+            Error::invalid(format!(
+                "not an OSS event ({e}); expected {{\"events\": [...]}}"
+            ))
+        })
     }
 }
 
@@ -121,7 +124,10 @@ mod tests {
         assert_eq!(r.oss.object.e_tag, "688A7BF4F233DC9C88A80BF985AB7329");
         // Round trip keeps the wire names.
         let back = serde_json::to_value(&ev).expect("serialize");
-        assert_eq!(back["events"][0]["oss"]["object"]["eTag"], r.oss.object.e_tag);
+        assert_eq!(
+            back["events"][0]["oss"]["object"]["eTag"],
+            r.oss.object.e_tag
+        );
     }
 
     #[test]

@@ -140,7 +140,10 @@ impl Default for Profile {
 impl Profile {
     pub fn validate(&self) -> Result<()> {
         if self.crf > 51 {
-            return Err(Error::invalid(format!("crf {} is out of range 0-51", self.crf)));
+            return Err(Error::invalid(format!(
+                "crf {} is out of range 0-51",
+                self.crf
+            )));
         }
         if !PRESETS.contains(&self.preset.as_str()) {
             return Err(Error::invalid(format!(
@@ -151,7 +154,9 @@ impl Profile {
         }
         if let Some(h) = self.max_height {
             if !(16..=8640).contains(&h) {
-                return Err(Error::invalid(format!("maxHeight {h} is out of range 16-8640")));
+                return Err(Error::invalid(format!(
+                    "maxHeight {h} is out of range 16-8640"
+                )));
             }
         }
         if !(16..=1024).contains(&self.audio_kbps) {
@@ -213,14 +218,20 @@ impl JobRequest {
         if self.formats.is_empty() {
             return Err(Error::invalid("no output format requested"));
         }
-        if !(self.segment_seconds.is_finite() && self.segment_seconds >= 1.0 && self.segment_seconds <= 3600.0) {
+        if !(self.segment_seconds.is_finite()
+            && self.segment_seconds >= 1.0
+            && self.segment_seconds <= 3600.0)
+        {
             return Err(Error::invalid(format!(
                 "segmentSeconds {} is out of range 1-3600",
                 self.segment_seconds
             )));
         }
         if !(1..=1000).contains(&self.max_pieces) {
-            return Err(Error::invalid(format!("maxPieces {} is out of range 1-1000", self.max_pieces)));
+            return Err(Error::invalid(format!(
+                "maxPieces {} is out of range 1-1000",
+                self.max_pieces
+            )));
         }
         self.profile.validate()
     }
@@ -371,7 +382,12 @@ pub struct MergeOutput {
 pub struct FlowError {
     #[serde(alias = "Error", alias = "errorType", alias = "ErrorCode")]
     pub error: String,
-    #[serde(default, alias = "Cause", alias = "errorMessage", alias = "ErrorMessage")]
+    #[serde(
+        default,
+        alias = "Cause",
+        alias = "errorMessage",
+        alias = "ErrorMessage"
+    )]
     pub cause: String,
 }
 

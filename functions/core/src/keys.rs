@@ -24,10 +24,14 @@ pub fn validate_key(key: &str) -> Result<()> {
         )));
     }
     if key.chars().any(|c| c.is_control()) {
-        return Err(Error::invalid(format!("object key {key:?} contains a control character")));
+        return Err(Error::invalid(format!(
+            "object key {key:?} contains a control character"
+        )));
     }
     if key.starts_with('/') || key.starts_with('\\') {
-        return Err(Error::invalid(format!("object key {key:?} starts with a slash")));
+        return Err(Error::invalid(format!(
+            "object key {key:?} starts with a slash"
+        )));
     }
     if key.split(['/', '\\']).any(|seg| seg == ".." || seg == ".") {
         return Err(Error::invalid(format!(
@@ -50,7 +54,8 @@ pub fn validate_segment(s: &str) -> Result<()> {
 /// starting or ending with a hyphen.
 pub fn validate_bucket(b: &str) -> Result<()> {
     let ok = (3..=63).contains(&b.len())
-        && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
         && !b.starts_with('-')
         && !b.ends_with('-');
     if ok {
@@ -144,7 +149,16 @@ mod tests {
 
     #[test]
     fn keys_that_escape_are_refused() {
-        for bad in ["", "../a.mp4", "a/../../b", "/abs.mp4", "\\x", "a/./b", "a\0b", "a\nb"] {
+        for bad in [
+            "",
+            "../a.mp4",
+            "a/../../b",
+            "/abs.mp4",
+            "\\x",
+            "a/./b",
+            "a\0b",
+            "a\nb",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad:?} must be refused");
         }
         for good in ["source/a.mp4", "source/with space/ü+%20.mp4", "a..b/c..mp4"] {
@@ -174,7 +188,10 @@ mod tests {
             output_base("source/a.b.mov", "source/", "dest/").unwrap(),
             ("dest/a.b".into(), "a.b".into())
         );
-        assert_eq!(output_base("x.mp4", "", "").unwrap(), ("x".into(), "x".into()));
+        assert_eq!(
+            output_base("x.mp4", "", "").unwrap(),
+            ("x".into(), "x".into())
+        );
         assert!(output_base("source/../x.mp4", "source/", "dest").is_err());
     }
 

@@ -14,7 +14,9 @@ pub const DEFAULT_MOUNT: &str = "/mnt/auto";
 /// not starting with `-`.
 pub fn validate_job_id(id: &str) -> Result<()> {
     let ok = (1..=128).contains(&id.len())
-        && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         && !id.starts_with('-');
     if ok {
         Ok(())
@@ -44,7 +46,12 @@ impl JobDir {
     }
 
     pub fn create(&self) -> Result<()> {
-        for d in [self.pieces_dir(), self.encoded_dir(), self.out_dir(), self.steps_dir()] {
+        for d in [
+            self.pieces_dir(),
+            self.encoded_dir(),
+            self.out_dir(),
+            self.steps_dir(),
+        ] {
             tokio_free::create_dir_all(&d)?;
         }
         Ok(())
@@ -69,7 +76,8 @@ impl JobDir {
         if ext.is_empty() {
             self.path.join("source")
         } else {
-            self.path.join(format!("source.{}", ext.to_ascii_lowercase()))
+            self.path
+                .join(format!("source.{}", ext.to_ascii_lowercase()))
         }
     }
 
@@ -110,8 +118,12 @@ impl JobDir {
                 self.plan_file().display()
             ))
         })?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::internal(format!("job plan {} is unreadable: {e}", self.plan_file().display())))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::internal(format!(
+                "job plan {} is unreadable: {e}",
+                self.plan_file().display()
+            ))
+        })
     }
 
     pub fn write_plan(&self, plan: &JobPlan) -> Result<()> {
@@ -130,7 +142,10 @@ impl JobDir {
             invocations: 1,
             seconds,
         };
-        write_atomic(&self.steps_dir().join(format!("{name}.json")), &serde_json::to_vec(&t)?)
+        write_atomic(
+            &self.steps_dir().join(format!("{name}.json")),
+            &serde_json::to_vec(&t)?,
+        )
     }
 
     /// Step timings folded by step (`transcode-00003` counts as `transcode`),
@@ -141,8 +156,12 @@ impl JobDir {
             return folded;
         };
         for entry in rd.flatten() {
-            let Ok(bytes) = std::fs::read(entry.path()) else { continue };
-            let Ok(t) = serde_json::from_slice::<StepTiming>(&bytes) else { continue };
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            let Ok(t) = serde_json::from_slice::<StepTiming>(&bytes) else {
+                continue;
+            };
             let step = t.step.split('-').next().unwrap_or(&t.step).to_string();
             match folded.iter_mut().find(|f| f.step == step) {
                 Some(f) => {
@@ -167,7 +186,10 @@ impl JobDir {
         match std::fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::internal(format!("removing {}: {e}", self.path.display()))),
+            Err(e) => Err(Error::internal(format!(
+                "removing {}: {e}",
+                self.path.display()
+            ))),
         }
     }
 
@@ -223,7 +245,10 @@ mod tests {
         }
         let d = JobDir::new(root, "v-a-0123").unwrap();
         assert_eq!(d.path(), Path::new("/mnt/auto/jobs/v-a-0123"));
-        assert_eq!(d.piece(3), Path::new("/mnt/auto/jobs/v-a-0123/pieces/00003.mkv"));
+        assert_eq!(
+            d.piece(3),
+            Path::new("/mnt/auto/jobs/v-a-0123/pieces/00003.mkv")
+        );
     }
 
     #[test]
