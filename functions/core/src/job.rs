@@ -273,10 +273,16 @@ pub struct VideoInfo {
     pub frame_rate_den: u32,
     /// Degrees clockwise that players rotate the picture by (0, 90, 180, 270).
     pub rotation: i32,
-    /// Counted frames (ffprobe -count_packets), not estimated.
+    /// Counted frames (every video packet the demuxer does not discard), not estimated.
     pub frames: u64,
     pub duration_seconds: f64,
     pub pix_fmt: String,
+    /// First shown frame's time in the source's timeline, seconds (the zero of every output).
+    #[serde(default)]
+    pub start_seconds: f64,
+    /// Every frame sits on the frame-rate grid: outputs keep exact frame durations.
+    #[serde(default)]
+    pub constant_frame_rate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -286,6 +292,9 @@ pub struct AudioInfo {
     pub sample_rate: u32,
     pub channels: u32,
     pub duration_seconds: f64,
+    /// First sample's time in the source's timeline, seconds.
+    #[serde(default)]
+    pub start_seconds: f64,
 }
 
 /// One video-only piece cut at key frames by split.
@@ -296,7 +305,14 @@ pub struct Piece {
     /// Real start in the source's timeline (a key frame), seconds.
     pub start_seconds: f64,
     pub duration_seconds: f64,
+    /// Frames this piece contributes to the output (counted).
     pub frames: u64,
+    /// Frames at the start / end of the piece file (in display order) that the
+    /// source's edit list hides; transcode decodes and drops them.
+    #[serde(default)]
+    pub drop_head: u64,
+    #[serde(default)]
+    pub drop_tail: u64,
 }
 
 /// The plan split writes to `job.json` in the job folder; the other steps

@@ -91,9 +91,11 @@ impl JobDir {
     pub fn encoded_dir(&self) -> PathBuf {
         self.path.join("encoded")
     }
-    /// A piece as encoded by transcode.
+    /// A piece as encoded by transcode. NUT, not Matroska: Matroska rounds
+    /// timestamps to milliseconds, NUT keeps the encoder's exact time base, so
+    /// the joined video keeps exact frame durations (29.97 fps stays 1001/30000).
     pub fn encoded(&self, index: u32) -> PathBuf {
-        self.encoded_dir().join(format!("{index:05}.mkv"))
+        self.encoded_dir().join(format!("{index:05}.nut"))
     }
     /// The once-encoded AAC audio track.
     pub fn audio(&self) -> PathBuf {

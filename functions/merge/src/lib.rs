@@ -1,1 +1,116 @@
-//! merge
+//! merge: join the encoded pieces in order, mux the once-encoded audio,
+//! package every requested format from that one encode, verify, and upload
+//! (streaming) to predictable keys under the job's output base.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures_util::{TryStreamExt, stream};
+use vpf_core::config;
+use vpf_core::job::{MergeInput, MergeOutput, OutputObject};
+use vpf_core::nas::JobDir;
+use vpf_core::{Error, ErrorKind, Result};
+use vpf_media::{Packaged, Tools};
+use vpf_oss::ObjectStore;
+
+/// HLS segments upload this many at a time; the playlist goes last.
+const UPLOADS_IN_FLIGHT: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub nas_mount: PathBuf,
+    pub oss_endpoint: Option<String>,
+    pub tools: Tools,
+}
+
+impl Settings {
+    pub fn from_env() -> Settings {
+        Settings {
+            nas_mount: config::nas_mount(),
+            oss_endpoint: config::var(config::OSS_ENDPOINT),
+            tools: Tools::from_env(),
+        }
+    }
+}
+
+pub async fn handle<S: ObjectStore>(input: MergeInput, s: &Settings, store: &S) -> Result<MergeOutput> {
+    let job = JobDir::new(&s.nas_mount, &input.job_id)?;
+    let plan = job.read_plan()?;
+    check_pieces(&input, &plan.pieces)?;
+    let started = Instant::now();
+    let packaged = vpf_media::merge(&s.tools, &plan, &job).await?;
+    let req = &plan.request;
+    let mut outputs = Vec::with_capacity(packaged.len());
+    for p in &packaged {
+        upload(store, &req.bucket, &req.output_base, p).await?;
+        outputs.push(OutputObject {
+            format: p.format,
+            key: req.output_key(p.format),
+            bytes: p.bytes(),
+            objects: p.files.len() as u32,
+            duration_seconds: p.duration_seconds,
+            bitrate_kbps: p.bitrate_kbps,
+        });
+        tracing::info!(format = %p.format, key = %req.output_key(p.format), bytes = p.bytes(), "uploaded");
+    }
+    // The packaged files are in OSS now; free NAS before after-process runs.
+    let _ = std::fs::remove_dir_all(job.out_dir());
+    job.record_step("merge", started.elapsed().as_secs_f64())?;
+    Ok(MergeOutput {
+        job_id: input.job_id,
+        outputs,
+    })
+}
+
+/// The Map's items must be every piece of the plan, once each, with the
+/// frames the plan expects: a missing or short piece would make a shorter
+/// video that still plays.
+fn check_pieces(input: &MergeInput, planned: &[vpf_core::job::Piece]) -> Result<()> {
+    if input.pieces.len() != planned.len() {
+        return Err(Error::invalid(format!(
+            "merge got {} pieces; the plan has {}",
+            input.pieces.len(),
+            planned.len()
+        )));
+    }
+    for p in planned {
+        let got: Vec<_> = input.pieces.iter().filter(|x| x.index == p.index).collect();
+        match got.as_slice() {
+            [one] if one.job_id == input.job_id && one.frames == p.frames => {}
+            [one] if one.job_id != input.job_id => {
+                return Err(Error::invalid(format!("piece {} belongs to job {}", p.index, one.job_id)));
+            }
+            [one] => {
+                return Err(Error::new(
+                    ErrorKind::VerifyFailed,
+                    format!("piece {} was encoded with {} frames; the plan has {}", p.index, one.frames, p.frames),
+                ));
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "piece {} appears {} times in the merge input",
+                    p.index,
+                    got.len()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Upload one format's files. The main file (an HLS playlist) goes last, so
+/// nobody reads a playlist that names a segment not yet there.
+async fn upload<S: ObjectStore>(store: &S, bucket: &str, base: &str, p: &Packaged) -> Result<()> {
+    let Some((main, rest)) = p.files.split_last() else {
+        return Err(Error::internal(format!("format {} produced no file", p.format)));
+    };
+    stream::iter(rest.iter().map(Ok::<_, Error>))
+        .try_for_each_concurrent(UPLOADS_IN_FLIGHT, |f| async move {
+            let key = format!("{base}/{}", f.rel);
+            store.put_file(bucket, &key, &f.path, Some(f.content_type)).await.map(|_| ())
+        })
+        .await?;
+    let key = format!("{base}/{}", main.rel);
+    store.put_file(bucket, &key, &main.path, Some(main.content_type)).await?;
+    Ok(())
+}

@@ -1,6 +1,30 @@
-//! The oss-trigger function binary: settings from the environment, clients
-//! from the invocation's credentials, logic in the library.
+//! The oss-trigger function: settings from the environment at start-up,
+//! clients from each invocation's credentials, the logic in the library.
 
-fn main() {
-    println!("oss-trigger: wiring pending");
+use std::sync::Arc;
+
+use fc_runtime::Context;
+use oss_trigger::{Live, Settings, TriggerOutput, handle};
+use serde_json::value::RawValue;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let settings = match Settings::from_env() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("oss-trigger: {e}");
+            std::process::exit(2);
+        }
+    };
+    fc_runtime::run(move |event: Box<RawValue>, ctx: Context| {
+        let s = settings.clone();
+        async move {
+            let live = Live::new(&s, &ctx)?;
+            // Raw bytes, so that OssEvent::parse applies its own size limit
+            // and error message.
+            let out: TriggerOutput = handle(event.get().as_bytes(), &s, &live).await?;
+            Ok::<_, vpf_core::Error>(out)
+        }
+    })
+    .await
 }

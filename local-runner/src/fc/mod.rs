@@ -9,6 +9,7 @@
 //! group.
 
 mod instance;
+mod trigger;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use tokio::sync::{Mutex, Semaphore};
 use vpf_core::credentials::Credentials;
 
 pub use instance::Instance;
+pub use trigger::OssTrigger;
 
 /// One function as the runner starts it (from s.yaml's fc3 props).
 #[derive(Debug, Clone)]

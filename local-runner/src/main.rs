@@ -1,0 +1,341 @@
+//! `local-runner`: the video pipeline on one machine, from the same s.yaml,
+//! flow file and handler binaries that `s deploy` ships.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use local_runner::report::{self, RunReport};
+use local_runner::system::{Options, System};
+use serde_json::json;
+use vpf_core::job::JobRequest;
+use vpf_oss::{OssClient, OssConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "local-runner",
+    version,
+    about = "Run the serverless video pipeline (OSS, FC, NAS, CloudFlow) on this machine from s.yaml.",
+    long_about = "Run the serverless video pipeline on this machine from the same s.yaml, flow file and \
+handler binaries that `s deploy` ships. It emulates OSS (an HTTP endpoint backed by a folder, \
+V4/V1 signatures checked, upload events fired), Function Compute (one handler process per \
+instance, FC headers and temporary credentials, timeouts), NAS (a folder) and CloudFlow \
+(the flow file executed as written, behind the Serverless Workflow API).",
+    after_help = "Examples:\n  \
+local-runner run --input clip.mp4 --out out/\n  \
+local-runner run --input clip.mp4 --formats mp4,hls,gif --segment-seconds 10 --json\n  \
+local-runner up --json\n  \
+local-runner replay event.json\n  \
+local-runner invoke vpf-split --event job.json"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The Serverless Devs file to run.
+    #[arg(long, global = true, default_value = "s.yaml", env = "VPF_S_YAML")]
+    s_yaml: PathBuf,
+    /// Where buckets, NAS, logs and execution histories live.
+    #[arg(long, global = true, default_value = ".local-runner", env = "VPF_STATE_DIR")]
+    state_dir: PathBuf,
+    /// Folder with the handler binaries (named as their code folders: split,
+    /// merge...). Default: the code folders if built, else this program's folder.
+    #[arg(long, global = true, env = "VPF_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Pieces transcoded at once, at most (default: the number of cores).
+    #[arg(long, global = true)]
+    max_concurrency: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start everything and stay up until Ctrl-C.
+    #[command(after_help = "Example:\n  local-runner up --json   # first line: endpoints and keys as JSON")]
+    Up {
+        /// Print one JSON object (endpoints, bucket, keys, prefixes) as the first line.
+        #[arg(long)]
+        json: bool,
+        /// OSS emulator port (0 picks a free one).
+        #[arg(long, default_value_t = 9100)]
+        oss_port: u16,
+        /// Workflow API port (0 picks a free one).
+        #[arg(long, default_value_t = 9200)]
+        flow_port: u16,
+    },
+    /// One shot: upload FILE under the trigger prefix, wait for the execution, copy the outputs.
+    #[command(after_help = "Examples:\n  local-runner run --input clip.mp4\n  \
+local-runner run --input clip.mp4 --formats mp4,flv,hls,avi,gif,jpg --segment-seconds 5 --out out/ --json\n\n\
+Exit status: 0 when the execution succeeded, 1 when it failed, 2 on a usage or setup error.")]
+    Run {
+        /// The video to process.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output formats (mp4, flv, hls, avi, gif, jpg), comma-separated.
+        #[arg(long)]
+        formats: Option<String>,
+        /// Requested piece length in seconds.
+        #[arg(long)]
+        segment_seconds: Option<f64>,
+        /// Where to copy the outputs and the manifest.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Print one JSON object: status, execution, outputs, steps, error.
+        #[arg(long)]
+        json: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Deliver a recorded OSS event to the functions whose triggers match, and wait for the executions.
+    #[command(after_help = "Example:\n  local-runner replay ../shared/reference/oss-event.example.json")]
+    Replay {
+        /// The event file ({"events": [...]}).
+        event: PathBuf,
+        /// Give up waiting for executions after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Invoke one function with an event file, as `s local invoke` does; prints its answer.
+    #[command(after_help = "Example:\n  local-runner invoke vpf-transcode --event piece.json")]
+    Invoke {
+        /// The function name (functionName in s.yaml).
+        function: String,
+        /// The event file.
+        #[arg(long)]
+        event: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("local-runner: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUNNER_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn options(c: &Common) -> Options {
+    let mut o = Options::new(&c.s_yaml, &c.state_dir);
+    o.bin_dir = c.bin_dir.clone().or_else(|| default_bin_dir(&c.s_yaml));
+    if let Some(m) = c.max_concurrency {
+        o.max_concurrency = Some(m);
+        o.max_instances = o.max_instances.max(m as usize);
+    }
+    o
+}
+
+/// The code folders when `scripts/build-code.sh` filled them; else the
+/// folder of this program, where cargo puts the handler binaries beside it.
+fn default_bin_dir(s_yaml: &Path) -> Option<PathBuf> {
+    let dir = s_yaml.parent().unwrap_or(Path::new("."));
+    if dir.join("code-out/split/bootstrap").is_file() {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    let here = exe.parent()?;
+    here.join("split").is_file().then(|| here.to_path_buf())
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.cmd {
+        Cmd::Up { json, oss_port, flow_port } => {
+            let mut o = options(&cli.common);
+            o.oss_port = oss_port;
+            o.flow_port = flow_port;
+            let sys = System::start(o).await.map_err(|e| e.to_string())?;
+            let d = sys.describe();
+            if json {
+                println!("{d}");
+            } else {
+                println!("OSS endpoint      {}", d["ossEndpoint"].as_str().unwrap_or_default());
+                println!("bucket            {}", d["bucket"].as_str().unwrap_or_default());
+                println!("region            {}", d["region"].as_str().unwrap_or_default());
+                println!("access key id     {}", d["accessKeyId"].as_str().unwrap_or_default());
+                println!("access key secret {}", d["accessKeySecret"].as_str().unwrap_or_default());
+                println!(
+                    "trigger           {}*{}",
+                    d["triggerPrefix"].as_str().unwrap_or_default(),
+                    d["triggerSuffix"].as_str().unwrap_or_default()
+                );
+                println!("workflow API      {}", d["workflowEndpoint"].as_str().unwrap_or_default());
+                println!("Upload a video under the trigger prefix; Ctrl-C stops.");
+            }
+            let _ = tokio::signal::ctrl_c().await;
+            sys.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run { input, formats, segment_seconds, out, json, timeout } => {
+            let mut o = options(&cli.common);
+            if let Some(f) = &formats {
+                vpf_core::job::Format::parse_list(f).map_err(|e| e.message)?;
+                o.vars.insert("formats".into(), f.clone());
+            }
+            if let Some(s) = segment_seconds {
+                o.vars.insert("segmentSeconds".into(), s.to_string());
+            }
+            if !input.is_file() {
+                return Err(format!("--input {}: no such file", input.display()));
+            }
+            let sys = System::start(o).await.map_err(|e| e.to_string())?;
+            let result = run_one(&sys, &input, &out, json, Duration::from_secs(timeout)).await;
+            sys.shutdown().await;
+            let report = result?;
+            if json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                print_report(&report);
+            }
+            Ok(if report.status == "succeeded" { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Replay { event, timeout } => {
+            let bytes = std::fs::read(&event).map_err(|e| format!("{}: {e}", event.display()))?;
+            let ev = vpf_core::event::OssEvent::parse(&bytes).map_err(|e| e.to_string())?;
+            let sys = System::start(options(&cli.common)).await.map_err(|e| e.to_string())?;
+            let deliveries = sys.replay(&ev).await;
+            let mut failed = deliveries.iter().any(|d| d.result.is_err());
+            let mut executions = Vec::new();
+            if let Ok(engine) = sys.engine() {
+                for d in &deliveries {
+                    let started = d.result.as_ref().ok().and_then(|v| v.get("records")).and_then(|r| r.as_array()).cloned().unwrap_or_default();
+                    for r in started {
+                        if let Some(name) = r.get("execution").and_then(|e| e.as_str()) {
+                            let rec = tokio::time::timeout(Duration::from_secs(timeout), engine.wait(name)).await.ok().flatten();
+                            let status = rec.as_ref().map(report::status).unwrap_or_else(|| "unknown".into());
+                            failed |= status != "succeeded";
+                            executions.push(json!({"execution": name, "status": status}));
+                        }
+                    }
+                }
+            }
+            println!("{}", json!({"deliveries": deliveries, "executions": executions}));
+            sys.shutdown().await;
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Cmd::Invoke { function, event } => {
+            let bytes = std::fs::read(&event).map_err(|e| format!("{}: {e}", event.display()))?;
+            let sys = System::start(options(&cli.common)).await.map_err(|e| e.to_string())?;
+            let outcome = sys.fc.invoke(&function, &bytes).await;
+            sys.shutdown().await;
+            match outcome {
+                local_runner::fc::Outcome::Ok(v) => {
+                    println!("{v}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                local_runner::fc::Outcome::FunctionError(e) => {
+                    println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                    Ok(ExitCode::from(1))
+                }
+                local_runner::fc::Outcome::PlatformError { code, message } => {
+                    println!("{}", json!({"errorCode": code, "errorMessage": message}));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+async fn run_one(sys: &System, input: &Path, out: &Path, json: bool, limit: Duration) -> Result<RunReport, String> {
+    let started = Instant::now();
+    let d = sys.describe();
+    let prefix = d["triggerPrefix"].as_str().unwrap_or_default().to_string();
+    let suffix = d["triggerSuffix"].as_str().unwrap_or_default().to_string();
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("{} names no file", input.display()))?;
+    let key = format!("{prefix}{name}");
+    if !key.ends_with(&suffix) {
+        return Err(format!(
+            "{name} does not end with the trigger suffix {suffix:?} (s.yaml vars.inputSuffix): rename it or change the suffix"
+        ));
+    }
+    let client = OssClient::new(OssConfig::new(sys.oss.endpoint(), &sys.region, sys.oss.credentials()))
+        .map_err(|e| e.to_string())?;
+    let put = client
+        .put_file(&sys.bucket, &key, input, None)
+        .await
+        .map_err(|e| format!("uploading {}: {e}", input.display()))?;
+    let execution = vpf_core::keys::job_id(&sys.bucket, &key, &put.etag);
+    if !json {
+        eprintln!("uploaded oss://{}/{key}; execution {execution}", sys.bucket);
+    }
+    let engine = sys.engine().map_err(|e| e.to_string())?;
+    let follow = local_runner::progress::follow(engine, &execution);
+    let wait = sys.wait_for_key(&key, &execution, limit);
+    let (_, rec) = tokio::join!(follow, wait);
+    let rec = rec.map_err(|e| e.to_string())?;
+    let request: Option<JobRequest> = serde_json::from_value(rec.input.clone()).ok();
+    let mut report = RunReport {
+        status: report::status(&rec),
+        execution: execution.clone(),
+        outputs: Vec::new(),
+        steps: report::steps(&rec),
+        error: rec.error.as_ref().map(|e| format!("{}: {}", e.error, e.cause)),
+        manifest: None,
+        seconds: 0.0,
+    };
+    if let Some(req) = request {
+        let mkey = req.manifest_key();
+        match report::collect(&client, &sys.bucket, &mkey, out).await {
+            Ok((manifest, outputs)) => {
+                report.outputs = outputs;
+                report.manifest = Some(out.join("manifest.json").to_string_lossy().into_owned());
+                // The caught error says more than the Fail state that ended the run.
+                if let Some(e) = &manifest.error {
+                    report.error = Some(format!("{}: {}", e.error, e.cause));
+                }
+            }
+            Err(e) if report.status == "succeeded" => return Err(format!("collecting outputs: {e}")),
+            Err(_) => {}
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn print_report(r: &RunReport) {
+    println!("execution {} {} in {:.1} s", r.execution, r.status, r.seconds);
+    if let Some(e) = &r.error {
+        println!("error: {e}");
+    }
+    if !r.outputs.is_empty() {
+        println!("{:<6} {:>12} {:>10}  path", "format", "bytes", "seconds");
+        for o in &r.outputs {
+            println!(
+                "{:<6} {:>12} {:>10}  {}",
+                o.format,
+                o.bytes,
+                o.duration_seconds.map(|d| format!("{d:.3}")).unwrap_or_else(|| "-".into()),
+                o.local_path.display()
+            );
+        }
+    }
+    println!("{:<14} {:<10} {:>8} {:>9}", "step", "state", "attempts", "seconds");
+    for s in &r.steps {
+        println!("{:<14} {:<10} {:>8} {:>9.2}", s.name, s.state, s.attempts, s.seconds);
+    }
+    if let Some(m) = &r.manifest {
+        println!("manifest: {m}");
+    }
+}
+

@@ -1,0 +1,155 @@
+//! What `run --json` prints: the execution's outcome, its outputs copied to
+//! a local folder, and a line per step.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use vpf_core::job::Manifest;
+use vpf_core::{Error, Result};
+use vpf_oss::ObjectStore;
+
+use crate::flow::{ExecutionRecord, Status};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub status: String,
+    pub execution: String,
+    pub outputs: Vec<OutputReport>,
+    pub steps: Vec<StepReport>,
+    pub error: Option<String>,
+    pub manifest: Option<String>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputReport {
+    pub format: String,
+    pub key: String,
+    pub local_path: PathBuf,
+    pub bytes: u64,
+    pub duration_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    pub name: String,
+    /// Succeeded, Failed or Caught (failed, handled by the failure path).
+    pub state: String,
+    /// Task invocations, retries included (a Map counts every item's).
+    pub attempts: u32,
+    pub seconds: f64,
+}
+
+/// One line per top-level state, in the order they ran.
+pub fn steps(rec: &ExecutionRecord) -> Vec<StepReport> {
+    let mut out: Vec<(StepReport, Option<chrono::DateTime<chrono::FixedOffset>>, Option<chrono::DateTime<chrono::FixedOffset>>)> =
+        Vec::new();
+    for e in &rec.events {
+        if e.state.is_empty() {
+            continue;
+        }
+        let top = e.state.split(['[', '.']).next().unwrap_or(&e.state).to_string();
+        let t = chrono::DateTime::parse_from_rfc3339(&e.time).ok();
+        let idx = match out.iter().position(|(s, _, _)| s.name == top) {
+            Some(i) => i,
+            None => {
+                out.push((
+                    StepReport {
+                        name: top.clone(),
+                        state: "Running".into(),
+                        attempts: 0,
+                        seconds: 0.0,
+                    },
+                    t,
+                    t,
+                ));
+                out.len() - 1
+            }
+        };
+        let (s, first, last) = &mut out[idx];
+        if first.is_none() {
+            *first = t;
+        }
+        if t.is_some() {
+            *last = t;
+        }
+        let whole = e.state == top;
+        match e.kind.as_str() {
+            "TaskScheduled" => s.attempts += 1,
+            "StateSucceeded" if whole => s.state = "Succeeded".into(),
+            "StateFailed" if whole => s.state = "Failed".into(),
+            "ErrorCaught" if whole => s.state = "Caught".into(),
+            _ => {}
+        }
+    }
+    out.into_iter()
+        .map(|(mut s, first, last)| {
+            if let (Some(a), Some(b)) = (first, last) {
+                s.seconds = (b - a).num_milliseconds() as f64 / 1000.0;
+            }
+            s
+        })
+        .collect()
+}
+
+/// Download the manifest and every output of a finished job into `out`.
+pub async fn collect<S: ObjectStore>(
+    store: &S,
+    bucket: &str,
+    manifest_key: &str,
+    out: &Path,
+) -> Result<(Manifest, Vec<OutputReport>)> {
+    std::fs::create_dir_all(out)?;
+    let base = manifest_key
+        .strip_suffix("/manifest.json")
+        .ok_or_else(|| Error::internal(format!("unexpected manifest key {manifest_key}")))?;
+    let local_manifest = out.join("manifest.json");
+    store.get_to_file(bucket, manifest_key, &local_manifest).await?;
+    let manifest: Manifest = serde_json::from_slice(&std::fs::read(&local_manifest)?)
+        .map_err(|e| Error::internal(format!("manifest {manifest_key} is unreadable: {e}")))?;
+    let mut reports = Vec::new();
+    for o in &manifest.outputs {
+        // Every object of the format: for HLS the playlist and its segments.
+        let folder = o.key.rsplit_once('/').map(|(d, _)| d).unwrap_or(base);
+        let objects = if folder == base {
+            vec![o.key.clone()]
+        } else {
+            store
+                .list(bucket, &format!("{folder}/"))
+                .await?
+                .into_iter()
+                .map(|m| m.key)
+                .collect()
+        };
+        for key in &objects {
+            let rel = key.strip_prefix(&format!("{base}/")).unwrap_or(key);
+            vpf_core::keys::validate_key(rel)?;
+            let dest = out.join(rel);
+            if let Some(p) = dest.parent() {
+                std::fs::create_dir_all(p)?;
+            }
+            store.get_to_file(bucket, key, &dest).await?;
+        }
+        let rel = o.key.strip_prefix(&format!("{base}/")).unwrap_or(&o.key);
+        reports.push(OutputReport {
+            format: o.format.to_string(),
+            key: o.key.clone(),
+            local_path: out.join(rel),
+            bytes: o.bytes,
+            duration_seconds: o.duration_seconds,
+        });
+    }
+    Ok((manifest, reports))
+}
+
+pub fn status(rec: &ExecutionRecord) -> String {
+    match rec.status {
+        Status::Succeeded => "succeeded",
+        Status::Failed => "failed",
+        Status::Running => "running",
+    }
+    .into()
+}

@@ -1,0 +1,536 @@
+//! The whole system on one machine, from the same s.yaml, flow file and
+//! handler binaries that `s deploy` ships: the OSS emulator (buckets from
+//! s.yaml vars, events on every object creation), the FC emulator (one
+//! handler process per function instance, FC headers, the role's temporary
+//! credentials), OSS triggers matched as FC matches them, NAS as a folder,
+//! and the workflow engine behind the Serverless Workflow API.
+//!
+//! Only endpoints and environment differ from the cloud: the runner points
+//! `OSS_ENDPOINT` and `FLOW_ENDPOINT` at its emulators and maps each NAS
+//! `mountDir` to a local folder.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use vpf_core::credentials::Credentials;
+use vpf_core::event::OssRecord;
+use vpf_core::{Error, Result};
+
+use crate::fc::{CredentialSource, FcEmulator, FunctionSpec, OssTrigger, Outcome};
+use crate::flow::{Engine, EngineOptions, ExecutionRecord, Flow, Invoker, TaskError};
+use crate::oss::{EmulatorConfig, OssEmulator, RunningOss};
+use crate::sdevs::{FunctionProps, SYaml};
+
+/// The local account id `${config('AccountID')}` resolves to.
+pub const LOCAL_ACCOUNT_ID: &str = "1234567890123456";
+/// How long the temporary credentials handed to a function last (FC: the role session).
+pub const CREDENTIAL_TTL: Duration = Duration::from_secs(3600);
+/// FC retries a failed asynchronous invocation (OSS triggers invoke
+/// asynchronously) up to 3 times.
+pub const ASYNC_RETRIES: u32 = 3;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub s_yaml: PathBuf,
+    /// State: `oss/` (buckets), `nas/`, `logs/`, `executions/`.
+    pub state_dir: PathBuf,
+    /// Run `<bin_dir>/<code folder name>` instead of `<code>/bootstrap`
+    /// (e.g. `target/release`), so a build needs no copying.
+    pub bin_dir: Option<PathBuf>,
+    /// Overrides of s.yaml `vars` (e.g. `segmentSeconds`, `formats`).
+    pub vars: BTreeMap<String, String>,
+    /// `${config(...)}` values; `AccountID` defaults to [`LOCAL_ACCOUNT_ID`].
+    pub config: BTreeMap<String, String>,
+    pub oss_port: u16,
+    pub flow_port: u16,
+    /// Real waits = flow waits × this (tests shorten backoffs).
+    pub time_scale: f64,
+    /// Caps every Map's MaxConcurrency on a small machine.
+    pub max_concurrency: Option<u32>,
+    /// At most this many instances per function.
+    pub max_instances: usize,
+    /// Overrides every function's timeout (tests of timeouts).
+    pub timeout_override: Option<Duration>,
+}
+
+impl Options {
+    pub fn new(s_yaml: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Options {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Options {
+            s_yaml: s_yaml.into(),
+            state_dir: state_dir.into(),
+            bin_dir: None,
+            vars: BTreeMap::new(),
+            config: BTreeMap::new(),
+            oss_port: 0,
+            flow_port: 0,
+            time_scale: 1.0,
+            max_concurrency: Some(cores as u32),
+            max_instances: cores,
+            timeout_override: None,
+        }
+    }
+}
+
+/// How an OSS event delivery to a triggered function ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub trigger: String,
+    pub function: String,
+    pub bucket: String,
+    pub key: String,
+    pub event_name: String,
+    pub attempts: u32,
+    /// The function's answer, or the last error.
+    pub result: std::result::Result<Value, String>,
+}
+
+/// Invokes flow Tasks through the FC emulator.
+#[derive(Clone)]
+pub struct FcInvoker {
+    fc: Arc<FcEmulator>,
+}
+
+impl Invoker for FcInvoker {
+    async fn invoke(&self, function: &str, payload: Value) -> std::result::Result<Value, TaskError> {
+        let body = serde_json::to_vec(&payload).unwrap_or_default();
+        match self.fc.invoke(function, &body).await {
+            // The engine hands the answer on as `$Output.Body`.
+            Outcome::Ok(v) => Ok(v),
+            Outcome::FunctionError(e) => Err(TaskError::new(e.error_type, e.error_message)),
+            // FC's own failures reach the flow as FC.<code>.
+            Outcome::PlatformError { code, message } => Err(TaskError::new(format!("FC.{code}"), message)),
+        }
+    }
+}
+
+pub struct System {
+    pub oss: RunningOss,
+    pub fc: Arc<FcEmulator>,
+    pub engines: BTreeMap<String, Engine<FcInvoker>>,
+    pub flow_endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub triggers: Vec<OssTrigger>,
+    pub s: SYaml,
+    pub state_dir: PathBuf,
+    deliveries: Arc<Mutex<Vec<Delivery>>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Deliveries at once: OSS-triggered invocations are asynchronous in FC and
+/// queue; the bound keeps a burst of uploads from starting every trigger at once.
+const MAX_DELIVERIES: usize = 64;
+
+impl System {
+    pub async fn start(opts: Options) -> Result<System> {
+        let mut config = opts.config.clone();
+        config.entry("AccountID".into()).or_insert_with(|| LOCAL_ACCOUNT_ID.into());
+        let account_id = config["AccountID"].clone();
+        let mut settings = crate::sdevs::Settings::from_env(config);
+        settings.var_overrides = opts.vars.clone();
+        let s = SYaml::load(&opts.s_yaml, &settings).map_err(|e| Error::invalid(e.0))?;
+        let functions = s.functions().map_err(|e| Error::invalid(e.0))?;
+        if functions.is_empty() {
+            return Err(Error::invalid(format!("{} has no fc3 resources", opts.s_yaml.display())));
+        }
+        let region = functions[0].1.region.clone();
+
+        // Triggers name their bucket; the vars may name one too.
+        let mut triggers = Vec::new();
+        for (_, f) in &functions {
+            for t in &f.triggers {
+                if t.trigger_type != "oss" {
+                    return Err(Error::invalid(format!(
+                        "function {}: trigger {} is of type {:?}; the local runner emulates oss triggers only",
+                        f.function_name, t.trigger_name, t.trigger_type
+                    )));
+                }
+                let cfg = t.oss().map_err(|e| Error::invalid(e.0))?;
+                let bucket = t.bucket().ok_or_else(|| {
+                    Error::invalid(format!("trigger {}: sourceArn names no bucket", t.trigger_name))
+                })?;
+                triggers.push(OssTrigger {
+                    name: t.trigger_name.clone(),
+                    function: f.function_name.clone(),
+                    bucket: bucket.to_string(),
+                    events: cfg.events.clone(),
+                    prefix: cfg.filter.key.prefix.clone(),
+                    suffix: cfg.filter.key.suffix.clone(),
+                });
+            }
+        }
+        let mut buckets: Vec<String> = triggers.iter().map(|t| t.bucket.clone()).collect();
+        if let Some(b) = s.vars.get("bucket").and_then(Value::as_str) {
+            buckets.push(b.to_string());
+        }
+        buckets.sort();
+        buckets.dedup();
+        let bucket = buckets
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::invalid("s.yaml names no bucket (vars.bucket or an OSS trigger)"))?;
+
+        let dirs = ["oss", "nas", "logs", "executions"].map(|d| opts.state_dir.join(d));
+        for d in &dirs {
+            std::fs::create_dir_all(d)?;
+        }
+        let [oss_dir, nas_dir, log_dir, exec_dir] = dirs;
+
+        let mut oc = EmulatorConfig::new(&oss_dir);
+        oc.region = region.clone();
+        oc.account_id = account_id.clone();
+        oc.buckets = buckets.clone();
+        oc.bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), opts.oss_port);
+        let oss = OssEmulator::start(oc).await?;
+
+        // The workflow API must listen before any function runs, so that
+        // FLOW_ENDPOINT is known; engines come right after (they need FC).
+        let flow_listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, opts.flow_port)).await?;
+        let flow_endpoint = format!("http://{}", flow_listener.local_addr()?);
+
+        let mut specs = Vec::new();
+        for (_, f) in &functions {
+            specs.push(function_spec(f, &s.dir, &opts, &oss, &flow_endpoint, &nas_dir)?);
+        }
+        let creds: CredentialSource = {
+            let sts = oss.sts();
+            Arc::new(move || sts.issue(CREDENTIAL_TTL))
+        };
+        let fc = Arc::new(
+            FcEmulator::new(specs, &region, &account_id, Some(creds), log_dir, opts.max_instances)
+                .map_err(|e| Error::internal(format!("starting the FC emulator: {e}")))?,
+        );
+
+        let mut engines = BTreeMap::new();
+        let flows = s.flows().map_err(|e| Error::invalid(e.0))?;
+        let vars: crate::flow::Vars = [("region".to_string(), region.clone()), ("uid".to_string(), account_id.clone())]
+            .into_iter()
+            .collect();
+        for (rname, fp) in flows {
+            let flow = Flow::parse(&fp.definition, &vars)
+                .map_err(|e| Error::invalid(format!("resources.{rname}: {}", e.0)))?;
+            for t in flow.root.tasks() {
+                if !fc.function_names().contains(&t.function) {
+                    return Err(Error::invalid(format!(
+                        "flow {}: a task calls {} ({:?}), which s.yaml does not define",
+                        fp.name, t.resource_arn, t.function
+                    )));
+                }
+            }
+            let engine = Engine::new(
+                flow,
+                FcInvoker { fc: fc.clone() },
+                EngineOptions {
+                    time_scale: opts.time_scale,
+                    max_concurrency_cap: opts.max_concurrency,
+                    history_dir: Some(exec_dir.clone()),
+                },
+            );
+            engines.insert(fp.name.clone(), engine);
+        }
+        let mut keys = crate::flow::sig::KeyStore::new();
+        for k in oss.static_keys() {
+            keys.add(k);
+        }
+        keys.set_lookup({
+            let sts = oss.sts();
+            Arc::new(move |id: &str| sts.temporary(id))
+        });
+        let api = Arc::new(crate::flow::api::ApiState::new(engines.values().cloned().collect(), keys));
+        let api_task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(flow_listener, crate::flow::api::router(api)).await {
+                tracing::error!(error = %e, "workflow API stopped");
+            }
+        });
+
+        let mut sys = System {
+            oss,
+            fc,
+            engines,
+            flow_endpoint,
+            bucket,
+            region,
+            triggers,
+            s,
+            state_dir: opts.state_dir.clone(),
+            deliveries: Arc::new(Mutex::new(Vec::new())),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)),
+            tasks: vec![api_task],
+        };
+        let events = sys.oss.subscribe();
+        let deliver = sys.delivery_loop(events);
+        sys.tasks.push(deliver);
+        Ok(sys)
+    }
+
+    fn delivery_loop(&self, mut events: tokio::sync::mpsc::UnboundedReceiver<OssRecord>) -> tokio::task::JoinHandle<()> {
+        let triggers = self.triggers.clone();
+        let fc = self.fc.clone();
+        let log = self.deliveries.clone();
+        let sem = self.in_flight.clone();
+        tokio::spawn(async move {
+            while let Some(rec) = events.recv().await {
+                for t in triggers.iter().filter(|t| t.matches(&rec.oss.bucket.name, &rec)) {
+                    let Ok(permit) = sem.clone().acquire_owned().await else { return };
+                    let (fc, log, t, rec) = (fc.clone(), log.clone(), t.clone(), rec.clone());
+                    tokio::spawn(async move {
+                        let d = deliver(&fc, &t, &rec).await;
+                        lock(&log).push(d);
+                        drop(permit);
+                    });
+                }
+            }
+        })
+    }
+
+    /// Deliver a recorded event (replay) to every matching trigger, as OSS would.
+    pub async fn replay(&self, event: &vpf_core::event::OssEvent) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for rec in &event.events {
+            for t in self.triggers.iter().filter(|t| t.matches(&rec.oss.bucket.name, rec)) {
+                let d = deliver(&self.fc, t, rec).await;
+                lock(&self.deliveries).push(d.clone());
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// Deliveries so far, oldest first.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.deliveries).clone()
+    }
+
+    /// The first flow (s.yaml has one).
+    pub fn engine(&self) -> Result<&Engine<FcInvoker>> {
+        self.engines
+            .values()
+            .next()
+            .ok_or_else(|| Error::invalid("s.yaml has no flow resource"))
+    }
+
+    /// Wait for the delivery of `key` to finish, then for the execution it
+    /// started (or found already run), up to `limit`.
+    pub async fn wait_for_key(&self, key: &str, execution: &str, limit: Duration) -> Result<ExecutionRecord> {
+        let engine = self.engine()?;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if engine.describe(execution).is_some() {
+                break;
+            }
+            if let Some(d) = self.deliveries().into_iter().rev().find(|d| d.key == key) {
+                if engine.describe(execution).is_none() {
+                    let why = match &d.result {
+                        Ok(v) => format!("the trigger did not start it: {v}"),
+                        Err(e) => format!("the trigger failed: {e}"),
+                    };
+                    return Err(Error::invalid(format!("no execution for {key}: {why}")));
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::internal(format!("no trigger delivery for {key} within {limit:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::timeout_at(deadline, engine.wait(execution))
+            .await
+            .map_err(|_| Error::internal(format!("execution {execution} did not finish within {limit:?}")))?
+            .ok_or_else(|| Error::internal(format!("execution {execution} vanished")))
+    }
+
+    /// What a client needs to talk to the system (`up --json`).
+    pub fn describe(&self) -> Value {
+        let trig = self.triggers.first();
+        let creds = self.oss.credentials();
+        json!({
+            "ossEndpoint": self.oss.endpoint(),
+            "bucket": self.bucket,
+            "region": self.region,
+            "accessKeyId": creds.access_key_id,
+            "accessKeySecret": creds.access_key_secret,
+            "triggerPrefix": trig.map(|t| t.prefix.clone()),
+            "triggerSuffix": trig.map(|t| t.suffix.clone()),
+            "outputPrefix": self.s.vars.get("outputPrefix").cloned().unwrap_or(Value::Null),
+            "workflowEndpoint": self.flow_endpoint,
+            "flowName": self.engines.keys().next(),
+            "stateDir": self.state_dir,
+        })
+    }
+
+    pub async fn shutdown(self) {
+        self.fc.shutdown().await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.oss.shutdown().await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One asynchronous invocation with FC's retries.
+async fn deliver(fc: &FcEmulator, t: &OssTrigger, rec: &OssRecord) -> Delivery {
+    let body = serde_json::to_vec(&json!({ "events": [rec] })).unwrap_or_default();
+    let mut attempts = 0;
+    let mut wait = Duration::from_millis(500);
+    let result = loop {
+        attempts += 1;
+        let r = match fc.invoke_with_retry_count(&t.function, &body, attempts - 1).await {
+            Outcome::Ok(v) => Ok(v),
+            Outcome::FunctionError(e) => Err(format!("{}: {}", e.error_type, e.error_message)),
+            Outcome::PlatformError { code, message } => Err(format!("FC.{code}: {message}")),
+        };
+        match r {
+            Ok(v) => break Ok(v),
+            Err(e) if attempts > ASYNC_RETRIES => break Err(e),
+            Err(e) => {
+                tracing::warn!(function = %t.function, attempt = attempts, error = %e, "triggered invocation failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    };
+    Delivery {
+        trigger: t.name.clone(),
+        function: t.function.clone(),
+        bucket: rec.oss.bucket.name.clone(),
+        key: rec.oss.object.key.clone(),
+        event_name: rec.event_name.clone(),
+        attempts,
+        result,
+    }
+}
+
+/// How the runner starts one function: its command with `/code` mapped to
+/// the code folder (or the binary in `bin_dir`), its environment with the
+/// endpoints and NAS mounts mapped to local ones.
+fn function_spec(
+    f: &FunctionProps,
+    dir: &Path,
+    opts: &Options,
+    oss: &RunningOss,
+    flow_endpoint: &str,
+    nas_root: &Path,
+) -> Result<FunctionSpec> {
+    let code = dir.join(&f.code);
+    let code_name = Path::new(&f.code)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let crc = f.custom_runtime_config.clone().unwrap_or_default();
+    let mut command: Vec<String> = if crc.command.is_empty() {
+        vec!["/code/bootstrap".into()]
+    } else {
+        crc.command.clone()
+    };
+    command.extend(crc.args.iter().cloned());
+    let map_code = |s: &str| -> String {
+        match s.strip_prefix("/code") {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                format!("{}{rest}", code.display())
+            }
+            _ => s.to_string(),
+        }
+    };
+    if let (Some(bin), true) = (&opts.bin_dir, command[0] == "/code/bootstrap") {
+        command[0] = bin.join(&code_name).to_string_lossy().into_owned();
+    } else {
+        command = command.iter().map(|c| map_code(c)).collect();
+    }
+    if !Path::new(&command[0]).is_file() {
+        return Err(Error::invalid(format!(
+            "function {}: {} does not exist; build the handlers first (scripts/build-code.sh, or cargo build --release with --bin-dir target/release)",
+            f.function_name, command[0]
+        )));
+    }
+    let mounts = nas_mounts(f, nas_root)?;
+    let mut env: Vec<(String, String)> = Vec::new();
+    // A clean environment as in FC, with what a process needs to find
+    // ffmpeg and log as asked.
+    for k in ["PATH", "RUST_LOG", "LOG_FORMAT", "FFMPEG_PATH", "FFPROBE_PATH", "TMPDIR"] {
+        if let Ok(v) = std::env::var(k) {
+            env.push((k.into(), v));
+        }
+    }
+    for (k, v) in &f.environment_variables {
+        let v = match k.as_str() {
+            "OSS_ENDPOINT" => oss.endpoint(),
+            "FLOW_ENDPOINT" => flow_endpoint.to_string(),
+            _ => map_mounts(v, &mounts),
+        };
+        env.push((k.clone(), v));
+    }
+    for (k, v) in [("OSS_ENDPOINT", oss.endpoint()), ("FLOW_ENDPOINT", flow_endpoint.to_string())] {
+        if !env.iter().any(|(e, _)| e == k) {
+            env.push((k.into(), v));
+        }
+    }
+    let timeout = opts
+        .timeout_override
+        .unwrap_or_else(|| Duration::from_secs(u64::from(f.timeout.unwrap_or(60))));
+    Ok(FunctionSpec {
+        name: f.function_name.clone(),
+        command,
+        env,
+        timeout,
+        instance_concurrency: f.instance_concurrency.unwrap_or(1),
+        memory_mb: f.memory_size,
+        cwd: code.is_dir().then_some(code),
+    })
+}
+
+/// `nasConfig: auto` mounts at `/mnt/auto`; an explicit config lists mount points.
+fn nas_mounts(f: &FunctionProps, nas_root: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let Some(cfg) = &f.nas_config else { return Ok(Vec::new()) };
+    let dirs: Vec<String> = match cfg {
+        Value::String(s) if s == "auto" => vec![vpf_core::nas::DEFAULT_MOUNT.to_string()],
+        Value::Object(o) => o
+            .get("mountPoints")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("mountDir").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        other => {
+            return Err(Error::invalid(format!(
+                "function {}: nasConfig {other} is neither \"auto\" nor a mapping with mountPoints",
+                f.function_name
+            )));
+        }
+    };
+    let mut out = Vec::new();
+    for d in dirs {
+        let local = nas_root.join(d.trim_start_matches('/').replace('/', "_"));
+        std::fs::create_dir_all(&local)?;
+        out.push((d, local));
+    }
+    Ok(out)
+}
+
+fn map_mounts(v: &str, mounts: &[(String, PathBuf)]) -> String {
+    for (dir, local) in mounts {
+        if let Some(rest) = v.strip_prefix(dir.as_str()) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return format!("{}{rest}", local.display());
+            }
+        }
+    }
+    v.to_string()
+}
+
+/// Temporary credentials for a client (tests, `run`).
+pub fn client_credentials(sys: &System) -> Credentials {
+    sys.oss.credentials()
+}
