@@ -2,7 +2,7 @@
 pub mod fc;
 pub mod flow;
 pub mod oss;
+pub mod progress;
+pub mod report;
 pub mod sdevs;
 pub mod system;
-pub mod report;
-pub mod progress;

@@ -42,7 +42,12 @@ struct Common {
     #[arg(long, global = true, default_value = "s.yaml", env = "VPF_S_YAML")]
     s_yaml: PathBuf,
     /// Where buckets, NAS, logs and execution histories live.
-    #[arg(long, global = true, default_value = ".local-runner", env = "VPF_STATE_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = ".local-runner",
+        env = "VPF_STATE_DIR"
+    )]
     state_dir: PathBuf,
     /// Folder with the handler binaries (named as their code folders: split,
     /// merge...). Default: the code folders if built, else this program's folder.
@@ -56,7 +61,9 @@ struct Common {
 #[derive(Subcommand)]
 enum Cmd {
     /// Start everything and stay up until Ctrl-C.
-    #[command(after_help = "Example:\n  local-runner up --json   # first line: endpoints and keys as JSON")]
+    #[command(
+        after_help = "Example:\n  local-runner up --json   # first line: endpoints and keys as JSON"
+    )]
     Up {
         /// Print one JSON object (endpoints, bucket, keys, prefixes) as the first line.
         #[arg(long)]
@@ -93,7 +100,9 @@ Exit status: 0 when the execution succeeded, 1 when it failed, 2 on a usage or s
         timeout: u64,
     },
     /// Deliver a recorded OSS event to the functions whose triggers match, and wait for the executions.
-    #[command(after_help = "Example:\n  local-runner replay ../shared/reference/oss-event.example.json")]
+    #[command(
+        after_help = "Example:\n  local-runner replay ../shared/reference/oss-event.example.json"
+    )]
     Replay {
         /// The event file ({"events": [...]}).
         event: PathBuf,
@@ -158,7 +167,11 @@ fn default_bin_dir(s_yaml: &Path) -> Option<PathBuf> {
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
-        Cmd::Up { json, oss_port, flow_port } => {
+        Cmd::Up {
+            json,
+            oss_port,
+            flow_port,
+        } => {
             let mut o = options(&cli.common);
             o.oss_port = oss_port;
             o.flow_port = flow_port;
@@ -167,24 +180,49 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             if json {
                 println!("{d}");
             } else {
-                println!("OSS endpoint      {}", d["ossEndpoint"].as_str().unwrap_or_default());
-                println!("bucket            {}", d["bucket"].as_str().unwrap_or_default());
-                println!("region            {}", d["region"].as_str().unwrap_or_default());
-                println!("access key id     {}", d["accessKeyId"].as_str().unwrap_or_default());
-                println!("access key secret {}", d["accessKeySecret"].as_str().unwrap_or_default());
+                println!(
+                    "OSS endpoint      {}",
+                    d["ossEndpoint"].as_str().unwrap_or_default()
+                );
+                println!(
+                    "bucket            {}",
+                    d["bucket"].as_str().unwrap_or_default()
+                );
+                println!(
+                    "region            {}",
+                    d["region"].as_str().unwrap_or_default()
+                );
+                println!(
+                    "access key id     {}",
+                    d["accessKeyId"].as_str().unwrap_or_default()
+                );
+                println!(
+                    "access key secret {}",
+                    d["accessKeySecret"].as_str().unwrap_or_default()
+                );
                 println!(
                     "trigger           {}*{}",
                     d["triggerPrefix"].as_str().unwrap_or_default(),
                     d["triggerSuffix"].as_str().unwrap_or_default()
                 );
-                println!("workflow API      {}", d["workflowEndpoint"].as_str().unwrap_or_default());
+                println!(
+                    "workflow API      {}",
+                    d["workflowEndpoint"].as_str().unwrap_or_default()
+                );
                 println!("Upload a video under the trigger prefix; Ctrl-C stops.");
             }
             let _ = tokio::signal::ctrl_c().await;
             sys.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Run { input, formats, segment_seconds, out, json, timeout } => {
+        Cmd::Run {
+            input,
+            formats,
+            segment_seconds,
+            out,
+            json,
+            timeout,
+        } => {
             let mut o = options(&cli.common);
             if let Some(f) = &formats {
                 vpf_core::job::Format::parse_list(f).map_err(|e| e.message)?;
@@ -205,35 +243,66 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             } else {
                 print_report(&report);
             }
-            Ok(if report.status == "succeeded" { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.status == "succeeded" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Cmd::Replay { event, timeout } => {
             let bytes = std::fs::read(&event).map_err(|e| format!("{}: {e}", event.display()))?;
             let ev = vpf_core::event::OssEvent::parse(&bytes).map_err(|e| e.to_string())?;
-            let sys = System::start(options(&cli.common)).await.map_err(|e| e.to_string())?;
+            let sys = System::start(options(&cli.common))
+                .await
+                .map_err(|e| e.to_string())?;
             let deliveries = sys.replay(&ev).await;
             let mut failed = deliveries.iter().any(|d| d.result.is_err());
             let mut executions = Vec::new();
             if let Ok(engine) = sys.engine() {
                 for d in &deliveries {
-                    let started = d.result.as_ref().ok().and_then(|v| v.get("records")).and_then(|r| r.as_array()).cloned().unwrap_or_default();
+                    let started = d
+                        .result
+                        .as_ref()
+                        .ok()
+                        .and_then(|v| v.get("records"))
+                        .and_then(|r| r.as_array())
+                        .cloned()
+                        .unwrap_or_default();
                     for r in started {
                         if let Some(name) = r.get("execution").and_then(|e| e.as_str()) {
-                            let rec = tokio::time::timeout(Duration::from_secs(timeout), engine.wait(name)).await.ok().flatten();
-                            let status = rec.as_ref().map(report::status).unwrap_or_else(|| "unknown".into());
+                            let rec = tokio::time::timeout(
+                                Duration::from_secs(timeout),
+                                engine.wait(name),
+                            )
+                            .await
+                            .ok()
+                            .flatten();
+                            let status = rec
+                                .as_ref()
+                                .map(report::status)
+                                .unwrap_or_else(|| "unknown".into());
                             failed |= status != "succeeded";
                             executions.push(json!({"execution": name, "status": status}));
                         }
                     }
                 }
             }
-            println!("{}", json!({"deliveries": deliveries, "executions": executions}));
+            println!(
+                "{}",
+                json!({"deliveries": deliveries, "executions": executions})
+            );
             sys.shutdown().await;
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Cmd::Invoke { function, event } => {
             let bytes = std::fs::read(&event).map_err(|e| format!("{}: {e}", event.display()))?;
-            let sys = System::start(options(&cli.common)).await.map_err(|e| e.to_string())?;
+            let sys = System::start(options(&cli.common))
+                .await
+                .map_err(|e| e.to_string())?;
             let outcome = sys.fc.invoke(&function, &bytes).await;
             sys.shutdown().await;
             match outcome {
@@ -254,7 +323,13 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
-async fn run_one(sys: &System, input: &Path, out: &Path, json: bool, limit: Duration) -> Result<RunReport, String> {
+async fn run_one(
+    sys: &System,
+    input: &Path,
+    out: &Path,
+    json: bool,
+    limit: Duration,
+) -> Result<RunReport, String> {
     let started = Instant::now();
     let d = sys.describe();
     let prefix = d["triggerPrefix"].as_str().unwrap_or_default().to_string();
@@ -269,8 +344,12 @@ async fn run_one(sys: &System, input: &Path, out: &Path, json: bool, limit: Dura
             "{name} does not end with the trigger suffix {suffix:?} (s.yaml vars.inputSuffix): rename it or change the suffix"
         ));
     }
-    let client = OssClient::new(OssConfig::new(sys.oss.endpoint(), &sys.region, sys.oss.credentials()))
-        .map_err(|e| e.to_string())?;
+    let client = OssClient::new(OssConfig::new(
+        sys.oss.endpoint(),
+        &sys.region,
+        sys.oss.credentials(),
+    ))
+    .map_err(|e| e.to_string())?;
     let put = client
         .put_file(&sys.bucket, &key, input, None)
         .await
@@ -290,7 +369,10 @@ async fn run_one(sys: &System, input: &Path, out: &Path, json: bool, limit: Dura
         execution: execution.clone(),
         outputs: Vec::new(),
         steps: report::steps(&rec),
-        error: rec.error.as_ref().map(|e| format!("{}: {}", e.error, e.cause)),
+        error: rec
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", e.error, e.cause)),
         manifest: None,
         seconds: 0.0,
     };
@@ -305,7 +387,9 @@ async fn run_one(sys: &System, input: &Path, out: &Path, json: bool, limit: Dura
                     report.error = Some(format!("{}: {}", e.error, e.cause));
                 }
             }
-            Err(e) if report.status == "succeeded" => return Err(format!("collecting outputs: {e}")),
+            Err(e) if report.status == "succeeded" => {
+                return Err(format!("collecting outputs: {e}"));
+            }
             Err(_) => {}
         }
     }
@@ -314,7 +398,10 @@ async fn run_one(sys: &System, input: &Path, out: &Path, json: bool, limit: Dura
 }
 
 fn print_report(r: &RunReport) {
-    println!("execution {} {} in {:.1} s", r.execution, r.status, r.seconds);
+    println!(
+        "execution {} {} in {:.1} s",
+        r.execution, r.status, r.seconds
+    );
     if let Some(e) = &r.error {
         println!("error: {e}");
     }
@@ -325,17 +412,24 @@ fn print_report(r: &RunReport) {
                 "{:<6} {:>12} {:>10}  {}",
                 o.format,
                 o.bytes,
-                o.duration_seconds.map(|d| format!("{d:.3}")).unwrap_or_else(|| "-".into()),
+                o.duration_seconds
+                    .map(|d| format!("{d:.3}"))
+                    .unwrap_or_else(|| "-".into()),
                 o.local_path.display()
             );
         }
     }
-    println!("{:<14} {:<10} {:>8} {:>9}", "step", "state", "attempts", "seconds");
+    println!(
+        "{:<14} {:<10} {:>8} {:>9}",
+        "step", "state", "attempts", "seconds"
+    );
     for s in &r.steps {
-        println!("{:<14} {:<10} {:>8} {:>9.2}", s.name, s.state, s.attempts, s.seconds);
+        println!(
+            "{:<14} {:<10} {:>8} {:>9.2}",
+            s.name, s.state, s.attempts, s.seconds
+        );
     }
     if let Some(m) = &r.manifest {
         println!("manifest: {m}");
     }
 }
-

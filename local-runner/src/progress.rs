@@ -17,9 +17,11 @@ pub async fn follow<I: Invoker>(engine: &Engine<I>, execution: &str) {
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} {spinner} {msg} [{bar:30}] {pos}/{len} pieces")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} {spinner} {msg} [{bar:30}] {pos}/{len} pieces",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     loop {

@@ -45,13 +45,21 @@ pub struct StepReport {
 
 /// One line per top-level state, in the order they ran.
 pub fn steps(rec: &ExecutionRecord) -> Vec<StepReport> {
-    let mut out: Vec<(StepReport, Option<chrono::DateTime<chrono::FixedOffset>>, Option<chrono::DateTime<chrono::FixedOffset>>)> =
-        Vec::new();
+    let mut out: Vec<(
+        StepReport,
+        Option<chrono::DateTime<chrono::FixedOffset>>,
+        Option<chrono::DateTime<chrono::FixedOffset>>,
+    )> = Vec::new();
     for e in &rec.events {
         if e.state.is_empty() {
             continue;
         }
-        let top = e.state.split(['[', '.']).next().unwrap_or(&e.state).to_string();
+        let top = e
+            .state
+            .split(['[', '.'])
+            .next()
+            .unwrap_or(&e.state)
+            .to_string();
         let t = chrono::DateTime::parse_from_rfc3339(&e.time).ok();
         let idx = match out.iter().position(|(s, _, _)| s.name == top) {
             Some(i) => i,
@@ -107,7 +115,9 @@ pub async fn collect<S: ObjectStore>(
         .strip_suffix("/manifest.json")
         .ok_or_else(|| Error::internal(format!("unexpected manifest key {manifest_key}")))?;
     let local_manifest = out.join("manifest.json");
-    store.get_to_file(bucket, manifest_key, &local_manifest).await?;
+    store
+        .get_to_file(bucket, manifest_key, &local_manifest)
+        .await?;
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(&local_manifest)?)
         .map_err(|e| Error::internal(format!("manifest {manifest_key} is unreadable: {e}")))?;
     let mut reports = Vec::new();

@@ -60,7 +60,9 @@ pub struct Options {
 
 impl Options {
     pub fn new(s_yaml: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Options {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Options {
             s_yaml: s_yaml.into(),
             state_dir: state_dir.into(),
@@ -98,14 +100,20 @@ pub struct FcInvoker {
 }
 
 impl Invoker for FcInvoker {
-    async fn invoke(&self, function: &str, payload: Value) -> std::result::Result<Value, TaskError> {
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: Value,
+    ) -> std::result::Result<Value, TaskError> {
         let body = serde_json::to_vec(&payload).unwrap_or_default();
         match self.fc.invoke(function, &body).await {
             // The engine hands the answer on as `$Output.Body`.
             Outcome::Ok(v) => Ok(v),
             Outcome::FunctionError(e) => Err(TaskError::new(e.error_type, e.error_message)),
             // FC's own failures reach the flow as FC.<code>.
-            Outcome::PlatformError { code, message } => Err(TaskError::new(format!("FC.{code}"), message)),
+            Outcome::PlatformError { code, message } => {
+                Err(TaskError::new(format!("FC.{code}"), message))
+            }
         }
     }
 }
@@ -132,14 +140,19 @@ const MAX_DELIVERIES: usize = 64;
 impl System {
     pub async fn start(opts: Options) -> Result<System> {
         let mut config = opts.config.clone();
-        config.entry("AccountID".into()).or_insert_with(|| LOCAL_ACCOUNT_ID.into());
+        config
+            .entry("AccountID".into())
+            .or_insert_with(|| LOCAL_ACCOUNT_ID.into());
         let account_id = config["AccountID"].clone();
         let mut settings = crate::sdevs::Settings::from_env(config);
         settings.var_overrides = opts.vars.clone();
         let s = SYaml::load(&opts.s_yaml, &settings).map_err(|e| Error::invalid(e.0))?;
         let functions = s.functions().map_err(|e| Error::invalid(e.0))?;
         if functions.is_empty() {
-            return Err(Error::invalid(format!("{} has no fc3 resources", opts.s_yaml.display())));
+            return Err(Error::invalid(format!(
+                "{} has no fc3 resources",
+                opts.s_yaml.display()
+            )));
         }
         let region = functions[0].1.region.clone();
 
@@ -155,7 +168,10 @@ impl System {
                 }
                 let cfg = t.oss().map_err(|e| Error::invalid(e.0))?;
                 let bucket = t.bucket().ok_or_else(|| {
-                    Error::invalid(format!("trigger {}: sourceArn names no bucket", t.trigger_name))
+                    Error::invalid(format!(
+                        "trigger {}: sourceArn names no bucket",
+                        t.trigger_name
+                    ))
                 })?;
                 triggers.push(OssTrigger {
                     name: t.trigger_name.clone(),
@@ -173,10 +189,9 @@ impl System {
         }
         buckets.sort();
         buckets.dedup();
-        let bucket = buckets
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::invalid("s.yaml names no bucket (vars.bucket or an OSS trigger)"))?;
+        let bucket = buckets.first().cloned().ok_or_else(|| {
+            Error::invalid("s.yaml names no bucket (vars.bucket or an OSS trigger)")
+        })?;
 
         let dirs = ["oss", "nas", "logs", "executions"].map(|d| opts.state_dir.join(d));
         for d in &dirs {
@@ -193,27 +208,45 @@ impl System {
 
         // The workflow API must listen before any function runs, so that
         // FLOW_ENDPOINT is known; engines come right after (they need FC).
-        let flow_listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, opts.flow_port)).await?;
+        let flow_listener =
+            tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, opts.flow_port)).await?;
         let flow_endpoint = format!("http://{}", flow_listener.local_addr()?);
 
         let mut specs = Vec::new();
         for (_, f) in &functions {
-            specs.push(function_spec(f, &s.dir, &opts, &oss, &flow_endpoint, &nas_dir)?);
+            specs.push(function_spec(
+                f,
+                &s.dir,
+                &opts,
+                &oss,
+                &flow_endpoint,
+                &nas_dir,
+            )?);
         }
         let creds: CredentialSource = {
             let sts = oss.sts();
             Arc::new(move || sts.issue(CREDENTIAL_TTL))
         };
         let fc = Arc::new(
-            FcEmulator::new(specs, &region, &account_id, Some(creds), log_dir, opts.max_instances)
-                .map_err(|e| Error::internal(format!("starting the FC emulator: {e}")))?,
+            FcEmulator::new(
+                specs,
+                &region,
+                &account_id,
+                Some(creds),
+                log_dir,
+                opts.max_instances,
+            )
+            .map_err(|e| Error::internal(format!("starting the FC emulator: {e}")))?,
         );
 
         let mut engines = BTreeMap::new();
         let flows = s.flows().map_err(|e| Error::invalid(e.0))?;
-        let vars: crate::flow::Vars = [("region".to_string(), region.clone()), ("uid".to_string(), account_id.clone())]
-            .into_iter()
-            .collect();
+        let vars: crate::flow::Vars = [
+            ("region".to_string(), region.clone()),
+            ("uid".to_string(), account_id.clone()),
+        ]
+        .into_iter()
+        .collect();
         for (rname, fp) in flows {
             let flow = Flow::parse(&fp.definition, &vars)
                 .map_err(|e| Error::invalid(format!("resources.{rname}: {}", e.0)))?;
@@ -244,7 +277,10 @@ impl System {
             let sts = oss.sts();
             Arc::new(move |id: &str| sts.temporary(id))
         });
-        let api = Arc::new(crate::flow::api::ApiState::new(engines.values().cloned().collect(), keys));
+        let api = Arc::new(crate::flow::api::ApiState::new(
+            engines.values().cloned().collect(),
+            keys,
+        ));
         let api_task = tokio::spawn(async move {
             if let Err(e) = axum::serve(flow_listener, crate::flow::api::router(api)).await {
                 tracing::error!(error = %e, "workflow API stopped");
@@ -271,15 +307,23 @@ impl System {
         Ok(sys)
     }
 
-    fn delivery_loop(&self, mut events: tokio::sync::mpsc::UnboundedReceiver<OssRecord>) -> tokio::task::JoinHandle<()> {
+    fn delivery_loop(
+        &self,
+        mut events: tokio::sync::mpsc::UnboundedReceiver<OssRecord>,
+    ) -> tokio::task::JoinHandle<()> {
         let triggers = self.triggers.clone();
         let fc = self.fc.clone();
         let log = self.deliveries.clone();
         let sem = self.in_flight.clone();
         tokio::spawn(async move {
             while let Some(rec) = events.recv().await {
-                for t in triggers.iter().filter(|t| t.matches(&rec.oss.bucket.name, &rec)) {
-                    let Ok(permit) = sem.clone().acquire_owned().await else { return };
+                for t in triggers
+                    .iter()
+                    .filter(|t| t.matches(&rec.oss.bucket.name, &rec))
+                {
+                    let Ok(permit) = sem.clone().acquire_owned().await else {
+                        return;
+                    };
                     let (fc, log, t, rec) = (fc.clone(), log.clone(), t.clone(), rec.clone());
                     tokio::spawn(async move {
                         let d = deliver(&fc, &t, &rec).await;
@@ -295,7 +339,11 @@ impl System {
     pub async fn replay(&self, event: &vpf_core::event::OssEvent) -> Vec<Delivery> {
         let mut out = Vec::new();
         for rec in &event.events {
-            for t in self.triggers.iter().filter(|t| t.matches(&rec.oss.bucket.name, rec)) {
+            for t in self
+                .triggers
+                .iter()
+                .filter(|t| t.matches(&rec.oss.bucket.name, rec))
+            {
                 let d = deliver(&self.fc, t, rec).await;
                 lock(&self.deliveries).push(d.clone());
                 out.push(d);
@@ -319,7 +367,12 @@ impl System {
 
     /// Wait for the delivery of `key` to finish, then for the execution it
     /// started (or found already run), up to `limit`.
-    pub async fn wait_for_key(&self, key: &str, execution: &str, limit: Duration) -> Result<ExecutionRecord> {
+    pub async fn wait_for_key(
+        &self,
+        key: &str,
+        execution: &str,
+        limit: Duration,
+    ) -> Result<ExecutionRecord> {
         let engine = self.engine()?;
         let deadline = tokio::time::Instant::now() + limit;
         loop {
@@ -336,13 +389,19 @@ impl System {
                 }
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(Error::internal(format!("no trigger delivery for {key} within {limit:?}")));
+                return Err(Error::internal(format!(
+                    "no trigger delivery for {key} within {limit:?}"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::timeout_at(deadline, engine.wait(execution))
             .await
-            .map_err(|_| Error::internal(format!("execution {execution} did not finish within {limit:?}")))?
+            .map_err(|_| {
+                Error::internal(format!(
+                    "execution {execution} did not finish within {limit:?}"
+                ))
+            })?
             .ok_or_else(|| Error::internal(format!("execution {execution} vanished")))
     }
 
@@ -385,7 +444,10 @@ async fn deliver(fc: &FcEmulator, t: &OssTrigger, rec: &OssRecord) -> Delivery {
     let mut wait = Duration::from_millis(500);
     let result = loop {
         attempts += 1;
-        let r = match fc.invoke_with_retry_count(&t.function, &body, attempts - 1).await {
+        let r = match fc
+            .invoke_with_retry_count(&t.function, &body, attempts - 1)
+            .await
+        {
             Outcome::Ok(v) => Ok(v),
             Outcome::FunctionError(e) => Err(format!("{}: {}", e.error_type, e.error_message)),
             Outcome::PlatformError { code, message } => Err(format!("FC.{code}: {message}")),
@@ -457,7 +519,14 @@ fn function_spec(
     let mut env: Vec<(String, String)> = Vec::new();
     // A clean environment as in FC, with what a process needs to find
     // ffmpeg and log as asked.
-    for k in ["PATH", "RUST_LOG", "LOG_FORMAT", "FFMPEG_PATH", "FFPROBE_PATH", "TMPDIR"] {
+    for k in [
+        "PATH",
+        "RUST_LOG",
+        "LOG_FORMAT",
+        "FFMPEG_PATH",
+        "FFPROBE_PATH",
+        "TMPDIR",
+    ] {
         if let Ok(v) = std::env::var(k) {
             env.push((k.into(), v));
         }
@@ -470,7 +539,10 @@ fn function_spec(
         };
         env.push((k.clone(), v));
     }
-    for (k, v) in [("OSS_ENDPOINT", oss.endpoint()), ("FLOW_ENDPOINT", flow_endpoint.to_string())] {
+    for (k, v) in [
+        ("OSS_ENDPOINT", oss.endpoint()),
+        ("FLOW_ENDPOINT", flow_endpoint.to_string()),
+    ] {
         if !env.iter().any(|(e, _)| e == k) {
             env.push((k.into(), v));
         }
@@ -491,7 +563,9 @@ fn function_spec(
 
 /// `nasConfig: auto` mounts at `/mnt/auto`; an explicit config lists mount points.
 fn nas_mounts(f: &FunctionProps, nas_root: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let Some(cfg) = &f.nas_config else { return Ok(Vec::new()) };
+    let Some(cfg) = &f.nas_config else {
+        return Ok(Vec::new());
+    };
     let dirs: Vec<String> = match cfg {
         Value::String(s) if s == "auto" => vec![vpf_core::nas::DEFAULT_MOUNT.to_string()],
         Value::Object(o) => o
@@ -499,7 +573,11 @@ fn nas_mounts(f: &FunctionProps, nas_root: &Path) -> Result<Vec<(String, PathBuf
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .filter_map(|m| m.get("mountDir").and_then(Value::as_str).map(str::to_string))
+                    .filter_map(|m| {
+                        m.get("mountDir")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
                     .collect()
             })
             .unwrap_or_default(),

@@ -1,1 +1,268 @@
-//! test helpers
+//! Helpers shared by the end-to-end tests: where the handler binaries are, a
+//! whole system started from the repository's s.yaml, and independent checks
+//! of media with plain ffprobe (not our own probe code).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use local_runner::flow::ExecutionRecord;
+use local_runner::system::{Options, System};
+use vpf_core::job::JobRequest;
+use vpf_oss::{ObjectStore, OssClient, OssConfig};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The cargo output folder holding the handler binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/debug/deps/<test> -> target/debug
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    for f in [
+        "oss-trigger",
+        "split",
+        "transcode",
+        "merge",
+        "after-process",
+        "local-runner",
+    ] {
+        assert!(
+            dir.join(f).is_file(),
+            "{} is missing: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+            dir.join(f).display()
+        );
+    }
+    dir
+}
+
+/// A system from the repository's s.yaml, state in `state`, handlers from
+/// the cargo output folder, waits shortened 100 times.
+pub async fn system(
+    state: &Path,
+    vars: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Options),
+) -> System {
+    let mut o = Options::new(repo_root().join("s.yaml"), state);
+    o.bin_dir = Some(bin_dir());
+    o.time_scale = 0.01;
+    for (k, v) in vars {
+        o.vars.insert(k.to_string(), v.to_string());
+    }
+    tweak(&mut o);
+    System::start(o).await.expect("system starts")
+}
+
+pub fn client(sys: &System) -> OssClient {
+    OssClient::new(OssConfig::new(
+        sys.oss.endpoint(),
+        &sys.region,
+        sys.oss.credentials(),
+    ))
+    .expect("client")
+}
+
+/// Upload `file` as `key` through the emulated OSS (the trigger fires as in
+/// the cloud) and wait for the execution.
+pub async fn upload_and_wait(sys: &System, file: &Path, key: &str) -> ExecutionRecord {
+    let put = client(sys)
+        .put_file(&sys.bucket, key, file, None)
+        .await
+        .expect("upload");
+    let execution = vpf_core::keys::job_id(&sys.bucket, key, &put.etag);
+    sys.wait_for_key(key, &execution, Duration::from_secs(600))
+        .await
+        .expect("execution ends")
+}
+
+pub fn request_of(rec: &ExecutionRecord) -> JobRequest {
+    serde_json::from_value(rec.input.clone()).expect("execution input is a JobRequest")
+}
+
+/// Every object key in the bucket.
+pub async fn all_keys(sys: &System) -> Vec<String> {
+    client(sys)
+        .list(&sys.bucket, "")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key)
+        .collect()
+}
+
+/// Job folders left on the emulated NAS.
+pub fn nas_jobs(sys: &System) -> Vec<String> {
+    let jobs = sys.state_dir.join("nas/mnt_auto/jobs");
+    std::fs::read_dir(jobs)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What plain ffprobe says of a file's first video and audio streams.
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    pub video_frames: u64,
+    pub video_seconds: f64,
+    pub width: u32,
+    pub height: u32,
+    pub audio: bool,
+    pub audio_seconds: f64,
+    /// Durations of the audio packets, in samples (time base 1/sample rate).
+    pub audio_packet_samples: Vec<i64>,
+    pub sample_rate: u32,
+}
+
+fn ffprobe(args: &[&str]) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Frames decoded (not estimated), durations from the packets.
+pub fn probe(path: &Path) -> Probe {
+    let p = path.to_str().expect("utf-8 path");
+    let v = ffprobe(&[
+        "-select_streams",
+        "v:0",
+        "-count_frames",
+        "-show_entries",
+        "stream=nb_read_frames,width,height",
+        "-of",
+        "default=nw=1",
+        p,
+    ]);
+    let field = |text: &str, k: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut pr = Probe {
+        video_frames: field(&v, "nb_read_frames").parse().unwrap_or(0),
+        width: field(&v, "width").parse().unwrap_or(0),
+        height: field(&v, "height").parse().unwrap_or(0),
+        ..Probe::default()
+    };
+    // Video duration: last frame's start minus the first's, plus one frame
+    // (packet durations are unreliable in some containers, AVI among them;
+    // AVI has no pts, so dts stands in).
+    let rate = ffprobe(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=r_frame_rate",
+        "-of",
+        "csv=p=0",
+        p,
+    ]);
+    let frame = rate
+        .lines()
+        .find_map(|l| {
+            let (n, d) = l.trim().trim_end_matches(',').split_once('/')?;
+            let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
+            (n > 0.0 && d > 0.0).then(|| d / n)
+        })
+        .unwrap_or(0.0);
+    let packets = ffprobe(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,dts_time",
+        "-of",
+        "csv=p=0",
+        p,
+    ]);
+    let mut first = f64::MAX;
+    let mut last = f64::MIN;
+    for l in packets.lines() {
+        let mut it = l.split(',');
+        let pts = it.next().and_then(|x| x.parse::<f64>().ok());
+        let dts = it.next().and_then(|x| x.parse::<f64>().ok());
+        if let Some(t) = pts.or(dts) {
+            first = first.min(t);
+            last = last.max(t);
+        }
+    }
+    pr.video_seconds = if first == f64::MAX {
+        0.0
+    } else {
+        last - first + frame
+    };
+    let a = ffprobe(&[
+        "-select_streams",
+        "a:0",
+        "-show_entries",
+        "stream=sample_rate",
+        "-of",
+        "csv=p=0",
+        p,
+    ]);
+    // HLS lists programs too: take the first line that is a rate.
+    if let Some(rate) = a
+        .lines()
+        .find_map(|l| l.trim().trim_end_matches(',').parse::<u32>().ok())
+    {
+        pr.audio = true;
+        pr.sample_rate = rate;
+        let pk = ffprobe(&[
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+            p,
+        ]);
+        let mut first = f64::MAX;
+        let mut end: f64 = 0.0;
+        for l in pk.lines() {
+            let mut it = l.split(',');
+            let t: f64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(f64::NAN);
+            let d: f64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+            if t.is_finite() {
+                first = first.min(t);
+                end = end.max(t + d);
+                pr.audio_packet_samples
+                    .push((d * f64::from(rate)).round() as i64);
+            }
+        }
+        pr.audio_seconds = if first == f64::MAX { 0.0 } else { end - first };
+    }
+    pr
+}
+
+/// Decode a file end to end; panics with ffmpeg's words if it cannot.
+pub fn decodes(path: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{} does not decode: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use vpf_core::Result;
 use vpf_core::config;
 use vpf_core::job::{AfterProcessInput, AfterProcessOutput, JobStatus, Manifest, SourceRef};
 use vpf_core::nas::JobDir;
-use vpf_core::Result;
 use vpf_oss::ObjectStore;
 
 #[derive(Debug, Clone)]
@@ -43,7 +43,9 @@ impl Settings {
     pub fn from_env() -> Result<Settings> {
         let webhook = match config::var(config::WEBHOOK_URL) {
             None => None,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(Webhook::new(url)),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(Webhook::new(url))
+            }
             Some(url) => {
                 return Err(vpf_core::Error::invalid(format!(
                     "WEBHOOK_URL {url:?} must start with http:// or https://"
@@ -84,7 +86,11 @@ pub fn manifest(input: &AfterProcessInput, job: Option<&JobDir>) -> Manifest {
             size: r.size,
         },
         probe: plan.map(|p| p.info),
-        outputs: input.merge.as_ref().map(|m| m.outputs.clone()).unwrap_or_default(),
+        outputs: input
+            .merge
+            .as_ref()
+            .map(|m| m.outputs.clone())
+            .unwrap_or_default(),
         steps: job.map(|j| j.read_steps()).unwrap_or_default(),
         error,
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -110,7 +116,12 @@ pub async fn handle<S: ObjectStore>(
     let body = serde_json::to_vec_pretty(&m)?;
     if valid.is_ok() {
         store
-            .put_bytes(&r.bucket, &manifest_key, body.clone().into(), Some("application/json"))
+            .put_bytes(
+                &r.bucket,
+                &manifest_key,
+                body.clone().into(),
+                Some("application/json"),
+            )
             .await
             .map_err(|e| e.context(format!("writing the manifest {manifest_key}")))?;
     } else if let Err(e) = &valid {

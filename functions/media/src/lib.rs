@@ -1,1 +1,79 @@
-//! vpf-media
+//! The media engine: the one place where ffmpeg and ffprobe commands are
+//! built and run. The split, transcode and merge handlers call these steps:
+//!
+//! 1. [`probe`] the source (frames counted, start, rate, rotation, audio);
+//! 2. [`piece_seconds`] and [`split_video`]: video-only pieces cut at key
+//!    frames by stream copy, each with its real start and frame count;
+//! 3. [`extract_audio`]: the whole audio encoded once to AAC, aligned with
+//!    the first video frame;
+//! 4. [`transcode_piece`] for each piece: H.264, every frame kept;
+//! 5. [`merge`]: pieces joined in order with the audio, verified
+//!    ([`verify`], [`verify_hls`]), and packaged into every format from that
+//!    one encode.
+//!
+//! Argument lists are built by pure functions (`*_args`) so they can be
+//! tested without ffmpeg. Every output is written under a temporary name and
+//! renamed into place only when complete and checked. Errors carry stable
+//! kinds: unreadable input is `CorruptMedia`, an ffmpeg failure on input that
+//! probed fine is `EncodeFailed`, an output that fails its checks is
+//! `VerifyFailed`.
+
+mod audio;
+mod package;
+mod probe;
+mod run;
+mod split;
+mod temp;
+mod tools;
+mod transcode;
+mod verify;
+
+#[cfg(feature = "testmedia")]
+pub mod testmedia;
+
+pub use audio::{audio_args, extract_audio, output_rate};
+pub use package::{
+    GIF_FPS, GIF_WIDTH, HLS_SEGMENT_SECONDS, Packaged, PackagedFile, THUMBNAIL_AT, concat_list,
+    main_rel, merge, merge_args, package_args, thumbnail_seconds,
+};
+pub use probe::{MAX_SIDE, expected_audio_seconds, probe};
+pub use split::{piece_seconds, split_args, split_video};
+pub use tools::{LAYER_BIN, Tools};
+pub use transcode::{
+    KEYFRAME_SECONDS, encoder_time_base, output_size, piece_muxer, transcode_args, transcode_piece,
+    video_filter,
+};
+pub use verify::{AAC_FRAME, Playlist, decode, verify, verify_hls};
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use vpf_core::job::{JobPlan, MediaInfo, Profile};
+    use vpf_core::nas::JobDir;
+
+    use super::*;
+
+    fn send<T: Send>(_: &T) {}
+
+    /// Handlers run on a multi-threaded runtime (axum): every step's future
+    /// must be `Send`. This only has to compile.
+    #[allow(dead_code, unused_must_use)]
+    fn futures_are_send(
+        t: &Tools,
+        p: &Path,
+        i: &MediaInfo,
+        pr: &Profile,
+        plan: &JobPlan,
+        j: &JobDir,
+    ) {
+        send(&probe(t, p));
+        send(&split_video(t, p, i, 1.0, j));
+        send(&extract_audio(t, p, i, pr, p));
+        send(&transcode_piece(t, p, p, plan, 0));
+        send(&merge(t, plan, j));
+        send(&verify(t, p, plan));
+        send(&verify_hls(t, p, plan));
+        send(&t.version());
+    }
+}

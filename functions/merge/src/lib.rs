@@ -33,7 +33,11 @@ impl Settings {
     }
 }
 
-pub async fn handle<S: ObjectStore>(input: MergeInput, s: &Settings, store: &S) -> Result<MergeOutput> {
+pub async fn handle<S: ObjectStore>(
+    input: MergeInput,
+    s: &Settings,
+    store: &S,
+) -> Result<MergeOutput> {
     let job = JobDir::new(&s.nas_mount, &input.job_id)?;
     let plan = job.read_plan()?;
     check_pieces(&input, &plan.pieces)?;
@@ -78,12 +82,18 @@ fn check_pieces(input: &MergeInput, planned: &[vpf_core::job::Piece]) -> Result<
         match got.as_slice() {
             [one] if one.job_id == input.job_id && one.frames == p.frames => {}
             [one] if one.job_id != input.job_id => {
-                return Err(Error::invalid(format!("piece {} belongs to job {}", p.index, one.job_id)));
+                return Err(Error::invalid(format!(
+                    "piece {} belongs to job {}",
+                    p.index, one.job_id
+                )));
             }
             [one] => {
                 return Err(Error::new(
                     ErrorKind::VerifyFailed,
-                    format!("piece {} was encoded with {} frames; the plan has {}", p.index, one.frames, p.frames),
+                    format!(
+                        "piece {} was encoded with {} frames; the plan has {}",
+                        p.index, one.frames, p.frames
+                    ),
                 ));
             }
             _ => {
@@ -102,15 +112,23 @@ fn check_pieces(input: &MergeInput, planned: &[vpf_core::job::Piece]) -> Result<
 /// nobody reads a playlist that names a segment not yet there.
 async fn upload<S: ObjectStore>(store: &S, bucket: &str, base: &str, p: &Packaged) -> Result<()> {
     let Some((main, rest)) = p.files.split_last() else {
-        return Err(Error::internal(format!("format {} produced no file", p.format)));
+        return Err(Error::internal(format!(
+            "format {} produced no file",
+            p.format
+        )));
     };
     stream::iter(rest.iter().map(Ok::<_, Error>))
         .try_for_each_concurrent(UPLOADS_IN_FLIGHT, |f| async move {
             let key = format!("{base}/{}", f.rel);
-            store.put_file(bucket, &key, &f.path, Some(f.content_type)).await.map(|_| ())
+            store
+                .put_file(bucket, &key, &f.path, Some(f.content_type))
+                .await
+                .map(|_| ())
         })
         .await?;
     let key = format!("{base}/{}", main.rel);
-    store.put_file(bucket, &key, &main.path, Some(main.content_type)).await?;
+    store
+        .put_file(bucket, &key, &main.path, Some(main.content_type))
+        .await?;
     Ok(())
 }

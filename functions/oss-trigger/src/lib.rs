@@ -261,11 +261,26 @@ pub struct Live {
 impl Live {
     pub fn new(s: &Settings, ctx: &fc_runtime::Context) -> Result<Live> {
         let creds = ctx.require_credentials()?.clone();
-        let region = if ctx.region.is_empty() { "cn-hangzhou" } else { &ctx.region };
-        let oss_endpoint = s.oss_endpoint.clone().unwrap_or_else(|| config::oss_endpoint(region));
+        let region = if ctx.region.is_empty() {
+            "cn-hangzhou"
+        } else {
+            &ctx.region
+        };
+        let oss_endpoint = s
+            .oss_endpoint
+            .clone()
+            .unwrap_or_else(|| config::oss_endpoint(region));
         Ok(Live {
-            oss: vpf_oss::OssClient::new(vpf_oss::OssConfig::new(oss_endpoint, region, creds.clone()))?,
-            flow: vpf_cloudflow::FlowClient::new(s.flow_endpoint.as_deref().unwrap_or(""), region, creds)?,
+            oss: vpf_oss::OssClient::new(vpf_oss::OssConfig::new(
+                oss_endpoint,
+                region,
+                creds.clone(),
+            ))?,
+            flow: vpf_cloudflow::FlowClient::new(
+                s.flow_endpoint.as_deref().unwrap_or(""),
+                region,
+                creds,
+            )?,
             flow_name: s.flow_name.clone(),
         })
     }
@@ -277,7 +292,11 @@ impl Services for Live {
     }
     async fn start(&self, execution: &str, input: &JobRequest) -> Result<bool> {
         let input = serde_json::to_value(input)?;
-        match self.flow.start_execution(&self.flow_name, execution, &input).await? {
+        match self
+            .flow
+            .start_execution(&self.flow_name, execution, &input)
+            .await?
+        {
             vpf_cloudflow::StartOutcome::Started { .. } => Ok(true),
             vpf_cloudflow::StartOutcome::AlreadyExists => Ok(false),
         }

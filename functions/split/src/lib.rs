@@ -33,12 +33,21 @@ impl Settings {
     }
 }
 
-pub async fn handle<S: ObjectStore>(req: JobRequest, s: &Settings, store: &S) -> Result<SplitOutput> {
+pub async fn handle<S: ObjectStore>(
+    req: JobRequest,
+    s: &Settings,
+    store: &S,
+) -> Result<SplitOutput> {
     req.validate()?;
     let job = JobDir::new(&s.nas_mount, &req.job_id)?;
     // A retry after a lost answer: the plan is there and complete.
     if let Ok(plan) = job.read_plan() {
-        if plan.request == req && plan.pieces.iter().all(|p| job.piece(p.index).is_file() || job.encoded(p.index).is_file()) {
+        if plan.request == req
+            && plan
+                .pieces
+                .iter()
+                .all(|p| job.piece(p.index).is_file() || job.encoded(p.index).is_file())
+        {
             tracing::info!(job = %req.job_id, "plan already made; answering from it");
             return Ok(output(&plan));
         }
@@ -58,7 +67,12 @@ pub async fn handle<S: ObjectStore>(req: JobRequest, s: &Settings, store: &S) ->
     }
 }
 
-async fn split<S: ObjectStore>(req: &JobRequest, s: &Settings, store: &S, job: &JobDir) -> Result<JobPlan> {
+async fn split<S: ObjectStore>(
+    req: &JobRequest,
+    s: &Settings,
+    store: &S,
+    job: &JobDir,
+) -> Result<JobPlan> {
     job.remove()?;
     job.create()?;
     let source = job.source(&req.key);
@@ -83,7 +97,8 @@ async fn split<S: ObjectStore>(req: &JobRequest, s: &Settings, store: &S, job: &
         audio = info.audio.is_some(),
         "probed"
     );
-    let piece_seconds = vpf_media::piece_seconds(info.duration_seconds, req.segment_seconds, req.max_pieces);
+    let piece_seconds =
+        vpf_media::piece_seconds(info.duration_seconds, req.segment_seconds, req.max_pieces);
     // Cutting (stream copy, disk-bound) and the audio encode (CPU) overlap.
     let audio = job.audio();
     let (pieces, has_audio) = tokio::try_join!(
@@ -114,7 +129,10 @@ fn output(plan: &JobPlan) -> SplitOutput {
         pieces: plan
             .pieces
             .iter()
-            .map(|p| PieceTask { job_id: job_id.clone(), index: p.index })
+            .map(|p| PieceTask {
+                job_id: job_id.clone(),
+                index: p.index,
+            })
             .collect(),
         job_id,
         piece_seconds: plan.piece_seconds,

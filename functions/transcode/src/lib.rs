@@ -48,9 +48,18 @@ pub async fn handle(task: PieceTask, s: &Settings) -> Result<PieceOutput> {
         tracing::info!(index = task.index, "piece already encoded");
         piece.frames
     } else {
-        let frames =
-            vpf_media::transcode_piece(&s.tools, &job.piece(task.index), &output, &plan, task.index).await?;
-        job.record_step(&format!("transcode-{:05}", task.index), started.elapsed().as_secs_f64())?;
+        let frames = vpf_media::transcode_piece(
+            &s.tools,
+            &job.piece(task.index),
+            &output,
+            &plan,
+            task.index,
+        )
+        .await?;
+        job.record_step(
+            &format!("transcode-{:05}", task.index),
+            started.elapsed().as_secs_f64(),
+        )?;
         // The cut piece is no longer needed; NAS space is per job.
         let _ = std::fs::remove_file(job.piece(task.index));
         frames

@@ -63,14 +63,26 @@ mod tests {
     fn wildcard_exact_prefix_suffix_bucket() {
         let t = trigger(&["oss:ObjectCreated:*"], "source/");
         assert!(t.matches("b", &rec("ObjectCreated:PutObject", "source/a.mp4")));
-        assert!(t.matches("b", &rec("ObjectCreated:CompleteMultipartUpload", "source/x/a.mp4")));
+        assert!(t.matches(
+            "b",
+            &rec("ObjectCreated:CompleteMultipartUpload", "source/x/a.mp4")
+        ));
         assert!(!t.matches("b", &rec("ObjectRemoved:DeleteObject", "source/a.mp4")));
         assert!(!t.matches("b", &rec("ObjectCreated:PutObject", "dest/a.mp4")));
         assert!(!t.matches("b", &rec("ObjectCreated:PutObject", "source/a.mov")));
         assert!(!t.matches("other", &rec("ObjectCreated:PutObject", "source/a.mp4")));
-        let t = trigger(&["oss:ObjectCreated:PutObject", "oss:ObjectCreated:PostObject"], "source/");
+        let t = trigger(
+            &[
+                "oss:ObjectCreated:PutObject",
+                "oss:ObjectCreated:PostObject",
+            ],
+            "source/",
+        );
         assert!(t.matches("b", &rec("ObjectCreated:PostObject", "source/a.mp4")));
-        assert!(!t.matches("b", &rec("ObjectCreated:CompleteMultipartUpload", "source/a.mp4")));
+        assert!(!t.matches(
+            "b",
+            &rec("ObjectCreated:CompleteMultipartUpload", "source/a.mp4")
+        ));
     }
 
     #[test]

@@ -192,9 +192,8 @@ impl KeyRing {
     pub fn temporary(&self, access_key_id: &str, now: SystemTime) -> Option<Credentials> {
         let e = self.keys.get(access_key_id)?;
         let (token, expires) = (e.token.as_ref()?, e.expires?);
-        (now < expires).then(|| {
-            Credentials::new(access_key_id, e.secret.clone()).with_token(token.clone())
-        })
+        (now < expires)
+            .then(|| Credentials::new(access_key_id, e.secret.clone()).with_token(token.clone()))
     }
 
     /// The secret of `access_key_id`, after checking its token and expiry.

@@ -1,0 +1,612 @@
+//! Joining the encoded pieces and packaging every requested format from
+//! that one encode.
+//!
+//! The pieces are joined in index order by the concat demuxer with stream
+//! copy; each piece's place on the timeline is given explicitly (`duration`
+//! lines, in whole microseconds summed from the pieces' real starts, so no
+//! rounding accumulates), and the once-encoded AAC track is muxed beside it.
+//! The result, `merged.mp4`, is checked (`verify`) and every format is a
+//! remux of it: mp4 (faststart), flv, HLS (MPEG-TS segments, VOD playlist)
+//! and avi carry the same H.264 and AAC bits. Only the GIF preview and the
+//! JPEG thumbnail are new encodes, as they must be.
+//!
+//! AVI: ffmpeg muxes H.264 and AAC into AVI without complaint and reads it
+//! back frame-exact, so that is what we write. AVI has no composition times
+//! or start offsets, so players rebuild B-frame order from the bitstream and
+//! play the AAC priming frame (21 ms at 48 kHz); players that only know
+//! MPEG-4 Part 2 in AVI are not served (re-encoding for them would be a
+//! second, lower-quality encode).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use vpf_core::job::{Format, JobPlan, Piece};
+use vpf_core::nas::{JobDir, write_atomic};
+use vpf_core::{Error, ErrorKind, Result};
+
+use crate::Tools;
+use crate::probe::{count_video_packets, num, probe_json};
+use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::temp::{Temp, create_dir, remove_any};
+use crate::verify::{read_playlist, verify, verify_hls};
+
+/// Target HLS segment length, seconds (segments end on key frames, which
+/// transcode places every two seconds).
+pub const HLS_SEGMENT_SECONDS: u32 = 6;
+/// GIF preview: width at most this, frames per second.
+pub const GIF_WIDTH: u32 = 320;
+pub const GIF_FPS: u32 = 10;
+/// The thumbnail is taken this far into the video.
+pub const THUMBNAIL_AT: f64 = 0.1;
+
+/// One file of a packaged format.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackagedFile {
+    /// Where it is on NAS.
+    pub path: PathBuf,
+    /// Its key relative to the job's output base (`a.mp4`, `hls/index00000.ts`).
+    pub rel: String,
+    pub content_type: &'static str,
+    pub bytes: u64,
+}
+
+/// One packaged format.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Packaged {
+    pub format: Format,
+    /// In upload order. The main file (the one `JobRequest::output_key`
+    /// names) is last: for HLS the playlist comes after its segments, so a
+    /// reader never finds a playlist naming a segment not yet uploaded.
+    pub files: Vec<PackagedFile>,
+    pub duration_seconds: Option<f64>,
+    pub bitrate_kbps: Option<f64>,
+}
+
+impl Packaged {
+    /// The file `JobRequest::output_key` names.
+    pub fn main(&self) -> Option<&PackagedFile> {
+        self.files.last()
+    }
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+/// The main file's key relative to the output base, as `JobRequest::output_key` builds it.
+pub fn main_rel(format: Format, stem: &str) -> String {
+    match format {
+        Format::Hls => "hls/index.m3u8".into(),
+        f => format!("{stem}.{}", f.as_str()),
+    }
+}
+
+fn content_type(rel: &str) -> &'static str {
+    match rel.rsplit('.').next().unwrap_or("") {
+        "mp4" => "video/mp4",
+        "flv" => "video/x-flv",
+        "avi" => "video/x-msvideo",
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "ts" => "video/mp2t",
+        "gif" => "image/gif",
+        "jpg" => "image/jpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Quote a path for an ffconcat `file` line.
+fn concat_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// The concat demuxer's list: the encoded pieces in index order, each with
+/// its duration in whole microseconds taken from the pieces' real starts.
+pub fn concat_list(pieces: &[Piece], encoded: impl Fn(u32) -> PathBuf) -> Result<String> {
+    let mut sorted: Vec<&Piece> = pieces.iter().collect();
+    sorted.sort_by_key(|p| p.index);
+    for (i, p) in sorted.iter().enumerate() {
+        if p.index as usize != i {
+            return Err(Error::invalid(format!(
+                "the job's pieces are not numbered 0..{}: piece {} is at place {i}",
+                sorted.len(),
+                p.index
+            )));
+        }
+    }
+    let Some(first) = sorted.first() else {
+        return Err(Error::invalid("the job has no pieces"));
+    };
+    let origin = first.start_seconds;
+    let micros = |s: f64| ((s - origin) * 1e6).round() as i64;
+    let mut out = String::from("ffconcat version 1.0\n");
+    for (i, p) in sorted.iter().enumerate() {
+        let from = micros(p.start_seconds);
+        let to = match sorted.get(i + 1) {
+            Some(next) => micros(next.start_seconds),
+            None => micros(p.start_seconds + p.duration_seconds),
+        };
+        let path = std::path::absolute(encoded(p.index))?;
+        let us = (to - from).max(1);
+        out.push_str(&format!(
+            "file {}\nduration {}.{:06}\n",
+            concat_quote(&path),
+            us / 1_000_000,
+            us % 1_000_000
+        ));
+    }
+    Ok(out)
+}
+
+/// Join the pieces listed in `list` and the audio into an MP4 at `out`.
+pub fn merge_args(list: &Path, audio: Option<&Path>, out: &Path) -> Vec<OsString> {
+    let mut a = ffmpeg_base();
+    a.extend(args!["-f", "concat", "-safe", "0", "-i", list]);
+    if let Some(audio) = audio {
+        a.extend(args!["-i", audio]);
+    }
+    a.extend(args!["-map", "0:V:0"]);
+    if audio.is_some() {
+        a.extend(args!["-map", "1:a:0"]);
+    }
+    a.extend(args![
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        out
+    ]);
+    a
+}
+
+/// Remux or render `format` from `master` into `out` (for HLS, a folder).
+pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -> Vec<OsString> {
+    let mut a = ffmpeg_base();
+    match format {
+        Format::Mp4 => {
+            a.extend(args![
+                "-i",
+                master,
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mp4",
+                out
+            ]);
+        }
+        Format::Flv => {
+            a.extend(args![
+                "-i", master, "-map", "0", "-c", "copy", "-f", "flv", out
+            ]);
+        }
+        Format::Avi => {
+            a.extend(args![
+                "-i", master, "-map", "0", "-c", "copy", "-f", "avi", out
+            ]);
+        }
+        Format::Hls => {
+            let dir = out.to_string_lossy().replace('%', "%%");
+            a.extend(args![
+                "-i",
+                master,
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                "-f",
+                "hls",
+                "-hls_time",
+                HLS_SEGMENT_SECONDS.to_string(),
+                "-hls_playlist_type",
+                "vod",
+                "-hls_list_size",
+                "0",
+                "-hls_flags",
+                "independent_segments",
+                "-hls_segment_type",
+                "mpegts",
+                "-hls_segment_filename",
+                format!("{dir}/index%05d.ts"),
+                out.join("index.m3u8")
+            ]);
+        }
+        Format::Gif => {
+            let graph = format!(
+                "[0:V:0]fps={GIF_FPS},scale=w='min({GIF_WIDTH},iw)':h=-1:flags=lanczos,split[a][b];\
+                 [a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=5"
+            );
+            a.extend(args![
+                "-t",
+                format!("{:.3}", plan.request.profile.gif_seconds),
+                "-i",
+                master,
+                "-filter_complex",
+                graph,
+                "-an",
+                "-f",
+                "gif",
+                out
+            ]);
+        }
+        Format::Jpg => {
+            a.extend(args![
+                "-ss",
+                format!("{:.6}", thumbnail_seconds(plan)),
+                "-i",
+                master,
+                "-map",
+                "0:V:0",
+                "-frames:v",
+                "1",
+                "-q:v",
+                "3",
+                "-f",
+                "image2",
+                "-update",
+                "1",
+                out
+            ]);
+        }
+    }
+    a
+}
+
+/// The time of a file's first video packet, seconds (reads only that packet).
+async fn first_video_time(tools: &Tools, path: &Path) -> Result<f64> {
+    let out = run(
+        &tools.ffprobe,
+        &args![
+            "-v",
+            "error",
+            "-select_streams",
+            "V:0",
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+            path
+        ],
+        Stdout::Capture,
+    )
+    .await?
+    .check(
+        ErrorKind::VerifyFailed,
+        &format!("reading {}", path.display()),
+    )?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::VerifyFailed,
+                format!("{} has no video packet", path.display()),
+            )
+        })
+}
+
+/// Replace the segment durations ffmpeg wrote with measured ones. ffmpeg's
+/// HLS muxer adds up packet durations, which for a variable frame rate
+/// source can disagree with the timestamps; a segment really lasts from its
+/// first frame to the next segment's first frame (closed GOPs, cut at key
+/// frames), the last one to the end of the video.
+async fn measure_hls_durations(tools: &Tools, playlist: &Path, video_seconds: f64) -> Result<()> {
+    let (_, paths) = read_playlist(playlist)?;
+    let mut starts = Vec::with_capacity(paths.len());
+    for path in &paths {
+        starts.push(first_video_time(tools, path).await?);
+    }
+    let Some(&first) = starts.first() else {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            "the HLS playlist lists no segment",
+        ));
+    };
+    let mut durations: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    durations.push(first + video_seconds - starts[starts.len() - 1]);
+    if let Some(d) = durations.iter().find(|d| d.is_nan() || **d <= 0.0) {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            format!("an HLS segment measures {d} s (segments starts {starts:?})"),
+        ));
+    }
+    let target = durations.iter().fold(0.0f64, |a, &b| a.max(b)).ceil() as u64;
+    let text = std::fs::read_to_string(playlist)?;
+    let mut next = durations.iter();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.starts_with("#EXTINF:") {
+            let d = next.next().copied().unwrap_or(0.0);
+            out.push_str(&format!("#EXTINF:{d:.6},"));
+        } else if line.starts_with("#EXT-X-TARGETDURATION:") {
+            out.push_str(&format!("#EXT-X-TARGETDURATION:{target}"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    write_atomic(playlist, out.as_bytes())
+}
+
+/// Where the thumbnail is taken: `THUMBNAIL_AT` into the video, moved back
+/// half a frame from a frame's start so that the seek keeps that frame
+/// (a seek drops frames that start before the point).
+pub fn thumbnail_seconds(plan: &JobPlan) -> f64 {
+    let Some(v) = plan.info.video.as_ref() else {
+        return 0.0;
+    };
+    let frame = v.frame_rate_den.max(1) as f64 / v.frame_rate_num.max(1) as f64;
+    let k = (v.duration_seconds * THUMBNAIL_AT / frame).floor();
+    ((k - 0.5) * frame).max(0.0)
+}
+
+fn file_entry(path: PathBuf, rel: String) -> Result<PackagedFile> {
+    let bytes = std::fs::metadata(&path)
+        .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?
+        .len();
+    Ok(PackagedFile {
+        content_type: content_type(&rel),
+        path,
+        rel,
+        bytes,
+    })
+}
+
+fn with_rate(format: Format, files: Vec<PackagedFile>, duration: Option<f64>) -> Packaged {
+    let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+    let bitrate_kbps = duration
+        .filter(|d| {
+            *d > 0.0
+                && matches!(
+                    format,
+                    Format::Mp4 | Format::Flv | Format::Hls | Format::Avi
+                )
+        })
+        .map(|d| bytes as f64 * 8.0 / d / 1000.0);
+    Packaged {
+        format,
+        files,
+        duration_seconds: duration,
+        bitrate_kbps,
+    }
+}
+
+async fn container_seconds(tools: &Tools, path: &Path) -> Option<f64> {
+    let json = probe_json(tools, path).await.ok()?;
+    num(json.format?.duration.as_deref())
+}
+
+/// Join the encoded pieces (`jobdir.encoded(i)`) in order with the audio
+/// (`jobdir.audio()` when the plan has audio), verify the result, and package
+/// every requested format into `jobdir.out_dir()`. Returns the formats in
+/// the order requested. Each output appears only when complete; running
+/// again replaces them.
+pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec<Packaged>> {
+    let video = plan
+        .info
+        .video
+        .as_ref()
+        .ok_or_else(|| Error::invalid("the job plan has no video stream"))?;
+    for p in &plan.pieces {
+        if !jobdir.encoded(p.index).is_file() {
+            return Err(Error::invalid(format!(
+                "encoded piece {} is missing; every transcode must finish before merge",
+                p.index
+            )));
+        }
+    }
+    let audio = jobdir.audio();
+    if plan.has_audio && !audio.is_file() {
+        return Err(Error::invalid(
+            "the job has audio but audio.m4a is missing; split must run first",
+        ));
+    }
+
+    let list = jobdir.path().join("concat.ffconcat");
+    write_atomic(
+        &list,
+        concat_list(&plan.pieces, |i| jobdir.encoded(i))?.as_bytes(),
+    )?;
+    let master = jobdir.path().join("merged.mp4");
+    let tmp = Temp::beside(&master);
+    run(
+        &tools.ffmpeg,
+        &merge_args(&list, plan.has_audio.then_some(audio.as_path()), tmp.path()),
+        Stdout::Ignore,
+    )
+    .await?
+    .check(ErrorKind::EncodeFailed, "joining the pieces")?;
+    tmp.commit(&master)?;
+    verify(tools, &master, plan).await?;
+
+    let out_dir = jobdir.out_dir();
+    create_dir(&out_dir)?;
+    let stem = &plan.request.stem;
+    let mut done: HashMap<Format, Packaged> = HashMap::new();
+    // mp4 last: it is the master itself, moved into place.
+    let mut order: Vec<Format> = plan
+        .request
+        .formats
+        .iter()
+        .copied()
+        .filter(|f| *f != Format::Mp4)
+        .collect();
+    if plan.request.formats.contains(&Format::Mp4) {
+        order.push(Format::Mp4);
+    }
+    for format in order {
+        let rel = main_rel(format, stem);
+        let dest = out_dir.join(&rel);
+        let packaged = match format {
+            Format::Mp4 => {
+                std::fs::rename(&master, &dest).map_err(|e| {
+                    Error::internal(format!(
+                        "moving the merged video to {}: {e}",
+                        dest.display()
+                    ))
+                })?;
+                let duration = container_seconds(tools, &dest).await;
+                with_rate(format, vec![file_entry(dest, rel)?], duration)
+            }
+            Format::Hls => {
+                let hls_dir = out_dir.join("hls");
+                let tmp = Temp::beside(&hls_dir);
+                create_dir(tmp.path())?;
+                run(
+                    &tools.ffmpeg,
+                    &package_args(format, &master, tmp.path(), plan),
+                    Stdout::Ignore,
+                )
+                .await?
+                .check(ErrorKind::EncodeFailed, "packaging HLS")?;
+                measure_hls_durations(
+                    tools,
+                    &tmp.path().join("index.m3u8"),
+                    video.duration_seconds,
+                )
+                .await?;
+                verify_hls(tools, &tmp.path().join("index.m3u8"), plan).await?;
+                tmp.commit(&hls_dir)?;
+                let playlist = hls_dir.join("index.m3u8");
+                let (p, paths) = read_playlist(&playlist)?;
+                let mut files = Vec::new();
+                for (path, (uri, _)) in paths.into_iter().zip(&p.segments) {
+                    files.push(file_entry(path, format!("hls/{uri}"))?);
+                }
+                files.push(file_entry(playlist, rel)?);
+                with_rate(format, files, Some(p.seconds()))
+            }
+            Format::Flv | Format::Avi | Format::Gif | Format::Jpg => {
+                let tmp = Temp::beside(&dest);
+                run(
+                    &tools.ffmpeg,
+                    &package_args(format, &master, tmp.path(), plan),
+                    Stdout::Ignore,
+                )
+                .await?
+                .check(ErrorKind::EncodeFailed, &format!("packaging {format}"))?;
+                if !tmp.path().is_file() {
+                    return Err(Error::new(
+                        ErrorKind::EncodeFailed,
+                        format!("packaging {format}: ffmpeg exited without writing a file"),
+                    ));
+                }
+                if matches!(format, Format::Flv | Format::Avi) {
+                    // A remux must carry every frame.
+                    let frames = count_video_packets(tools, tmp.path()).await?;
+                    if frames != video.frames {
+                        return Err(Error::new(
+                            ErrorKind::VerifyFailed,
+                            format!(
+                                "the {format} holds {frames} video frames, the source {}",
+                                video.frames
+                            ),
+                        ));
+                    }
+                }
+                let duration = match format {
+                    Format::Jpg => None,
+                    _ => container_seconds(tools, tmp.path()).await,
+                };
+                tmp.commit(&dest)?;
+                with_rate(format, vec![file_entry(dest, rel)?], duration)
+            }
+        };
+        done.insert(format, packaged);
+    }
+    remove_any(&master)?;
+    remove_any(&list)?;
+    Ok(plan
+        .request
+        .formats
+        .iter()
+        .filter_map(|f| done.remove(f))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(index: u32, start: f64, duration: f64) -> Piece {
+        Piece {
+            index,
+            start_seconds: start,
+            duration_seconds: duration,
+            frames: 1,
+            drop_head: 0,
+            drop_tail: 0,
+        }
+    }
+
+    #[test]
+    fn concat_list_is_ordered_and_drift_free() {
+        // Three 24000/1001 pieces of 50 frames, listed out of order.
+        let d = 50.0 * 1001.0 / 24000.0;
+        let pieces = [
+            piece(2, 0.5 + 2.0 * d, d),
+            piece(0, 0.5, d),
+            piece(1, 0.5 + d, d),
+        ];
+        let text = concat_list(&pieces, |i| PathBuf::from(format!("/j/e/{i:05}.nut"))).unwrap();
+        let files: Vec<&str> = text.lines().filter(|l| l.starts_with("file")).collect();
+        assert_eq!(
+            files,
+            [
+                "file '/j/e/00000.nut'",
+                "file '/j/e/00001.nut'",
+                "file '/j/e/00002.nut'"
+            ]
+        );
+        let total: i64 = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("duration "))
+            .map(|v| (v.parse::<f64>().unwrap() * 1e6).round() as i64)
+            .sum();
+        assert_eq!(total, (3.0 * d * 1e6).round() as i64);
+        // A gap in the numbering is refused.
+        assert!(
+            concat_list(
+                &[piece(0, 0.0, 1.0), piece(2, 1.0, 1.0)],
+                |_| PathBuf::from("/x")
+            )
+            .is_err()
+        );
+        assert!(concat_list(&[], |_| PathBuf::from("/x")).is_err());
+    }
+
+    #[test]
+    fn quotes_in_paths_are_escaped() {
+        assert_eq!(concat_quote(Path::new("/a/it's.nut")), r"'/a/it'\''s.nut'");
+    }
+
+    #[test]
+    fn names_match_the_output_keys() {
+        let mut req: vpf_core::job::JobRequest = serde_json::from_value(serde_json::json!({
+            "jobId": "j", "bucket": "b", "key": "in/a.mp4", "outputBase": "dest/a", "stem": "a",
+            "formats": ["mp4"], "segmentSeconds": 10.0
+        }))
+        .unwrap();
+        for f in Format::ALL {
+            req.formats = vec![f];
+            assert_eq!(
+                format!("{}/{}", req.output_base, main_rel(f, &req.stem)),
+                req.output_key(f)
+            );
+        }
+        assert_eq!(content_type("hls/index00001.ts"), "video/mp2t");
+        assert_eq!(
+            content_type("hls/index.m3u8"),
+            "application/vnd.apple.mpegurl"
+        );
+    }
+}

@@ -1,0 +1,652 @@
+//! What a file holds: ffprobe's JSON for the streams, plus one pass over the
+//! video packets (no decoding) for the real frame count, start and end.
+//!
+//! Frame counts come from packets, as `-count_packets` does, with two
+//! corrections that make them equal to the frames a decoder shows: packets the
+//! demuxer flags as discarded (an MP4 edit list that trims the start or end)
+//! are not frames, and packets before the first key frame are dropped by a
+//! stream copy and cannot be decoded anyway.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use vpf_core::job::{AudioInfo, MediaInfo, VideoInfo};
+use vpf_core::{Error, ErrorKind, Result};
+
+use crate::Tools;
+use crate::run::{Stdout, args, run};
+
+/// Largest picture side we accept; larger ones are refused before any
+/// encoder is asked to allocate frames for them.
+pub const MAX_SIDE: u32 = 8192;
+
+/// An exact fraction (time bases, frame rates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rational {
+    pub num: i64,
+    pub den: i64,
+}
+
+impl Rational {
+    pub fn parse(s: &str) -> Option<Rational> {
+        let (n, d) = s.trim().split_once(['/', ':'])?;
+        let r = Rational {
+            num: n.trim().parse().ok()?,
+            den: d.trim().parse().ok()?,
+        };
+        (r.num > 0 && r.den > 0).then_some(r)
+    }
+    pub fn f64(self) -> f64 {
+        self.num as f64 / self.den as f64
+    }
+}
+
+// ---- ffprobe JSON -------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ProbeJson {
+    #[serde(default)]
+    pub streams: Vec<StreamJson>,
+    #[serde(default)]
+    pub format: Option<FormatJson>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct StreamJson {
+    #[serde(default)]
+    pub index: u32,
+    pub codec_type: Option<String>,
+    pub codec_name: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub pix_fmt: Option<String>,
+    pub r_frame_rate: Option<String>,
+    pub avg_frame_rate: Option<String>,
+    pub time_base: Option<String>,
+    pub start_time: Option<String>,
+    pub duration: Option<String>,
+    pub nb_frames: Option<String>,
+    pub sample_rate: Option<String>,
+    pub channels: Option<u32>,
+    #[serde(default)]
+    pub tags: HashMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub side_data_list: Vec<SideData>,
+    #[serde(default)]
+    pub disposition: HashMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct SideData {
+    pub side_data_type: Option<String>,
+    pub rotation: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct FormatJson {
+    pub format_name: Option<String>,
+    pub start_time: Option<String>,
+    pub duration: Option<String>,
+    pub bit_rate: Option<String>,
+}
+
+impl StreamJson {
+    fn is(&self, kind: &str) -> bool {
+        self.codec_type.as_deref() == Some(kind)
+    }
+    /// A real video stream, not cover art (ffmpeg's `V` stream specifier).
+    pub fn is_video(&self) -> bool {
+        let flag = |k: &str| {
+            self.disposition
+                .get(k)
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0)
+                != 0
+        };
+        self.is("video") && !flag("attached_pic") && !flag("timed_thumbnails")
+    }
+    pub fn is_audio(&self) -> bool {
+        self.is("audio")
+    }
+    fn tag(&self, name: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    }
+    pub fn start(&self) -> Option<f64> {
+        num(self.start_time.as_deref())
+    }
+    /// Degrees clockwise a player turns the picture: from the display matrix
+    /// (ffprobe's `rotation` is counter-clockwise, as `av_display_rotation_get`
+    /// returns it; ffmpeg's autorotate turns by its negation), else from the
+    /// legacy `rotate` tag (already clockwise).
+    pub fn rotation(&self) -> i32 {
+        let from_matrix = self
+            .side_data_list
+            .iter()
+            .find(|s| s.side_data_type.as_deref() == Some("Display Matrix"))
+            .and_then(|s| s.rotation)
+            .map(|ccw| -ccw);
+        let from_tag = || {
+            self.tag("rotate")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        normalise_rotation(from_matrix.or_else(from_tag).unwrap_or(0.0))
+    }
+}
+
+/// To 0, 90, 180 or 270 (the nearest quarter turn).
+pub(crate) fn normalise_rotation(deg: f64) -> i32 {
+    if !deg.is_finite() {
+        return 0;
+    }
+    (((deg / 90.0).round() as i64 * 90).rem_euclid(360)) as i32
+}
+
+pub(crate) fn num(s: Option<&str>) -> Option<f64> {
+    s.and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+}
+
+/// Matroska's per-track `DURATION` tag: `HH:MM:SS.nnnnnnnnn`.
+fn hms(s: &str) -> Option<f64> {
+    let mut total = 0.0;
+    for part in s.trim().split(':') {
+        total = total * 60.0 + part.parse::<f64>().ok()?;
+    }
+    total.is_finite().then_some(total)
+}
+
+pub(crate) async fn probe_json(tools: &Tools, path: &Path) -> Result<ProbeJson> {
+    let out = run(
+        &tools.ffprobe,
+        &args![
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            path
+        ],
+        Stdout::Capture,
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(Error::corrupt(format!(
+            "not a readable media file: {}",
+            out.log.summary()
+        )));
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::corrupt(format!("ffprobe output could not be parsed: {e}")))
+}
+
+// ---- the video packet pass -------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Pkt {
+    /// Presentation time (decode time when the container has none), in `tb`.
+    pub ts: i64,
+    pub dur: i64,
+    pub key: bool,
+    /// Hidden by an edit list: decoded (it may be a reference) but never shown.
+    pub discard: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Scan {
+    pub tb: Rational,
+    /// Packets from the first key frame on, in file (decode) order: exactly
+    /// what ffmpeg's stream copy writes.
+    pub packets: Vec<Pkt>,
+    /// Packets before the first key frame (a stream copy drops them).
+    pub skipped_leading: usize,
+    /// Error lines ffprobe printed while reading (a damaged file).
+    pub errors: Vec<String>,
+}
+
+impl Scan {
+    pub fn kept(&self) -> impl Iterator<Item = &Pkt> {
+        self.packets.iter().filter(|p| !p.discard)
+    }
+    pub fn frames(&self) -> u64 {
+        self.kept().count() as u64
+    }
+    pub fn start(&self) -> Option<i64> {
+        self.kept().map(|p| p.ts).min()
+    }
+    pub fn end(&self) -> Option<i64> {
+        self.kept().map(|p| p.ts + p.dur).max()
+    }
+    pub fn secs(&self, ts: i64) -> f64 {
+        ts as f64 * self.tb.f64()
+    }
+    /// Give packets without a duration the usual one (`nominal` ticks).
+    fn fill_durations(&mut self, nominal: i64) {
+        for p in &mut self.packets {
+            if p.dur <= 0 {
+                p.dur = nominal;
+            }
+        }
+    }
+    /// The most common packet duration, if any packet has one.
+    fn usual_duration(&self) -> Option<i64> {
+        let mut counts: HashMap<i64, usize> = HashMap::new();
+        for p in self.packets.iter().filter(|p| p.dur > 0) {
+            *counts.entry(p.dur).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .max_by_key(|&(d, c)| (c, -d))
+            .map(|(d, _)| d)
+    }
+
+    /// Whether every shown frame sits on the `fps` grid (within half a
+    /// millisecond, what Matroska's rounding leaves) with no two on one slot.
+    pub fn on_grid(&self, fps: Rational) -> bool {
+        let Some(start) = self.start() else {
+            return false;
+        };
+        let rate = fps.f64();
+        let tol = (0.25 / rate).min(0.0006);
+        let mut slots = Vec::with_capacity(self.packets.len());
+        for p in self.kept() {
+            let t = self.secs(p.ts - start);
+            let k = (t * rate).round();
+            if (t - k / rate).abs() > tol {
+                return false;
+            }
+            slots.push(k as i64);
+        }
+        slots.sort_unstable();
+        slots.windows(2).all(|w| w[0] != w[1])
+    }
+}
+
+/// One pass over the packets of the first real video stream.
+pub(crate) async fn scan_video(tools: &Tools, path: &Path) -> Result<Scan> {
+    let mut tb: Option<Rational> = None;
+    let mut all: Vec<Pkt> = Vec::new();
+    let (mut prev_ts, mut prev_dur) = (0i64, 0i64);
+    let mut on_line = |line: &str| {
+        let mut fields = line.split('|');
+        match fields.next() {
+            Some("packet") => {
+                let (mut pts, mut dts, mut dur, mut flags) = (None, None, None, "");
+                for f in fields {
+                    let Some((k, v)) = f.split_once('=') else {
+                        continue;
+                    };
+                    match k {
+                        "pts" => pts = v.parse::<i64>().ok(),
+                        "dts" => dts = v.parse::<i64>().ok(),
+                        "duration" => dur = v.parse::<i64>().ok(),
+                        "flags" => flags = v,
+                        _ => {}
+                    }
+                }
+                let ts = pts.or(dts).unwrap_or(prev_ts + prev_dur);
+                let dur = dur.unwrap_or(0).max(0);
+                prev_ts = ts;
+                prev_dur = dur;
+                all.push(Pkt {
+                    ts,
+                    dur,
+                    key: flags.contains('K'),
+                    discard: flags.contains('D'),
+                });
+            }
+            Some("stream") => {
+                for f in fields {
+                    if let Some(("time_base", v)) = f.split_once('=') {
+                        tb = Rational::parse(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    };
+    let out = run(
+        &tools.ffprobe,
+        &args![
+            "-v",
+            "error",
+            "-select_streams",
+            "V:0",
+            "-show_entries",
+            "stream=time_base:packet=pts,dts,duration,flags",
+            "-of",
+            "compact",
+            path
+        ],
+        Stdout::Lines(&mut on_line),
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(Error::corrupt(format!(
+            "reading the video packets failed: {}",
+            out.log.summary()
+        )));
+    }
+    let tb = tb.ok_or_else(|| Error::corrupt("the video stream has no time base"))?;
+    let first_key = all.iter().position(|p| p.key).unwrap_or(all.len());
+    let packets = all.split_off(first_key);
+    Ok(Scan {
+        tb,
+        packets,
+        skipped_leading: first_key,
+        errors: out.log.errors(true),
+    })
+}
+
+/// The packet pass as `probe` did it (durations filled the same way), for
+/// steps that need every packet's time.
+pub(crate) async fn scan_video_like(tools: &Tools, path: &Path, video: &VideoInfo) -> Result<Scan> {
+    let mut scan = scan_video(tools, path).await?;
+    let nominal = scan.usual_duration().unwrap_or_else(|| {
+        let frame = video.frame_rate_den.max(1) as f64 / video.frame_rate_num.max(1) as f64;
+        (frame / scan.tb.f64()).round().max(1.0) as i64
+    });
+    scan.fill_durations(nominal);
+    Ok(scan)
+}
+
+/// Video packets in a file we wrote (no decoding).
+pub(crate) async fn count_video_packets(tools: &Tools, path: &Path) -> Result<u64> {
+    let out = run(
+        &tools.ffprobe,
+        &args![
+            "-v",
+            "error",
+            "-select_streams",
+            "V:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            path
+        ],
+        Stdout::Capture,
+    )
+    .await?
+    .check(
+        ErrorKind::Internal,
+        &format!("counting the packets of {}", path.display()),
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .trim_end_matches(',')
+        .parse::<u64>()
+        .map_err(|_| Error::internal(format!("{} has no video stream to count", path.display())))
+}
+
+// ---- putting it together -------------------------------------------------------------
+
+/// Probe a media file. Anything ffprobe cannot read, a file without a video
+/// stream, or a truncated one is `CorruptMedia` with the reason.
+pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::internal(format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() == 0 {
+        return Err(Error::corrupt("the file is empty (0 bytes)"));
+    }
+    let json = probe_json(tools, path).await?;
+    let Some(vs) = json.streams.iter().find(|s| s.is_video()) else {
+        let kinds: Vec<String> = json
+            .streams
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}",
+                    s.codec_type.as_deref().unwrap_or("unknown"),
+                    s.codec_name.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        return Err(Error::corrupt(if kinds.is_empty() {
+            "no video stream (no streams at all)".to_string()
+        } else {
+            format!("no video stream (found: {})", kinds.join(", "))
+        }));
+    };
+    let scan = scan_video(tools, path).await?;
+    let video = video_info(vs, scan)?;
+    let format = json.format.unwrap_or_default();
+    let audio = match json.streams.iter().find(|s| s.is_audio()) {
+        Some(a) => Some(audio_info(a, &format)?),
+        None => None,
+    };
+    Ok(MediaInfo {
+        format_name: format.format_name.clone().unwrap_or_default(),
+        duration_seconds: num(format.duration.as_deref()).unwrap_or(video.duration_seconds),
+        size_bytes: meta.len(),
+        bit_rate: format
+            .bit_rate
+            .as_deref()
+            .and_then(|b| b.trim().parse().ok()),
+        video: Some(video),
+        audio,
+    })
+}
+
+fn video_info(s: &StreamJson, mut scan: Scan) -> Result<VideoInfo> {
+    let codec = s
+        .codec_name
+        .clone()
+        .ok_or_else(|| Error::corrupt("the video codec is not one this ffmpeg can decode"))?;
+    let (width, height) = (s.width.unwrap_or(0), s.height.unwrap_or(0));
+    if width == 0 || height == 0 {
+        return Err(Error::corrupt("the video stream has no picture size"));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Error::corrupt(format!(
+            "the video is {width}x{height}; sides above {MAX_SIDE} pixels are not supported"
+        )));
+    }
+    let declared = s
+        .nb_frames
+        .as_deref()
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    let read = (scan.packets.len() + scan.skipped_leading) as u64;
+    if let Some(n) = declared.filter(|&n| n > read) {
+        let why = scan.errors.last().cloned().unwrap_or_default();
+        return Err(Error::corrupt(format!(
+            "the file is truncated: its header declares {n} video frames but only {read} can be read{}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            }
+        )));
+    }
+    if !scan.errors.is_empty() {
+        tracing::warn!(errors = ?scan.errors, "ffprobe reported errors while reading the video packets");
+    }
+    if scan.frames() == 0 {
+        return Err(Error::corrupt("the video stream has no decodable frames"));
+    }
+
+    let r_rate = s.r_frame_rate.as_deref().and_then(Rational::parse);
+    let avg_rate = s.avg_frame_rate.as_deref().and_then(Rational::parse);
+    let nominal = scan.usual_duration().unwrap_or_else(|| {
+        // No packet says how long it lasts: one frame at the stream's rate.
+        let fps = r_rate.or(avg_rate).map(Rational::f64).unwrap_or(25.0);
+        ((1.0 / fps) / scan.tb.f64()).round().max(1.0) as i64
+    });
+    scan.fill_durations(nominal);
+
+    let frames = scan.frames();
+    let start = scan.start().unwrap_or(0);
+    let end = scan.end().unwrap_or(start);
+    let duration = scan.secs(end - start);
+    let measured_fps = frames as f64 / duration.max(1e-9);
+    // Constant frame rate: every frame on the r_frame_rate grid, and that
+    // rate is the real one (not a fine common multiple of a variable rate).
+    let cfr =
+        r_rate.filter(|r| r.f64() <= 1000.0 && r.f64() <= measured_fps * 1.5 && scan.on_grid(*r));
+    let rate = match (cfr, avg_rate) {
+        (Some(r), _) => r,
+        (None, Some(a)) => a,
+        (None, None) => approx(measured_fps),
+    };
+    Ok(VideoInfo {
+        codec,
+        width,
+        height,
+        frame_rate_num: rate.num.clamp(1, u32::MAX as i64) as u32,
+        frame_rate_den: rate.den.clamp(1, u32::MAX as i64) as u32,
+        rotation: s.rotation(),
+        frames,
+        duration_seconds: duration,
+        pix_fmt: s.pix_fmt.clone().unwrap_or_default(),
+        start_seconds: scan.secs(start),
+        constant_frame_rate: cfr.is_some(),
+    })
+}
+
+/// A rate in thousandths, reduced.
+fn approx(fps: f64) -> Rational {
+    let num = (fps * 1000.0).round().max(1.0) as i64;
+    let g = gcd(num, 1000);
+    Rational {
+        num: num / g,
+        den: 1000 / g,
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a.abs().max(1)
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn audio_info(s: &StreamJson, format: &FormatJson) -> Result<AudioInfo> {
+    let codec = s
+        .codec_name
+        .clone()
+        .ok_or_else(|| Error::corrupt("the audio codec is not one this ffmpeg can decode"))?;
+    let sample_rate = s
+        .sample_rate
+        .as_deref()
+        .and_then(|r| r.trim().parse::<u32>().ok())
+        .filter(|&r| r > 0)
+        .ok_or_else(|| Error::corrupt("the audio stream has no sample rate"))?;
+    let start = s
+        .start()
+        .or(num(format.start_time.as_deref()))
+        .unwrap_or(0.0);
+    let duration = num(s.duration.as_deref())
+        .or_else(|| s.tag("DURATION").and_then(hms))
+        .or_else(|| {
+            let fstart = num(format.start_time.as_deref()).unwrap_or(0.0);
+            num(format.duration.as_deref()).map(|d| fstart + d - start)
+        })
+        .unwrap_or(0.0)
+        .max(0.0);
+    Ok(AudioInfo {
+        codec,
+        sample_rate,
+        channels: s.channels.unwrap_or(0),
+        duration_seconds: duration,
+        start_seconds: start,
+    })
+}
+
+/// Where the audio, as split extracts it, ends: the source's audio end on the
+/// output's timeline (zero = the first shown video frame).
+pub fn expected_audio_seconds(info: &MediaInfo) -> Option<f64> {
+    let (v, a) = (info.video.as_ref()?, info.audio.as_ref()?);
+    let end = a.start_seconds + a.duration_seconds - v.start_seconds;
+    (end > 0.0).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(ts: &[i64], tb: Rational) -> Scan {
+        Scan {
+            tb,
+            packets: ts
+                .iter()
+                .map(|&t| Pkt {
+                    ts: t,
+                    dur: 0,
+                    key: false,
+                    discard: false,
+                })
+                .collect(),
+            skipped_leading: 0,
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn rotation_is_clockwise_and_normalised() {
+        let mut s = StreamJson::default();
+        assert_eq!(s.rotation(), 0);
+        s.side_data_list.push(SideData {
+            side_data_type: Some("Display Matrix".into()),
+            rotation: Some(-90.0),
+        });
+        assert_eq!(s.rotation(), 90);
+        s.side_data_list[0].rotation = Some(90.0);
+        assert_eq!(s.rotation(), 270);
+        s.side_data_list[0].rotation = Some(180.0);
+        assert_eq!(s.rotation(), 180);
+        let mut t = StreamJson::default();
+        t.tags
+            .insert("rotate".into(), serde_json::Value::String("-90".into()));
+        assert_eq!(t.rotation(), 270);
+        assert_eq!(normalise_rotation(359.0), 0);
+        assert_eq!(normalise_rotation(f64::NAN), 0);
+    }
+
+    #[test]
+    fn fractions_and_durations_parse() {
+        assert_eq!(
+            Rational::parse("30000/1001"),
+            Some(Rational {
+                num: 30000,
+                den: 1001
+            })
+        );
+        assert_eq!(Rational::parse("0/0"), None);
+        assert_eq!(hms("00:01:02.500000000"), Some(62.5));
+        assert_eq!(
+            approx(29.97),
+            Rational {
+                num: 2997,
+                den: 100
+            }
+        );
+    }
+
+    #[test]
+    fn grid_check_accepts_millisecond_rounding_and_refuses_vfr() {
+        let ms = Rational { num: 1, den: 1000 };
+        let ntsc = Rational {
+            num: 30000,
+            den: 1001,
+        };
+        // 29.97 fps as Matroska stores it: whole milliseconds.
+        let rounded: Vec<i64> = (0..300)
+            .map(|i| (i as f64 * 1001.0 / 30.0).round() as i64)
+            .collect();
+        assert!(scan(&rounded, ms).on_grid(ntsc));
+        // Frames 10 ms off the grid are variable-rate.
+        let mut vfr = rounded.clone();
+        vfr[7] += 10;
+        assert!(!scan(&vfr, ms).on_grid(ntsc));
+        // Two frames on one slot are not constant-rate either.
+        let mut dup = rounded;
+        dup[8] = dup[7];
+        assert!(!scan(&dup, ms).on_grid(ntsc));
+    }
+}

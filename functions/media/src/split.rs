@@ -1,0 +1,351 @@
+//! Cutting the source into video-only pieces, by stream copy, at key frames.
+//!
+//! We choose the cut points ourselves from one pass over the video packets and
+//! hand them to the segment muxer as packet numbers (`-segment_frames`), so
+//! each piece's real start, duration and frame count are known exactly,
+//! not guessed from the requested length. A cut is only made at a key frame
+//! that separates the stream cleanly in display order (no later packet shows
+//! before it, no earlier one after it), which is what lets each piece decode
+//! on its own. Sources with sparse key frames simply get fewer pieces.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use vpf_core::job::{MediaInfo, Piece};
+use vpf_core::nas::JobDir;
+use vpf_core::{Error, ErrorKind, Result};
+
+use crate::Tools;
+use crate::probe::{Scan, count_video_packets, scan_video_like};
+use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::temp::{Temp, create_dir};
+
+/// The piece length to use: `requested`, raised so that a video of
+/// `duration` seconds makes at most `max_pieces` pieces.
+pub fn piece_seconds(duration: f64, requested: f64, max_pieces: u32) -> f64 {
+    let requested = if requested.is_finite() && requested > 0.0 {
+        requested
+    } else {
+        1.0
+    };
+    if !(duration.is_finite() && duration > 0.0) {
+        return requested;
+    }
+    let max = max_pieces.max(1) as f64;
+    if (duration / requested).ceil() <= max {
+        return requested;
+    }
+    // Round up to the millisecond so that ceil(duration / len) <= max holds
+    // despite floating point.
+    let mut len = (duration / max * 1000.0).ceil() / 1000.0;
+    while (duration / len).ceil() > max {
+        len += 0.001;
+    }
+    len
+}
+
+/// One planned piece: packets `first..end` of the scan.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cut {
+    pub first: usize,
+    pub end: usize,
+    pub piece: Piece,
+}
+
+/// Choose the cuts: the first clean key frame at or after each piece's start
+/// plus `piece_seconds`.
+pub(crate) fn plan_cuts(scan: &Scan, piece_seconds: f64) -> Result<Vec<Cut>> {
+    let p = &scan.packets;
+    let n = p.len();
+    let (Some(start), Some(end)) = (scan.start(), scan.end()) else {
+        return Err(Error::corrupt("the video stream has no decodable frames"));
+    };
+    let tick = scan.tb.f64();
+    let len_ticks = piece_seconds / tick;
+    let slack = 0.0005 / tick;
+
+    // suffix_min[i] = smallest timestamp among packets i.. (display order check).
+    let mut suffix_min = vec![i64::MAX; n + 1];
+    for i in (0..n).rev() {
+        suffix_min[i] = suffix_min[i + 1].min(p[i].ts);
+    }
+    let mut starts = vec![0usize];
+    let mut prefix_max = p.first().map(|x| x.ts).unwrap_or(i64::MIN);
+    let mut target = start as f64 + len_ticks;
+    for i in 1..n {
+        let k = p[i];
+        let clean = prefix_max < k.ts && suffix_min[i] >= k.ts;
+        if k.key && !k.discard && clean && k.ts as f64 + slack >= target {
+            starts.push(i);
+            target = k.ts as f64 + len_ticks;
+        }
+        prefix_max = prefix_max.max(k.ts);
+    }
+
+    let mut cuts: Vec<Cut> = Vec::with_capacity(starts.len());
+    for (idx, &first) in starts.iter().enumerate() {
+        let last = starts.get(idx + 1).copied().unwrap_or(n);
+        let range = &p[first..last];
+        let kept_min = range.iter().filter(|x| !x.discard).map(|x| x.ts).min();
+        let kept_max = range.iter().filter(|x| !x.discard).map(|x| x.ts).max();
+        let (Some(lo), Some(hi)) = (kept_min, kept_max) else {
+            return Err(Error::corrupt(
+                "a stretch of the video holds only frames its edit list hides",
+            ));
+        };
+        let head = range.iter().filter(|x| x.discard && x.ts < lo).count() as u64;
+        let tail = range.iter().filter(|x| x.discard && x.ts > hi).count() as u64;
+        let hidden = range.iter().filter(|x| x.discard).count() as u64;
+        if head + tail != hidden {
+            return Err(Error::corrupt(
+                "the source's edit list hides frames in the middle of the video; such files are not supported",
+            ));
+        }
+        cuts.push(Cut {
+            first,
+            end: last,
+            piece: Piece {
+                index: idx as u32,
+                start_seconds: scan.secs(lo),
+                duration_seconds: 0.0,
+                frames: range.len() as u64 - hidden,
+                drop_head: head,
+                drop_tail: tail,
+            },
+        });
+    }
+    // A piece lasts until the next one starts; the last one until the video ends.
+    let next_starts: Vec<f64> = cuts
+        .iter()
+        .skip(1)
+        .map(|c| c.piece.start_seconds)
+        .chain([scan.secs(end)])
+        .collect();
+    for (c, next) in cuts.iter_mut().zip(next_starts) {
+        c.piece.duration_seconds = next - c.piece.start_seconds;
+    }
+    Ok(cuts)
+}
+
+/// The ffmpeg arguments that cut `source` at packet numbers `cuts` into
+/// `dir/00000.mkv`, `dir/00001.mkv`, ...
+pub fn split_args(
+    source: &Path,
+    cut_packets: &[usize],
+    total_packets: usize,
+    dir: &Path,
+) -> Vec<OsString> {
+    // With no cut, a number past the end keeps everything in one piece
+    // (without the option the segment muxer would cut every 2 s).
+    let frames = if cut_packets.is_empty() {
+        (total_packets + 1).to_string()
+    } else {
+        cut_packets
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // The segment muxer expands %d in the whole path: escape the folder's %.
+    let pattern = format!("{}/%05d.mkv", dir.to_string_lossy().replace('%', "%%"));
+    let mut a = ffmpeg_base();
+    a.extend(args![
+        "-i",
+        source,
+        "-map",
+        "0:V:0",
+        "-c",
+        "copy",
+        "-f",
+        "segment",
+        "-segment_format",
+        "matroska",
+        "-segment_frames",
+        frames,
+        "-reset_timestamps",
+        "1",
+        pattern
+    ]);
+    a
+}
+
+/// Cut `source` into video-only pieces of about `piece_seconds` at key
+/// frames, into `jobdir.piece(i)`. Returns the pieces in order, with their
+/// real start, duration and counted frames; their frames add up to the
+/// source's. An earlier attempt's pieces are replaced.
+pub async fn split_video(
+    tools: &Tools,
+    source: &Path,
+    info: &MediaInfo,
+    piece_seconds: f64,
+    jobdir: &JobDir,
+) -> Result<Vec<Piece>> {
+    let video = info
+        .video
+        .as_ref()
+        .ok_or_else(|| Error::corrupt("no video stream"))?;
+    let scan = scan_video_like(tools, source, video).await?;
+    if scan.frames() != video.frames {
+        return Err(Error::internal(format!(
+            "the source changed since it was probed: {} frames now, {} then",
+            scan.frames(),
+            video.frames
+        )));
+    }
+    let cuts = plan_cuts(&scan, piece_seconds)?;
+
+    let dir = Temp::beside(&jobdir.pieces_dir());
+    create_dir(dir.path())?;
+    let starts: Vec<usize> = cuts.iter().skip(1).map(|c| c.first).collect();
+    run(
+        &tools.ffmpeg,
+        &split_args(source, &starts, scan.packets.len(), dir.path()),
+        Stdout::Ignore,
+    )
+    .await?
+    .check(ErrorKind::EncodeFailed, "splitting the source")?;
+
+    // Count what was written: each piece must hold exactly the packets planned.
+    let written = std::fs::read_dir(dir.path())
+        .map_err(|e| Error::internal(format!("listing {}: {e}", dir.path().display())))?
+        .count();
+    if written != cuts.len() {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            format!("split wrote {written} pieces, {} were planned", cuts.len()),
+        ));
+    }
+    for c in &cuts {
+        let path = dir.path().join(format!("{:05}.mkv", c.piece.index));
+        let got = count_video_packets(tools, &path).await?;
+        let want = (c.end - c.first) as u64;
+        if got != want {
+            return Err(Error::new(
+                ErrorKind::VerifyFailed,
+                format!(
+                    "piece {} holds {got} video packets, {want} were planned",
+                    c.piece.index
+                ),
+            ));
+        }
+    }
+    let sum: u64 = cuts.iter().map(|c| c.piece.frames).sum();
+    if sum != video.frames {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            format!("pieces hold {sum} frames, the source {}", video.frames),
+        ));
+    }
+    if let Some(parent) = jobdir.pieces_dir().parent() {
+        create_dir(parent)?;
+    }
+    dir.commit(&jobdir.pieces_dir())?;
+    tracing::info!(pieces = cuts.len(), piece_seconds, "split the source");
+    Ok(cuts.into_iter().map(|c| c.piece).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Pkt, Rational};
+
+    fn pkt(ts: i64, key: bool) -> Pkt {
+        Pkt {
+            ts,
+            dur: 1,
+            key,
+            discard: false,
+        }
+    }
+
+    /// 30 frames at 1 tick each, key frames every 5, B-frame style reordering
+    /// inside each group (decode order I P B B B).
+    fn gop_scan() -> Scan {
+        let mut packets = Vec::new();
+        for g in 0..6 {
+            let b = g * 5;
+            for (off, key) in [(0, true), (4, false), (1, false), (2, false), (3, false)] {
+                packets.push(pkt(b + off, key));
+            }
+        }
+        Scan {
+            tb: Rational { num: 1, den: 1 },
+            packets,
+            skipped_leading: 0,
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn piece_seconds_respects_the_cap() {
+        assert_eq!(piece_seconds(100.0, 10.0, 100), 10.0);
+        let s = piece_seconds(3600.0, 10.0, 100);
+        assert!(s >= 36.0 && (3600.0 / s).ceil() <= 100.0, "{s}");
+        let s = piece_seconds(1000.0 / 3.0, 1.0, 7);
+        assert!((1000.0 / 3.0 / s).ceil() <= 7.0, "{s}");
+        assert_eq!(piece_seconds(5.0, 10.0, 0), 10.0);
+        assert_eq!(piece_seconds(f64::NAN, 10.0, 3), 10.0);
+        assert_eq!(piece_seconds(10.0, -1.0, 100), 1.0);
+    }
+
+    #[test]
+    fn cuts_land_on_key_frames_and_cover_every_frame() {
+        let cuts = plan_cuts(&gop_scan(), 10.0).unwrap();
+        let firsts: Vec<usize> = cuts.iter().map(|c| c.first).collect();
+        assert_eq!(firsts, [0, 10, 20]);
+        assert_eq!(cuts.iter().map(|c| c.piece.frames).sum::<u64>(), 30);
+        assert_eq!(cuts[1].piece.start_seconds, 10.0);
+        assert_eq!(cuts[2].piece.duration_seconds, 10.0);
+        // Key frames sparser than the piece length: fewer, longer pieces.
+        let cuts = plan_cuts(&gop_scan(), 7.0).unwrap();
+        let starts: Vec<f64> = cuts.iter().map(|c| c.piece.start_seconds).collect();
+        assert_eq!(starts, [0.0, 10.0, 20.0]);
+        // One piece when the length exceeds the video.
+        assert_eq!(plan_cuts(&gop_scan(), 100.0).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn open_gop_key_frames_are_not_cut_points() {
+        let mut s = gop_scan();
+        // A frame after the second key frame (decode order) shows before it.
+        s.packets[6].ts = 4;
+        let cuts = plan_cuts(&s, 4.0).unwrap();
+        assert!(cuts.iter().all(|c| c.first != 5), "{cuts:?}");
+    }
+
+    #[test]
+    fn edit_list_frames_are_counted_per_piece() {
+        let mut s = gop_scan();
+        // The edit list hides the first two and the last frame.
+        for i in [0usize, 2] {
+            s.packets[i].discard = true;
+        }
+        s.packets[1].ts = 4; // still shown
+        s.packets[29].discard = true;
+        s.packets[29].ts = 40;
+        let cuts = plan_cuts(&s, 10.0).unwrap();
+        assert_eq!(cuts[0].piece.drop_head, 2);
+        assert_eq!(cuts.last().unwrap().piece.drop_tail, 1);
+        assert_eq!(cuts.iter().map(|c| c.piece.frames).sum::<u64>(), 27);
+        // A hidden frame in the middle is refused.
+        s.packets[12].discard = true;
+        assert!(plan_cuts(&s, 10.0).is_err());
+    }
+
+    #[test]
+    fn split_args_name_pieces_like_jobdir() {
+        let a = split_args(
+            Path::new("/j/source.mp4"),
+            &[60, 120],
+            180,
+            Path::new("/j/.p%1"),
+        );
+        let s: Vec<String> = a.iter().map(|x| x.to_string_lossy().into_owned()).collect();
+        let at = s.iter().position(|x| x == "-segment_frames").unwrap();
+        assert_eq!(s[at + 1], "60,120");
+        assert_eq!(s.last().unwrap(), "/j/.p%%1/%05d.mkv");
+        assert!(s.windows(2).any(|w| w[0] == "-c" && w[1] == "copy"));
+        let one = split_args(Path::new("s"), &[], 5, Path::new("/d"));
+        assert!(one.iter().any(|x| x == "6"));
+    }
+}

@@ -1,0 +1,136 @@
+//! Bad input ends in a clean `CorruptMedia` with a reason, and the media
+//! engine leaves nothing behind; failed encodes leave no partial file.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use vpf_core::ErrorKind;
+use vpf_core::job::{Format, JobPlan, Profile};
+use vpf_core::nas::JobDir;
+use vpf_media::testmedia::{Clip, random_bytes, truncated_copy, zero_bytes};
+
+/// Probe `file` as split would, from inside a job folder; return the error
+/// and check that nothing but the source is in the folder afterwards.
+async fn probe_in_job(file: &Path) -> vpf_core::Error {
+    let t = tools();
+    let root = tempfile::tempdir().unwrap();
+    let jobdir = JobDir::new(root.path(), "bad-1").unwrap();
+    jobdir.create().unwrap();
+    let src = jobdir.source("in/upload.mp4");
+    std::fs::copy(file, &src).unwrap();
+    let err = vpf_media::probe(&t, &src).await.unwrap_err();
+    let files: Vec<_> = walk(jobdir.path())
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(files, vec![src], "the media engine wrote something");
+    err
+}
+
+#[tokio::test]
+async fn unreadable_uploads_are_corrupt_media() {
+    let t = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+
+    zero_bytes(&p("zero.mp4")).unwrap();
+    random_bytes(&p("random.mp4"), 300_000).unwrap();
+    Clip::new(320, 240)
+        .seconds(3.0)
+        .write(&t, &p("plain.mp4"))
+        .await
+        .unwrap();
+    truncated_copy(&p("plain.mp4"), &p("no-moov.mp4"), 0.5).unwrap();
+    Clip::new(320, 240)
+        .seconds(3.0)
+        .faststart()
+        .write(&t, &p("fast.mp4"))
+        .await
+        .unwrap();
+    truncated_copy(&p("fast.mp4"), &p("cut-mdat.mp4"), 0.5).unwrap();
+    common::ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=2",
+        "-c:a",
+        "aac",
+        p("audio-only.m4a").to_str().unwrap(),
+    ]);
+
+    let cases = [
+        ("zero.mp4", "empty"),
+        ("random.mp4", "not a readable media file"),
+        ("no-moov.mp4", "moov atom not found"),
+        ("cut-mdat.mp4", "truncated"),
+        ("audio-only.m4a", "no video stream"),
+    ];
+    for (name, why) in cases {
+        let e = probe_in_job(&p(name)).await;
+        eprintln!("{name}: {e}");
+        assert_eq!(e.kind, ErrorKind::CorruptMedia, "{name}: {e}");
+        assert!(e.message.contains(why), "{name}: {e}");
+        assert!(!e.kind.is_transient());
+    }
+}
+
+#[tokio::test]
+async fn a_failed_encode_leaves_no_file() {
+    let t = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.mp4");
+    Clip::new(320, 240)
+        .seconds(2.0)
+        .no_audio()
+        .write(&t, &src)
+        .await
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let jobdir = JobDir::new(root.path(), "job-2").unwrap();
+    jobdir.create().unwrap();
+    let info = vpf_media::probe(&t, &src).await.unwrap();
+    let pieces = vpf_media::split_video(&t, &src, &info, 10.0, &jobdir)
+        .await
+        .unwrap();
+    let plan = JobPlan {
+        request: request(&[Format::Mp4], 10.0, Profile::default()),
+        source_file: "source.mp4".into(),
+        info,
+        piece_seconds: 10.0,
+        pieces,
+        has_audio: false,
+    };
+    // The piece is damaged after split: ffmpeg fails, nothing appears.
+    random_bytes(&jobdir.piece(0), 50_000).unwrap();
+    let e = vpf_media::transcode_piece(&t, &jobdir.piece(0), &jobdir.encoded(0), &plan, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::EncodeFailed, "{e}");
+    assert!(e.message.contains("encoding piece 0"), "{e}");
+    assert_eq!(std::fs::read_dir(jobdir.encoded_dir()).unwrap().count(), 0);
+    // A piece number the plan does not have is refused before any work.
+    let e = vpf_media::transcode_piece(&t, &jobdir.piece(0), &jobdir.encoded(7), &plan, 7)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    // Merge without the encoded pieces refuses clearly, writing nothing.
+    let e = vpf_media::merge(&t, &plan, &jobdir).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
+    assert_eq!(std::fs::read_dir(jobdir.out_dir()).unwrap().count(), 0);
+    assert_no_temp(jobdir.path());
+}
+
+#[tokio::test]
+async fn tools_report_their_version() {
+    let v = tools().version().await.unwrap();
+    assert!(
+        v.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == 'N'),
+        "{v}"
+    );
+}
