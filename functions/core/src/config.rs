@@ -52,12 +52,6 @@ pub fn nas_mount() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(crate::nas::DEFAULT_MOUNT))
 }
 
-/// The OSS endpoint: `OSS_ENDPOINT`, else the region's internal endpoint
-/// (free traffic inside the region, where FC runs).
-pub fn oss_endpoint(region: &str) -> String {
-    var(OSS_ENDPOINT).unwrap_or_else(|| format!("https://oss-{region}-internal.aliyuncs.com"))
-}
-
 /// The encoding profile from `CRF`, `PRESET`, `MAX_HEIGHT`, `AUDIO_KBPS`, `GIF_SECONDS`.
 pub fn profile() -> Result<Profile> {
     let d = Profile::default();

@@ -132,3 +132,56 @@ async fn upload<S: ObjectStore>(store: &S, bucket: &str, base: &str, p: &Package
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vpf_core::job::{Piece, PieceOutput};
+
+    fn planned() -> Vec<Piece> {
+        (0..3)
+            .map(|i| Piece {
+                index: i,
+                start_seconds: f64::from(i) * 2.0,
+                duration_seconds: 2.0,
+                frames: 50,
+                drop_head: 0,
+                drop_tail: 0,
+            })
+            .collect()
+    }
+
+    fn input(pieces: &[(u32, u64)]) -> MergeInput {
+        MergeInput {
+            job_id: "j".into(),
+            pieces: pieces
+                .iter()
+                .map(|&(index, frames)| PieceOutput {
+                    job_id: "j".into(),
+                    index,
+                    frames,
+                    bytes: 1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_piece_once_with_its_frames_in_any_order() {
+        assert!(check_pieces(&input(&[(2, 50), (0, 50), (1, 50)]), &planned()).is_ok());
+        let e = check_pieces(&input(&[(0, 50), (1, 50)]), &planned()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+        let e = check_pieces(&input(&[(0, 50), (1, 50), (1, 50)]), &planned()).unwrap_err();
+        assert!(e.message.contains("appears 2 times"), "{}", e.message);
+        let e = check_pieces(&input(&[(0, 50), (1, 49), (2, 50)]), &planned()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::VerifyFailed);
+        let mut other = input(&[(0, 50), (1, 50), (2, 50)]);
+        other.pieces[1].job_id = "k".into();
+        assert!(
+            check_pieces(&other, &planned())
+                .unwrap_err()
+                .message
+                .contains("belongs to job k")
+        );
+    }
+}

@@ -174,7 +174,15 @@ pub trait Services {
 /// reason; a transient failure on any record fails the whole call so that FC
 /// retries it (records already started then come back as duplicates).
 pub async fn handle<S: Services>(event: &[u8], s: &Settings, svc: &S) -> Result<TriggerOutput> {
-    let event = OssEvent::parse(event)?;
+    handle_event(&OssEvent::parse(event)?, s, svc).await
+}
+
+/// [`handle`] on a parsed event.
+pub async fn handle_event<S: Services>(
+    event: &OssEvent,
+    s: &Settings,
+    svc: &S,
+) -> Result<TriggerOutput> {
     let mut records = Vec::with_capacity(event.events.len());
     for rec in &event.events {
         let raw = rec.oss.object.key.clone();
@@ -261,21 +269,14 @@ pub struct Live {
 impl Live {
     pub fn new(s: &Settings, ctx: &fc_runtime::Context) -> Result<Live> {
         let creds = ctx.require_credentials()?.clone();
-        let region = if ctx.region.is_empty() {
-            "cn-hangzhou"
-        } else {
-            &ctx.region
-        };
-        let oss_endpoint = s
-            .oss_endpoint
-            .clone()
-            .unwrap_or_else(|| config::oss_endpoint(region));
+        if ctx.region.is_empty() {
+            return Err(Error::invalid(
+                "x-fc-region is empty: the region names the OSS and workflow endpoints",
+            ));
+        }
+        let region = ctx.region.as_str();
         Ok(Live {
-            oss: vpf_oss::OssClient::new(vpf_oss::OssConfig::new(
-                oss_endpoint,
-                region,
-                creds.clone(),
-            ))?,
+            oss: vpf_oss::OssClient::for_region(s.oss_endpoint.as_deref(), region, creds.clone())?,
             flow: vpf_cloudflow::FlowClient::new(
                 s.flow_endpoint.as_deref().unwrap_or(""),
                 region,

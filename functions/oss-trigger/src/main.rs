@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use fc_runtime::Context;
-use oss_trigger::{Live, Settings, TriggerOutput, handle};
+use oss_trigger::{Live, Settings, TriggerOutput, handle_event};
 use serde_json::value::RawValue;
+use vpf_core::event::OssEvent;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -19,10 +20,11 @@ async fn main() -> std::io::Result<()> {
     fc_runtime::run(move |event: Box<RawValue>, ctx: Context| {
         let s = settings.clone();
         async move {
-            let live = Live::new(&s, &ctx)?;
             // Raw bytes, so that OssEvent::parse applies its own size limit
-            // and error message.
-            let out: TriggerOutput = handle(event.get().as_bytes(), &s, &live).await?;
+            // and error message, before anything else is asked of the call.
+            let event = OssEvent::parse(event.get().as_bytes())?;
+            let live = Live::new(&s, &ctx)?;
+            let out: TriggerOutput = handle_event(&event, &s, &live).await?;
             Ok::<_, vpf_core::Error>(out)
         }
     })

@@ -31,10 +31,18 @@ pub use server::{ErrorBody, MAX_EVENT_BYTES, init_logging, listen_addr, router, 
 /// and the workflow retries or catches on it.
 pub trait FunctionError: std::fmt::Display {
     fn error_type(&self) -> &str;
+    /// The `errorMessage`; by default the error's text.
+    fn error_message(&self) -> String {
+        self.to_string()
+    }
 }
 
 impl FunctionError for vpf_core::Error {
     fn error_type(&self) -> &str {
         self.kind.as_str()
+    }
+    /// Without the kind in front: it is in `errorType` already.
+    fn error_message(&self) -> String {
+        self.message.clone()
     }
 }

@@ -53,6 +53,8 @@ pub fn init_logging() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stdout)
+        // FC stores stdout as the function log: no colour codes in it.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_target(false);
     let _ = if json {
         builder.json().try_init()
@@ -163,7 +165,7 @@ where
                 Ok(Ok(out)) => Ok(out),
                 Ok(Err(e)) => Err(ErrorBody {
                     error_type: e.error_type().to_string(),
-                    error_message: e.to_string(),
+                    error_message: e.error_message(),
                 }),
                 Err(_) => Err(ErrorBody {
                     error_type: "Internal".into(),
