@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Handler binaries first: the end-to-end tests start them as FC would.
-cargo build --workspace --bins --locked
+# --all-targets builds them with the same features as `cargo test`, so
+# nothing is compiled twice.
+cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads=2
 # The workflow API against Alibaba Cloud's official Python SDK.
-python3 -m pytest -q -p no:cacheprovider tests/python/test_flow_api.py
+python3 -m pytest -q -p no:cacheprovider tests/python/test_flow_api.py tests/python/test_pipeline_oss2.py

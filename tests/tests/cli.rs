@@ -1,0 +1,123 @@
+//! The `local-runner` binary as a user runs it.
+
+use std::process::Command;
+
+use vpf_media::Tools;
+use vpf_media::testmedia::Clip;
+use vpf_tests::{bin_dir, probe, repo_root};
+
+fn runner() -> Command {
+    let mut c = Command::new(bin_dir().join("local-runner"));
+    c.current_dir(repo_root()).env("VPF_BIN_DIR", bin_dir());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_json_reports_outputs_that_match_the_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("talk.mp4");
+    Clip::new(480, 270)
+        .fps(30000, 1001)
+        .seconds(6.0)
+        .audio(44_100, 2)
+        .write(&Tools::from_env(), &src)
+        .await
+        .unwrap();
+    let source = probe(&src);
+    let out = runner()
+        .args(["--state-dir"])
+        .arg(tmp.path().join("state"))
+        .args([
+            "run",
+            "--json",
+            "--formats",
+            "mp4,flv,hls",
+            "--segment-seconds",
+            "2",
+            "--input",
+        ])
+        .arg(&src)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "--json prints exactly one line: {stdout}");
+    let r: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(r["status"], "succeeded");
+    assert!(r["error"].is_null());
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["Split", "TranscodeAll", "Merge", "AfterProcess", "Done"]
+    );
+    assert!(
+        r["steps"][1]["attempts"].as_u64().unwrap() >= 2,
+        "several pieces"
+    );
+    let outputs = r["outputs"].as_array().unwrap();
+    let formats: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(formats, ["mp4", "flv", "hls"]);
+    for o in outputs {
+        let local = std::path::PathBuf::from(o["localPath"].as_str().unwrap());
+        assert!(local.is_file(), "{}", local.display());
+        let p = probe(&local);
+        assert_eq!(p.video_frames, source.video_frames, "{}", o["format"]);
+        let d = o["durationSeconds"].as_f64().unwrap();
+        assert!(
+            (d - source.video_seconds).abs() < 0.1,
+            "{}: {d} s",
+            o["format"]
+        );
+        assert!(o["bytes"].as_u64().unwrap() > 10_000);
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = runner()
+        .args(["run", "--input"])
+        .arg(tmp.path().join("nope.mp4"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
+    let out = runner()
+        .args(["run", "--input", "Cargo.toml", "--formats", "mp4,webm"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("webm") && err.contains("choose from"), "{err}");
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for cmd in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["up", "--help"],
+        vec!["replay", "--help"],
+        vec!["invoke", "--help"],
+    ] {
+        let out = runner().args(&cmd).output().unwrap();
+        assert!(out.status.success(), "{cmd:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Example"), "{cmd:?} has no example:\n{text}");
+    }
+}
