@@ -65,7 +65,7 @@ impl Settings {
         let sample_output = format!("{out}/x/x{}", self.input_suffix);
         if sample_output.starts_with(&self.input_prefix) {
             return Err(Error::invalid(format!(
-                "OUTPUT_PREFIX {out:?} lies under INPUT_PREFIX {:?}: outputs would trigger new jobs forever",
+                "OUTPUT_PREFIX {out:?} lies under INPUT_PREFIX {:?}: outputs would trigger new jobs forever; set INPUT_PREFIX (e.g. source/) or INPUT_SUFFIX, or move OUTPUT_PREFIX",
                 self.input_prefix
             )));
         }

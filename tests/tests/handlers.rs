@@ -1,0 +1,158 @@
+//! split and transcode called as plain functions (no HTTP), against the OSS
+//! emulator and real ffmpeg: retries after a lost answer, and bad input.
+
+use local_runner::oss::{EmulatorConfig, OssEmulator};
+use vpf_core::ErrorKind;
+use vpf_core::job::{Format, JobRequest, PieceTask, Profile};
+use vpf_core::nas::JobDir;
+use vpf_media::Tools;
+use vpf_media::testmedia::{Clip, truncated_copy, zero_bytes};
+use vpf_oss::{ObjectStore, OssClient, OssConfig};
+
+fn request(key: &str) -> JobRequest {
+    JobRequest {
+        job_id: vpf_core::keys::job_id("media", key, "E"),
+        bucket: "media".into(),
+        key: key.into(),
+        etag: "E".into(),
+        size: 1,
+        output_base: "dest/x".into(),
+        stem: "x".into(),
+        formats: vec![Format::Mp4],
+        segment_seconds: 1.0,
+        max_pieces: 100,
+        profile: Profile::default(),
+    }
+}
+
+async fn setup() -> (local_runner::oss::RunningOss, OssClient, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::new(tmp.path().join("oss"));
+    cfg.buckets = vec!["media".into()];
+    let oss = OssEmulator::start(cfg).await.unwrap();
+    let client = OssClient::new(OssConfig::new(
+        oss.endpoint(),
+        oss.region(),
+        oss.credentials(),
+    ))
+    .unwrap();
+    (oss, client, tmp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_and_transcode_answer_a_retry_from_finished_work() {
+    let (oss, client, tmp) = setup().await;
+    let src = tmp.path().join("a.mp4");
+    Clip::new(320, 240)
+        .seconds(3.0)
+        .write(&Tools::from_env(), &src)
+        .await
+        .unwrap();
+    client
+        .put_file("media", "source/a.mp4", &src, None)
+        .await
+        .unwrap();
+    let nas = tmp.path().join("nas");
+    let ss = split::Settings {
+        nas_mount: nas.clone(),
+        oss_endpoint: None,
+        tools: Tools::from_env(),
+    };
+    let req = request("source/a.mp4");
+    let first = split::handle(req.clone(), &ss, &client).await.unwrap();
+    assert_eq!(first.pieces.len(), 3);
+    assert!(
+        first
+            .pieces
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.index as usize == i)
+    );
+    // The answer was lost and the flow calls split again: same answer, no
+    // second download (the source is gone from OSS, and it still works).
+    client.delete("media", "source/a.mp4").await.unwrap();
+    let again = split::handle(req.clone(), &ss, &client).await.unwrap();
+    assert_eq!(again, first);
+
+    let ts = transcode::Settings {
+        nas_mount: nas.clone(),
+        tools: Tools::from_env(),
+    };
+    let task = PieceTask {
+        job_id: req.job_id.clone(),
+        index: 1,
+    };
+    let out = transcode::handle(task.clone(), &ts).await.unwrap();
+    let job = JobDir::new(&nas, &req.job_id).unwrap();
+    let modified = std::fs::metadata(job.encoded(1))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let retry = transcode::handle(task, &ts).await.unwrap();
+    assert_eq!(retry, out);
+    assert_eq!(
+        std::fs::metadata(job.encoded(1))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified,
+        "not encoded twice"
+    );
+    // A piece the plan does not have.
+    let e = transcode::handle(
+        PieceTask {
+            job_id: req.job_id.clone(),
+            index: 9,
+        },
+        &ts,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    oss.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sources_fail_with_their_kind_and_leave_no_job_folder() {
+    let (oss, client, tmp) = setup().await;
+    let good = tmp.path().join("good.mp4");
+    Clip::new(320, 240)
+        .seconds(2.0)
+        .write(&Tools::from_env(), &good)
+        .await
+        .unwrap();
+    let empty = tmp.path().join("empty.mp4");
+    zero_bytes(&empty).unwrap();
+    let cut = tmp.path().join("cut.mp4");
+    truncated_copy(&good, &cut, 0.5).unwrap();
+    let nas = tmp.path().join("nas");
+    let ss = split::Settings {
+        nas_mount: nas.clone(),
+        oss_endpoint: None,
+        tools: Tools::from_env(),
+    };
+    for (name, file) in [("empty.mp4", &empty), ("cut.mp4", &cut)] {
+        let key = format!("source/{name}");
+        client.put_file("media", &key, file, None).await.unwrap();
+        let req = request(&key);
+        let e = split::handle(req.clone(), &ss, &client).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::CorruptMedia, "{name}: {e}");
+        assert!(
+            !JobDir::new(&nas, &req.job_id).unwrap().exists(),
+            "{name}: job folder left behind"
+        );
+    }
+    // Missing object: NotFound, nothing left either.
+    let req = request("source/never-uploaded.mp4");
+    let e = split::handle(req.clone(), &ss, &client).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(!JobDir::new(&nas, &req.job_id).unwrap().exists());
+    // A key that would escape: refused before any I/O.
+    let mut req = request("source/a.mp4");
+    req.key = "source/../../etc/passwd".into();
+    assert_eq!(
+        split::handle(req, &ss, &client).await.unwrap_err().kind,
+        ErrorKind::InvalidInput
+    );
+    oss.shutdown().await;
+}
