@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 );
                 println!("Upload a video under the trigger prefix; Ctrl-C stops.");
             }
-            let _ = tokio::signal::ctrl_c().await;
+            local_runner::system::shutdown_signal().await;
             sys.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -235,8 +235,22 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 return Err(format!("--input {}: no such file", input.display()));
             }
             let sys = System::start(o).await.map_err(|e| e.to_string())?;
-            let result = run_one(&sys, &input, &out, json, Duration::from_secs(timeout)).await;
+            // Ctrl-C must not kill us before the instances: they run in
+            // process groups of their own and would live on, ffmpeg included.
+            let result = tokio::select! {
+                r = run_one(&sys, &input, &out, json, Duration::from_secs(timeout)) => Some(r),
+                _ = local_runner::system::shutdown_signal() => None,
+            };
             sys.shutdown().await;
+            let Some(result) = result else {
+                eprintln!(
+                    "local-runner: interrupted; every function instance and its ffmpeg processes were stopped. \
+Outputs are only ever uploaded whole; run the same command again to process {}.",
+                    input.display()
+                );
+                // 128 + SIGINT, as shells report an interrupted command.
+                return Ok(ExitCode::from(130));
+            };
             let report = result?;
             if json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());

@@ -56,6 +56,13 @@ pub struct Options {
     pub max_instances: usize,
     /// Overrides every function's timeout (tests of timeouts).
     pub timeout_override: Option<Duration>,
+    /// Timeouts of single functions by `functionName`, over s.yaml and
+    /// `timeout_override` (a test makes one step time out, not all).
+    pub timeouts: BTreeMap<String, Duration>,
+    /// How long the temporary credentials handed to each call last (FC: the
+    /// role session). Tests shorten it to see expiry within the 15 minutes
+    /// of clock skew that signatures allow.
+    pub credential_ttl: Duration,
 }
 
 impl Options {
@@ -75,6 +82,8 @@ impl Options {
             max_concurrency: Some(cores as u32),
             max_instances: cores,
             timeout_override: None,
+            timeouts: BTreeMap::new(),
+            credential_ttl: CREDENTIAL_TTL,
         }
     }
 }
@@ -225,7 +234,8 @@ impl System {
         }
         let creds: CredentialSource = {
             let sts = oss.sts();
-            Arc::new(move || sts.issue(CREDENTIAL_TTL))
+            let ttl = opts.credential_ttl;
+            Arc::new(move || sts.issue(ttl))
         };
         let fc = Arc::new(
             FcEmulator::new(
@@ -548,7 +558,10 @@ fn function_spec(
         }
     }
     let timeout = opts
-        .timeout_override
+        .timeouts
+        .get(&f.function_name)
+        .copied()
+        .or(opts.timeout_override)
         .unwrap_or_else(|| Duration::from_secs(u64::from(f.timeout.unwrap_or(60))));
     Ok(FunctionSpec {
         name: f.function_name.clone(),
@@ -611,4 +624,21 @@ fn map_mounts(v: &str, mounts: &[(String, PathBuf)]) -> String {
 /// Temporary credentials for a client (tests, `run`).
 pub fn client_credentials(sys: &System) -> Credentials {
     sys.oss.credentials()
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so that the runner can stop its
+/// handler processes (and their ffmpeg children) instead of orphaning them.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }
