@@ -121,3 +121,30 @@ fn every_command_has_help_with_examples() {
         assert!(text.contains("Example"), "{cmd:?} has no example:\n{text}");
     }
 }
+
+#[test]
+fn every_function_binary_explains_itself() {
+    for f in [
+        "oss-trigger",
+        "split",
+        "transcode",
+        "merge",
+        "after-process",
+    ] {
+        let out = Command::new(bin_dir().join(f))
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{f} --help");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Example") && text.contains("FC_SERVER_PORT"),
+            "{f} --help:\n{text}"
+        );
+        let out = Command::new(bin_dir().join(f))
+            .arg("--frobnicate")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{f} refuses unknown arguments");
+    }
+}

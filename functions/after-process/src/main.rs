@@ -6,8 +6,21 @@ use after_process::{Settings, handle};
 use fc_runtime::Context;
 use vpf_core::job::AfterProcessInput;
 
+const HELP: &str = r#"after-process: writes the job manifest next to the outputs, POSTs it to WEBHOOK_URL,
+removes the job's NAS folder; on success and on the failure path.
+Input: {"request": <JobRequest>, "merge": <merge answer>} or {"request": ..., "error": {"Error", "Cause"}}.
+
+Environment:
+  NAS_MOUNT_DIR (default /mnt/auto)   OSS_ENDPOINT   WEBHOOK_URL (optional)
+
+Example:
+  FC_SERVER_PORT=9014 NAS_MOUNT_DIR=/tmp/nas after-process &
+  curl -X POST localhost:9014/invoke -H 'x-fc-access-key-id: AK' -H 'x-fc-access-key-secret: SK' \
+       -H 'x-fc-region: cn-hangzhou' --data-binary @after.json"#;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    fc_runtime::cli(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), HELP);
     let settings = match Settings::from_env() {
         Ok(s) => Arc::new(s),
         Err(e) => {

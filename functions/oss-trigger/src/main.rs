@@ -8,8 +8,27 @@ use oss_trigger::{Live, Settings, TriggerOutput, handle_event};
 use serde_json::value::RawValue;
 use vpf_core::event::OssEvent;
 
+const HELP: &str = r#"oss-trigger: turns OSS upload events into workflow executions, one per new object.
+
+Takes the OSS event ({"events": [...]}); skips, with a reason, events that are not
+ObjectCreated:*, keys outside INPUT_PREFIX/INPUT_SUFFIX and keys under OUTPUT_PREFIX;
+starts FLOW_NAME once per object (execution name from bucket, key and eTag).
+
+Environment:
+  FLOW_NAME (required)   FLOW_ENDPOINT (default https://<region>.fnf.aliyuncs.com)
+  INPUT_PREFIX, INPUT_SUFFIX, OUTPUT_PREFIX (default dest)
+  SEGMENT_SECONDS (30), MAX_PIECES (100), FORMATS (mp4, flv, hls)
+  CRF (23), PRESET (veryfast), MAX_HEIGHT, AUDIO_KBPS (128), GIF_SECONDS (3)
+  OSS_ENDPOINT (default https://oss-<region>-internal.aliyuncs.com)
+
+Example:
+  FC_SERVER_PORT=9010 FLOW_NAME=video-process-flow INPUT_PREFIX=source/ INPUT_SUFFIX=.mp4 oss-trigger &
+  curl -X POST localhost:9010/invoke -H 'x-fc-access-key-id: AK' -H 'x-fc-access-key-secret: SK' \
+       -H 'x-fc-region: cn-hangzhou' --data-binary @event.json"#;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    fc_runtime::cli(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), HELP);
     let settings = match Settings::from_env() {
         Ok(s) => Arc::new(s),
         Err(e) => {

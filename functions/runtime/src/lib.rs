@@ -24,6 +24,38 @@
 mod context;
 mod server;
 
+/// `--help` / `-h` prints `help` and exits; `--version` / `-V` prints the
+/// version. Any other argument is refused: FC starts functions without any.
+/// Call it first thing in `main`, before reading settings.
+pub fn cli(name: &str, version: &str, help: &str) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("--help" | "-h") => {
+            println!("{}", help.trim_end());
+            println!("\n{}", COMMON_HELP.trim_end());
+            std::process::exit(0);
+        }
+        Some("--version" | "-V") => {
+            println!("{name} {version}");
+            std::process::exit(0);
+        }
+        Some(other) => {
+            eprintln!("{name}: unexpected argument {other:?}; it takes none (see {name} --help)");
+            std::process::exit(2);
+        }
+    }
+}
+
+const COMMON_HELP: &str = "\
+Runtime (FC 3.0 custom runtime):
+  Listens on 0.0.0.0:$FC_SERVER_PORT (else $FC_CUSTOM_LISTEN_PORT, else 9000);
+  FC_SERVER_HOST narrows the address. POST /invoke takes the event; the
+  x-fc-* headers give the request id, region and the role's temporary
+  credentials. Success: 200 and JSON. Failure: 404, x-fc-status: 404,
+  {\"errorType\", \"errorMessage\"}. LOG_FORMAT=json for JSON logs, RUST_LOG for the level.
+  Contracts: functions/README.md.";
+
 pub use context::{Context, headers};
 pub use server::{ErrorBody, MAX_EVENT_BYTES, init_logging, listen_addr, router, run, serve};
 
