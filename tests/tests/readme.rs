@@ -39,10 +39,16 @@ fn every_local_runner_command_line_parses() {
     for (info, body) in blocks().into_iter().filter(|(i, _)| i == "sh") {
         for line in body.lines() {
             let line = line.split(" #").next().unwrap_or("").trim();
-            let Some(rest) = line.strip_prefix("./target/release/local-runner") else { continue };
+            let Some(rest) = line.strip_prefix("./target/release/local-runner") else {
+                continue;
+            };
             // `--help` after the arguments: clap still refuses unknown ones first.
             let args: Vec<&str> = rest.split_whitespace().collect();
-            let out = Command::new(bin_dir().join("local-runner")).args(&args).arg("--help").output().unwrap();
+            let out = Command::new(bin_dir().join("local-runner"))
+                .args(&args)
+                .arg("--help")
+                .output()
+                .unwrap();
             assert!(
                 out.status.success(),
                 "README ({info}) shows `{line}`, which the CLI refuses:\n{}",
@@ -51,7 +57,10 @@ fn every_local_runner_command_line_parses() {
             seen += 1;
         }
     }
-    assert!(seen >= 5, "expected the README to show local-runner commands, saw {seen}");
+    assert!(
+        seen >= 5,
+        "expected the README to show local-runner commands, saw {seen}"
+    );
 }
 
 #[test]
@@ -66,13 +75,22 @@ fn the_hand_invocation_example_prints_what_the_readme_shows() {
     let expected_body = shown.lines().last().expect("an output block follows");
     let out = Command::new("bash")
         .arg("-c")
-        .arg(format!("set -e\n{script}\nsleep 0.1\nkill %1 2>/dev/null || true"))
+        .arg(format!(
+            "set -e\n{script}\nsleep 0.1\nkill %1 2>/dev/null || true"
+        ))
         .current_dir(repo_root())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("HTTP/1.1 200 OK"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(expected_body), "README shows\n{expected_body}\nbut the function answered\n{stdout}");
+    assert!(
+        stdout.contains("HTTP/1.1 200 OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(expected_body),
+        "README shows\n{expected_body}\nbut the function answered\n{stdout}"
+    );
 }
 
 #[test]
@@ -85,7 +103,16 @@ fn the_oss2_example_runs_as_written() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("clip.mp4");
     let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-t",
+            "2",
+        ])
         .args(["-c:v", "libx264", "-preset", "ultrafast"])
         .arg(&clip)
         .status()
@@ -96,7 +123,14 @@ fn the_oss2_example_runs_as_written() {
     // s.yaml taken from the repository.
     let release = tmp.path().join("target/release");
     std::fs::create_dir_all(&release).unwrap();
-    for b in ["local-runner", "oss-trigger", "split", "transcode", "merge", "after-process"] {
+    for b in [
+        "local-runner",
+        "oss-trigger",
+        "split",
+        "transcode",
+        "merge",
+        "after-process",
+    ] {
         std::os::unix::fs::symlink(bin_dir().join(b), release.join(b)).unwrap();
     }
     let out = Command::new("python3")
@@ -108,8 +142,13 @@ fn the_oss2_example_runs_as_written() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let manifest: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the example prints the manifest");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(stdout.trim()).expect("the example prints the manifest");
     assert_eq!(manifest["status"], "succeeded");
 }
 
@@ -137,8 +176,29 @@ fn the_demo_table_has_the_rows_a_run_prints() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("sample.mp4");
     let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine", "-t", "3"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-t",
+            "3",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
         .arg(&clip)
         .status()
         .unwrap();
@@ -148,7 +208,14 @@ fn the_demo_table_has_the_rows_a_run_prints() {
         .env("VPF_BIN_DIR", bin_dir())
         .arg("--state-dir")
         .arg(tmp.path().join("state"))
-        .args(["run", "--formats", &formats, "--segment-seconds", "1", "--input"])
+        .args([
+            "run",
+            "--formats",
+            &formats,
+            "--segment-seconds",
+            "1",
+            "--input",
+        ])
         .arg(&clip)
         .arg("--out")
         .arg(tmp.path().join("out"))
@@ -158,9 +225,17 @@ fn the_demo_table_has_the_rows_a_run_prints() {
     assert!(out.status.success(), "{printed}");
     let first_words = |t: &str| -> Vec<String> {
         t.lines()
-            .filter(|l| !l.starts_with("uploaded") && !l.starts_with("execution") && !l.starts_with("manifest"))
+            .filter(|l| {
+                !l.starts_with("uploaded")
+                    && !l.starts_with("execution")
+                    && !l.starts_with("manifest")
+            })
             .filter_map(|l| l.split_whitespace().next().map(str::to_string))
             .collect()
     };
-    assert_eq!(first_words(&shown), first_words(&printed), "README:\n{shown}\nrun:\n{printed}");
+    assert_eq!(
+        first_words(&shown),
+        first_words(&printed),
+        "README:\n{shown}\nrun:\n{printed}"
+    );
 }
