@@ -76,6 +76,7 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
 
     let ts = transcode::Settings {
         nas_mount: nas.clone(),
+        oss_endpoint: None,
         tools: Tools::from_env(),
     };
     let task = PieceTask {

@@ -23,6 +23,7 @@ mod package;
 mod probe;
 mod run;
 mod split;
+mod step;
 mod temp;
 mod tools;
 mod transcode;
@@ -38,6 +39,7 @@ pub use package::{
 };
 pub use probe::{MAX_SIDE, expected_audio_seconds, probe};
 pub use split::{piece_seconds, split_args, split_video};
+pub use step::StepSettings;
 pub use tools::{LAYER_BIN, Tools};
 pub use transcode::{
     KEYFRAME_SECONDS, encoder_time_base, output_size, piece_muxer, transcode_args, transcode_piece,

@@ -2,36 +2,20 @@
 //! package every requested format from that one encode, verify, and upload
 //! (streaming) to predictable keys under the job's output base.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use futures_util::{TryStreamExt, stream};
-use vpf_core::config;
 use vpf_core::job::{MergeInput, MergeOutput, OutputObject};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, ErrorKind, Result};
-use vpf_media::{Packaged, Tools};
+use vpf_media::Packaged;
 use vpf_oss::ObjectStore;
 
 /// HLS segments upload this many at a time; the playlist goes last.
 const UPLOADS_IN_FLIGHT: usize = 4;
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub nas_mount: PathBuf,
-    pub oss_endpoint: Option<String>,
-    pub tools: Tools,
-}
-
-impl Settings {
-    pub fn from_env() -> Settings {
-        Settings {
-            nas_mount: config::nas_mount(),
-            oss_endpoint: config::var(config::OSS_ENDPOINT),
-            tools: Tools::from_env(),
-        }
-    }
-}
+/// The environment this step reads (NAS mount, OSS endpoint, ffmpeg).
+pub type Settings = vpf_media::StepSettings;
 
 pub async fn handle<S: ObjectStore>(
     input: MergeInput,

@@ -6,32 +6,15 @@
 //! Any failure removes the job folder: a corrupt upload leaves nothing on NAS,
 //! and a retry starts clean.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use vpf_core::config;
 use vpf_core::job::{JobPlan, JobRequest, PieceTask, SplitOutput};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, Result};
-use vpf_media::Tools;
 use vpf_oss::ObjectStore;
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub nas_mount: PathBuf,
-    pub oss_endpoint: Option<String>,
-    pub tools: Tools,
-}
-
-impl Settings {
-    pub fn from_env() -> Settings {
-        Settings {
-            nas_mount: config::nas_mount(),
-            oss_endpoint: config::var(config::OSS_ENDPOINT),
-            tools: Tools::from_env(),
-        }
-    }
-}
+/// The environment this step reads (NAS mount, OSS endpoint, ffmpeg).
+pub type Settings = vpf_media::StepSettings;
 
 pub async fn handle<S: ObjectStore>(
     req: JobRequest,

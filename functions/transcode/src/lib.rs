@@ -2,29 +2,14 @@
 //! final name only when complete (vpf-media writes a temporary file and
 //! renames it), so a retry either finds it finished or starts over.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use vpf_core::config;
 use vpf_core::job::{PieceOutput, PieceTask};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, Result};
-use vpf_media::Tools;
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub nas_mount: PathBuf,
-    pub tools: Tools,
-}
-
-impl Settings {
-    pub fn from_env() -> Settings {
-        Settings {
-            nas_mount: config::nas_mount(),
-            tools: Tools::from_env(),
-        }
-    }
-}
+/// The environment this step reads (NAS mount, OSS endpoint, ffmpeg).
+pub type Settings = vpf_media::StepSettings;
 
 pub async fn handle(task: PieceTask, s: &Settings) -> Result<PieceOutput> {
     let job = JobDir::new(&s.nas_mount, &task.job_id)?;
