@@ -96,6 +96,8 @@ pub struct Delivery {
     pub function: String,
     pub bucket: String,
     pub key: String,
+    /// The object's eTag: with bucket and key it names the execution.
+    pub etag: String,
     pub event_name: String,
     pub attempts: u32,
     /// The function's answer, or the last error.
@@ -147,7 +149,11 @@ pub struct System {
 const MAX_DELIVERIES: usize = 64;
 
 impl System {
-    pub async fn start(opts: Options) -> Result<System> {
+    pub async fn start(mut opts: Options) -> Result<System> {
+        // Functions run in their code folders: every path handed to them
+        // (NAS mounts, commands) must not depend on our working directory.
+        opts.state_dir = std::path::absolute(&opts.state_dir)?;
+        opts.s_yaml = std::path::absolute(&opts.s_yaml)?;
         let mut config = opts.config.clone();
         config
             .entry("AccountID".into())
@@ -389,7 +395,12 @@ impl System {
             if engine.describe(execution).is_some() {
                 break;
             }
-            if let Some(d) = self.deliveries().into_iter().rev().find(|d| d.key == key) {
+            // This upload's delivery: an earlier one of the same key (other
+            // content, or a redelivery) says nothing about this execution.
+            let ours = |d: &Delivery| {
+                d.key == key && vpf_core::keys::job_id(&d.bucket, &d.key, &d.etag) == execution
+            };
+            if let Some(d) = self.deliveries().into_iter().rev().find(ours) {
                 if engine.describe(execution).is_none() {
                     let why = match &d.result {
                         Ok(v) => format!("the trigger did not start it: {v}"),
@@ -477,6 +488,7 @@ async fn deliver(fc: &FcEmulator, t: &OssTrigger, rec: &OssRecord) -> Delivery {
         function: t.function.clone(),
         bucket: rec.oss.bucket.name.clone(),
         key: rec.oss.object.key.clone(),
+        etag: rec.oss.object.e_tag.clone(),
         event_name: rec.event_name.clone(),
         attempts,
         result,
@@ -494,7 +506,9 @@ fn function_spec(
     flow_endpoint: &str,
     nas_root: &Path,
 ) -> Result<FunctionSpec> {
-    let code = dir.join(&f.code);
+    // Absolute: the process runs with the code folder as its working
+    // directory, where a relative command would no longer resolve.
+    let code = std::path::absolute(dir.join(&f.code))?;
     let code_name = Path::new(&f.code)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -148,3 +148,50 @@ fn every_function_binary_explains_itself() {
         assert_eq!(out.status.code(), Some(2), "{f} refuses unknown arguments");
     }
 }
+
+/// As `s deploy` ships it: s.yaml and flow/ beside code-out/<fn>/bootstrap,
+/// the runner started in that folder with no --bin-dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_from_the_code_folders_that_s_deploy_ships() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(app.join("flow")).unwrap();
+    std::fs::copy(repo_root().join("s.yaml"), app.join("s.yaml")).unwrap();
+    std::fs::copy(
+        repo_root().join("flow/video-process-flow.yaml"),
+        app.join("flow/video-process-flow.yaml"),
+    )
+    .unwrap();
+    for f in [
+        "oss-trigger",
+        "split",
+        "transcode",
+        "merge",
+        "after-process",
+    ] {
+        let dir = app.join("code-out").join(f);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(bin_dir().join(f), dir.join("bootstrap")).unwrap();
+    }
+    let src = app.join("clip.mp4");
+    Clip::new(320, 240)
+        .seconds(2.0)
+        .write(&Tools::from_env(), &src)
+        .await
+        .unwrap();
+    let out = Command::new(bin_dir().join("local-runner"))
+        .current_dir(&app)
+        .env_remove("VPF_BIN_DIR")
+        .args(["run", "--json", "--formats", "mp4", "--input", "clip.mp4"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(r["status"], "succeeded");
+    assert!(app.join("out/clip.mp4").is_file());
+}
