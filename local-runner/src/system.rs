@@ -400,14 +400,14 @@ impl System {
             let ours = |d: &Delivery| {
                 d.key == key && vpf_core::keys::job_id(&d.bucket, &d.key, &d.etag) == execution
             };
-            if let Some(d) = self.deliveries().into_iter().rev().find(ours) {
-                if engine.describe(execution).is_none() {
-                    let why = match &d.result {
-                        Ok(v) => format!("the trigger did not start it: {v}"),
-                        Err(e) => format!("the trigger failed: {e}"),
-                    };
-                    return Err(Error::invalid(format!("no execution for {key}: {why}")));
-                }
+            if let Some(d) = self.deliveries().into_iter().rev().find(ours)
+                && engine.describe(execution).is_none()
+            {
+                let why = match &d.result {
+                    Ok(v) => format!("the trigger did not start it: {v}"),
+                    Err(e) => format!("the trigger failed: {e}"),
+                };
+                return Err(Error::invalid(format!("no execution for {key}: {why}")));
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(Error::internal(format!(

@@ -11,6 +11,8 @@ use local_runner::system::{Options, System};
 use vpf_core::job::JobRequest;
 use vpf_oss::{ObjectStore, OssClient, OssConfig};
 
+pub mod reliability;
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

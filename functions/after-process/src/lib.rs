@@ -60,6 +60,36 @@ impl Settings {
     }
 }
 
+/// Read the input. On the failure path the request itself may be what
+/// failed (an execution started by hand with an unknown format, say), and
+/// the failure must still be recorded: the manifest shows only the
+/// request's identity (job id, bucket, key, eTag, size, output base, stem),
+/// so the processing fields it does not show (formats, piece length, limits,
+/// profile) are reset to their defaults and the request is read again. The
+/// identity is validated as always before anything is written or removed.
+pub fn read_input(v: serde_json::Value) -> Result<AfterProcessInput> {
+    let strict = match serde_json::from_value::<AfterProcessInput>(v.clone()) {
+        Ok(input) => return Ok(input),
+        Err(e) => {
+            vpf_core::Error::invalid(format!("the event is not what this function takes: {e}"))
+        }
+    };
+    let failure_path =
+        v.get("error").is_some_and(|e| !e.is_null()) && v.get("merge").is_none_or(|m| m.is_null());
+    let mut v = v;
+    let Some(r) = v.get_mut("request").and_then(|r| r.as_object_mut()) else {
+        return Err(strict);
+    };
+    if !failure_path {
+        return Err(strict);
+    }
+    r.insert("formats".into(), serde_json::json!(["mp4"]));
+    r.insert("segmentSeconds".into(), serde_json::json!(30));
+    r.remove("maxPieces");
+    r.remove("profile");
+    serde_json::from_value(v).map_err(|_| strict)
+}
+
 /// The manifest for this job, from the input and what the job folder still holds.
 pub fn manifest(input: &AfterProcessInput, job: Option<&JobDir>) -> Manifest {
     let plan = job.and_then(|j| j.read_plan().ok());
@@ -165,4 +195,40 @@ pub async fn notify(http: &reqwest::Client, w: &Webhook, body: &[u8]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(formats: serde_json::Value) -> serde_json::Value {
+        json!({"jobId": "v-a-0123", "bucket": "media", "key": "source/a.mp4", "etag": "E",
+               "size": 1, "outputBase": "dest/a", "stem": "a", "formats": formats,
+               "segmentSeconds": 2})
+    }
+
+    #[test]
+    fn a_request_that_failed_itself_is_still_recorded_on_the_failure_path() {
+        let error = json!({"Error": "InvalidInput", "Cause": "unknown variant `webm`"});
+        // A valid request is read as it is.
+        let ok = read_input(json!({"request": request(json!(["hls"])), "error": error})).unwrap();
+        assert_eq!(ok.request.formats, [vpf_core::job::Format::Hls]);
+        // An unreadable one on the failure path keeps its identity.
+        let bad = read_input(json!({"request": request(json!(["webm"])), "error": error})).unwrap();
+        assert_eq!(bad.request.job_id, "v-a-0123");
+        assert_eq!(bad.request.manifest_key(), "dest/a/manifest.json");
+        assert_eq!(bad.error.unwrap().error, "InvalidInput");
+        // On the success path, or without a request, it is refused.
+        let merge = json!({"jobId": "v-a-0123", "outputs": []});
+        let e =
+            read_input(json!({"request": request(json!(["webm"])), "merge": merge})).unwrap_err();
+        assert!(e.message.contains("webm"), "{e}");
+        assert!(read_input(json!({"error": error})).is_err());
+        // The identity is still checked where it is used (handle validates it).
+        let mut r = request(json!(["webm"]));
+        r["jobId"] = json!("../x");
+        let escaped = read_input(json!({"request": r, "error": error})).unwrap();
+        assert!(vpf_core::nas::validate_job_id(&escaped.request.job_id).is_err());
+    }
 }

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use after_process::{Settings, handle};
+use after_process::{Settings, handle, read_input};
 use fc_runtime::Context;
-use vpf_core::job::AfterProcessInput;
 
 const HELP: &str = r#"after-process: writes the job manifest next to the outputs, POSTs it to WEBHOOK_URL,
 removes the job's NAS folder; on success and on the failure path.
@@ -29,7 +28,7 @@ async fn main() -> std::io::Result<()> {
         }
     };
     let http = reqwest::Client::new();
-    fc_runtime::run(move |input: AfterProcessInput, ctx: Context| {
+    fc_runtime::run(move |input: serde_json::Value, ctx: Context| {
         let s = settings.clone();
         let http = http.clone();
         async move {
@@ -38,7 +37,7 @@ async fn main() -> std::io::Result<()> {
                 &ctx.region,
                 ctx.require_credentials()?.clone(),
             )?;
-            handle(input, &s, &store, &http).await
+            handle(read_input(input)?, &s, &store, &http).await
         }
     })
     .await

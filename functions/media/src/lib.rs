@@ -45,7 +45,7 @@ pub use transcode::{
     KEYFRAME_SECONDS, encoder_time_base, output_size, piece_muxer, transcode_args, transcode_piece,
     video_filter,
 };
-pub use verify::{AAC_FRAME, Playlist, decode, verify, verify_hls};
+pub use verify::{AAC_FRAME, Playlist, decode, decode_key_frames, verify, verify_hls};
 
 #[cfg(test)]
 mod tests {
@@ -76,6 +76,7 @@ mod tests {
         send(&merge(t, plan, j));
         send(&verify(t, p, plan));
         send(&verify_hls(t, p, plan));
+        send(&decode_key_frames(t, p));
         send(&t.version());
     }
 }

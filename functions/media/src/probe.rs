@@ -440,7 +440,22 @@ fn video_info(s: &StreamJson, mut scan: Scan) -> Result<VideoInfo> {
         .ok_or_else(|| Error::corrupt("the video codec is not one this ffmpeg can decode"))?;
     let (width, height) = (s.width.unwrap_or(0), s.height.unwrap_or(0));
     if width == 0 || height == 0 {
-        return Err(Error::corrupt("the video stream has no picture size"));
+        // ffprobe leaves the size at 0 when the decoder refuses the one the
+        // stream declares (e.g. "Picture size 20000x20000 is invalid"): say so.
+        let mut why: Vec<&str> = Vec::new();
+        for e in &scan.errors {
+            if why.len() < 2 && !why.contains(&e.as_str()) {
+                why.push(e);
+            }
+        }
+        return Err(Error::corrupt(if why.is_empty() {
+            "the video stream has no picture size".to_string()
+        } else {
+            format!(
+                "the video stream has no usable picture size ({})",
+                why.join("; ")
+            )
+        }));
     }
     if width > MAX_SIDE || height > MAX_SIDE {
         return Err(Error::corrupt(format!(

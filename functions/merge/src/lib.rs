@@ -31,6 +31,7 @@ pub async fn handle<S: ObjectStore>(
     let mut outputs = Vec::with_capacity(packaged.len());
     for p in &packaged {
         upload(store, &req.bucket, &req.output_base, p).await?;
+        prune(store, &req.bucket, &req.output_base, p).await?;
         outputs.push(OutputObject {
             format: p.format,
             key: req.output_key(p.format),
@@ -87,6 +88,29 @@ fn check_pieces(input: &MergeInput, planned: &[vpf_core::job::Piece]) -> Result<
                     got.len()
                 )));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Remove what an earlier upload of the same key left in a folder that one
+/// format owns (HLS: a longer video had more segments): the folder must hold
+/// exactly what its playlist lists. Runs after the new playlist is in place,
+/// so a player never reads a playlist naming a segment already gone.
+async fn prune<S: ObjectStore>(store: &S, bucket: &str, base: &str, p: &Packaged) -> Result<()> {
+    let Some((dir, _)) = p.files.last().and_then(|f| f.rel.rsplit_once('/')) else {
+        // Single-file formats are replaced in place by their upload.
+        return Ok(());
+    };
+    let keep: std::collections::HashSet<String> = p
+        .files
+        .iter()
+        .map(|f| format!("{base}/{}", f.rel))
+        .collect();
+    for o in store.list(bucket, &format!("{base}/{dir}/")).await? {
+        if !keep.contains(&o.key) {
+            tracing::info!(key = %o.key, "removing an object of an earlier upload");
+            store.delete(bucket, &o.key).await?;
         }
     }
     Ok(())

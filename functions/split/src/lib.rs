@@ -65,9 +65,11 @@ async fn split<S: ObjectStore>(
         .map_err(|e| e.context(format!("downloading oss://{}/{}", req.bucket, req.key)))?;
     tracing::info!(bytes, "source downloaded");
 
-    let info = vpf_media::probe(&s.tools, &source)
-        .await
-        .map_err(|e| e.context(format!("probing {}", req.key)))?;
+    let info = vpf_media::probe(&s.tools, &source).await.map_err(|mut e| {
+        // ffmpeg names the NAS copy; the manifest reader knows the key.
+        e.message = e.message.replace(&*source.to_string_lossy(), &req.key);
+        e.context(format!("probing {}", req.key))
+    })?;
     let video = info
         .video
         .as_ref()

@@ -7,6 +7,11 @@
 //! answered with FC's timeout error and its instance is killed, with every
 //! process it started (ffmpeg included): instances run in their own process
 //! group.
+//!
+//! A call outlives its caller, as in FC: when a workflow Map fails it stops
+//! waiting for its other iterations, but their invocations run on (each in a
+//! task of its own) until they answer or time out, holding their instance
+//! slot until then.
 
 mod instance;
 mod trigger;
@@ -78,7 +83,8 @@ struct Function {
     pool: Mutex<Vec<Arc<Instance>>>,
     started: std::sync::atomic::AtomicUsize,
     /// Calls in flight across all instances, at most `max_instances * concurrency`.
-    slots: Semaphore,
+    /// Closed on shutdown: no instance starts after that.
+    slots: Arc<Semaphore>,
     peak_in_flight: std::sync::atomic::AtomicUsize,
     in_flight: std::sync::atomic::AtomicUsize,
 }
@@ -99,7 +105,7 @@ impl FcEmulator {
             .map(|spec| {
                 let per = spec.instance_concurrency.max(1) as usize;
                 let f = Function {
-                    slots: Semaphore::new(max_instances * per),
+                    slots: Arc::new(Semaphore::new(max_instances * per)),
                     pool: Mutex::new(Vec::new()),
                     started: Default::default(),
                     peak_in_flight: Default::default(),
@@ -159,33 +165,11 @@ impl FcEmulator {
                 message: format!("no function named {name:?} in s.yaml"),
             };
         };
-        let Ok(_permit) = f.slots.acquire().await else {
+        let Ok(permit) = f.slots.clone().acquire_owned().await else {
             return Outcome::PlatformError {
                 code: codes::START_FAILED.into(),
                 message: "the emulator is shutting down".into(),
             };
-        };
-        let now = f
-            .in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
-        f.peak_in_flight
-            .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-        let out = self.call(&f, payload, retry_count).await;
-        f.in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        out
-    }
-
-    async fn call(&self, f: &Arc<Function>, payload: &[u8], retry_count: u32) -> Outcome {
-        let inst = match self.checkout(f).await {
-            Ok(i) => i,
-            Err(e) => {
-                return Outcome::PlatformError {
-                    code: codes::START_FAILED.into(),
-                    message: format!("function {} did not start: {e}", f.spec.name),
-                };
-            }
         };
         let ctx = Context {
             request_id: uuid::Uuid::new_v4().to_string(),
@@ -199,102 +183,30 @@ impl FcEmulator {
             qualifier: "LATEST".into(),
             version_id: "LATEST".into(),
         };
-        let mut req = self
-            .http
-            .post(format!("{}/invoke", inst.base_url()))
-            .body(payload.to_vec());
-        for (k, v) in ctx.to_headers() {
-            req = req.header(k, v);
-        }
-        let started = Instant::now();
-        let result = tokio::time::timeout(f.spec.timeout, async {
-            let resp = req.send().await?;
-            let status = resp.status();
-            let fc_status = resp
-                .headers()
-                .get(fc_runtime::headers::STATUS)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let body = resp.bytes().await?;
-            Ok::<_, reqwest::Error>((status, fc_status, body))
+        let (http, log_dir, payload) = (self.http.clone(), self.log_dir.clone(), payload.to_vec());
+        // The call runs in a task of its own, so that a caller that stops
+        // waiting (a Map whose other iteration failed) neither leaks the
+        // instance's slot and the in-flight count nor cancels the timeout
+        // that kills a runaway instance.
+        let task = tokio::spawn(async move {
+            let _counted = InFlight::enter(&f);
+            let out = call(&f, &http, &log_dir, ctx, payload).await;
+            drop(permit);
+            out
+        });
+        task.await.unwrap_or_else(|e| Outcome::PlatformError {
+            code: codes::CRASHED.into(),
+            message: format!("the call of {name} ended abnormally: {e}"),
         })
-        .await;
-        match result {
-            Err(_) => {
-                // FC kills an instance whose call timed out; so do we, with
-                // its ffmpeg children, so nothing runs on unseen.
-                inst.kill().await;
-                Outcome::PlatformError {
-                    code: codes::TIMEOUT.into(),
-                    message: format!(
-                        "Function timed out after {} seconds",
-                        f.spec.timeout.as_secs_f64()
-                    ),
-                }
-            }
-            Ok(Err(e)) => {
-                inst.kill().await;
-                Outcome::PlatformError {
-                    code: codes::CRASHED.into(),
-                    message: format!(
-                        "the instance of {} failed during the call after {:.1} s: {e}",
-                        f.spec.name,
-                        started.elapsed().as_secs_f64()
-                    ),
-                }
-            }
-            Ok(Ok((status, fc_status, body))) => {
-                self.checkin(f, inst).await;
-                // FC's rule: a failure is a 404 *with* x-fc-status: 404.
-                let failed = fc_status.as_deref() == Some("404");
-                if failed {
-                    let e =
-                        serde_json::from_slice::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
-                            error_type: "UnhandledInvocationError".into(),
-                            error_message: String::from_utf8_lossy(&body)
-                                .chars()
-                                .take(2000)
-                                .collect(),
-                        });
-                    Outcome::FunctionError(e)
-                } else if !status.is_success() && status.as_u16() != 404 {
-                    Outcome::FunctionError(ErrorBody {
-                        error_type: "UnhandledInvocationError".into(),
-                        error_message: format!("HTTP {status}"),
-                    })
-                } else {
-                    match serde_json::from_slice(&body) {
-                        Ok(v) => Outcome::Ok(v),
-                        // FC passes any body through; the flow wants JSON.
-                        Err(_) => Outcome::Ok(serde_json::Value::String(
-                            String::from_utf8_lossy(&body).into_owned(),
-                        )),
-                    }
-                }
-            }
-        }
     }
 
-    /// An instance with a free slot, starting one if none has. The pool lock
-    /// is held while starting so that a burst of calls starts the instances
-    /// it needs one at a time instead of racing past the cap.
-    async fn checkout(&self, f: &Arc<Function>) -> std::io::Result<Arc<Instance>> {
-        let mut pool = f.pool.lock().await;
-        pool.retain(|i| i.is_alive());
-        if let Some(i) = pool.iter().find(|i| i.take_slot()) {
-            return Ok(i.clone());
-        }
-        let n = f.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let inst = Arc::new(Instance::start(&f.spec, &self.log_dir, n).await?);
-        if !inst.take_slot() {
-            return Err(std::io::Error::other("a new instance has no free slot"));
-        }
-        pool.push(inst.clone());
-        Ok(inst)
-    }
-
-    async fn checkin(&self, _f: &Arc<Function>, inst: Arc<Instance>) {
-        inst.free_slot();
+    /// Calls of a function in flight now, including calls whose callers
+    /// stopped waiting for them.
+    pub fn in_flight(&self, name: &str) -> usize {
+        self.functions
+            .get(name)
+            .map(|f| f.in_flight.load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(0)
     }
 
     /// How many instances of a function were started so far.
@@ -315,4 +227,135 @@ impl FcEmulator {
             }
         }
     }
+}
+
+/// Counts a call in flight for as long as it lives.
+struct InFlight(Arc<Function>);
+
+impl InFlight {
+    fn enter(f: &Arc<Function>) -> InFlight {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = f.in_flight.fetch_add(1, SeqCst) + 1;
+        f.peak_in_flight.fetch_max(now, SeqCst);
+        InFlight(f.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// One invocation on an instance with a free slot, within the function's timeout.
+async fn call(
+    f: &Arc<Function>,
+    http: &reqwest::Client,
+    log_dir: &std::path::Path,
+    ctx: Context,
+    payload: Vec<u8>,
+) -> Outcome {
+    let inst = match checkout(f, log_dir).await {
+        Ok(i) => i,
+        Err(e) => {
+            return Outcome::PlatformError {
+                code: codes::START_FAILED.into(),
+                message: format!("function {} did not start: {e}", f.spec.name),
+            };
+        }
+    };
+    let mut req = http
+        .post(format!("{}/invoke", inst.base_url()))
+        .body(payload);
+    for (k, v) in ctx.to_headers() {
+        req = req.header(k, v);
+    }
+    let started = Instant::now();
+    let result = tokio::time::timeout(f.spec.timeout, async {
+        let resp = req.send().await?;
+        let status = resp.status();
+        let fc_status = resp
+            .headers()
+            .get(fc_runtime::headers::STATUS)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp.bytes().await?;
+        Ok::<_, reqwest::Error>((status, fc_status, body))
+    })
+    .await;
+    match result {
+        Err(_) => {
+            // FC kills an instance whose call timed out; so do we, with
+            // its ffmpeg children, so nothing runs on unseen.
+            inst.kill().await;
+            Outcome::PlatformError {
+                code: codes::TIMEOUT.into(),
+                message: format!(
+                    "Function timed out after {} seconds",
+                    f.spec.timeout.as_secs_f64()
+                ),
+            }
+        }
+        Ok(Err(e)) => {
+            inst.kill().await;
+            Outcome::PlatformError {
+                code: codes::CRASHED.into(),
+                message: format!(
+                    "the instance of {} failed during the call after {:.1} s: {e}",
+                    f.spec.name,
+                    started.elapsed().as_secs_f64()
+                ),
+            }
+        }
+        Ok(Ok((status, fc_status, body))) => {
+            inst.free_slot();
+            // FC's rule: a failure is a 404 *with* x-fc-status: 404.
+            let failed = fc_status.as_deref() == Some("404");
+            if failed {
+                let e = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
+                    error_type: "UnhandledInvocationError".into(),
+                    error_message: String::from_utf8_lossy(&body).chars().take(2000).collect(),
+                });
+                Outcome::FunctionError(e)
+            } else if !status.is_success() && status.as_u16() != 404 {
+                Outcome::FunctionError(ErrorBody {
+                    error_type: "UnhandledInvocationError".into(),
+                    error_message: format!("HTTP {status}"),
+                })
+            } else {
+                match serde_json::from_slice(&body) {
+                    Ok(v) => Outcome::Ok(v),
+                    // FC passes any body through; the flow wants JSON.
+                    Err(_) => Outcome::Ok(serde_json::Value::String(
+                        String::from_utf8_lossy(&body).into_owned(),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// An instance with a free slot, starting one if none has. The pool lock
+/// is held while starting so that a burst of calls starts the instances
+/// it needs one at a time instead of racing past the cap.
+async fn checkout(f: &Arc<Function>, log_dir: &std::path::Path) -> std::io::Result<Arc<Instance>> {
+    let mut pool = f.pool.lock().await;
+    // Shutdown closes the slots, then empties the pool under this lock: an
+    // instance started after that would outlive the runner.
+    if f.slots.is_closed() {
+        return Err(std::io::Error::other("the emulator is shutting down"));
+    }
+    pool.retain(|i| i.is_alive());
+    if let Some(i) = pool.iter().find(|i| i.take_slot()) {
+        return Ok(i.clone());
+    }
+    let n = f.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let inst = Arc::new(Instance::start(&f.spec, log_dir, n).await?);
+    if !inst.take_slot() {
+        return Err(std::io::Error::other("a new instance has no free slot"));
+    }
+    pool.push(inst.clone());
+    Ok(inst)
 }

@@ -188,6 +188,17 @@ impl KeyRing {
         creds
     }
 
+    /// Every temporary credential still remembered, expired or not.
+    pub fn temporaries(&self) -> Vec<Credentials> {
+        self.keys
+            .iter()
+            .filter_map(|(id, e)| {
+                let token = e.token.as_ref()?;
+                Some(Credentials::new(id.as_str(), e.secret.clone()).with_token(token.clone()))
+            })
+            .collect()
+    }
+
     /// Temporary credentials by id, while they have not expired.
     pub fn temporary(&self, access_key_id: &str, now: SystemTime) -> Option<Credentials> {
         let e = self.keys.get(access_key_id)?;

@@ -194,6 +194,13 @@ impl Sts {
         lock(&self.shared.keys).issue(now, ttl)
     }
 
+    /// Every temporary credential issued so far (expired ones too, until
+    /// forgotten an hour after expiry): for audits such as checking that
+    /// none of them reached a log.
+    pub fn issued(&self) -> Vec<Credentials> {
+        lock(&self.shared.keys).temporaries()
+    }
+
     /// Temporary credentials by access key id, while unexpired.
     pub fn temporary(&self, access_key_id: &str) -> Option<Credentials> {
         let now = self.shared.now();

@@ -1,0 +1,646 @@
+//! `vpf-bench`: runs every measurement of issue 6 in one go and writes
+//! `<out>/results.json` and `<out>/results.md`. See `scripts/bench.sh`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use vpf_bench::handlers;
+use vpf_bench::media::{self, Facts, InputSpec, R};
+use vpf_bench::meter::{Gate, Meter};
+use vpf_bench::pipeline::{self, HANDLERS, PipelineRun};
+use vpf_bench::procfs::Machine;
+use vpf_bench::report::{
+    self, InputResult, Output, Results, Settings, Streaming, Sweep, SweepPoint,
+};
+use vpf_bench::seed::{self, Codecs};
+use vpf_core::job::{Format, Profile};
+
+#[derive(Parser)]
+#[command(
+    name = "vpf-bench",
+    about = "Benchmark the pipeline against one plain ffmpeg encode and the seed sample's recipe.",
+    after_help = "Usually run through scripts/bench.sh (builds release first). Examples:\n  \
+vpf-bench                 # the full run, ~20 min on 2 cores\n  \
+vpf-bench --smoke         # tiny inputs, seconds: checks that every part works\n  \
+vpf-bench --only 1080p --skip-streaming"
+)]
+struct Cli {
+    /// Tiny inputs and few trials: checks the machinery in seconds; figures mean nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Where results.json and results.md go.
+    #[arg(long, default_value = "bench/out")]
+    out: PathBuf,
+    /// Scratch space: generated inputs (kept for reruns) and outputs (removed). Default <out>/work.
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Folder of the handler binaries. Default: this program's folder (target/release).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// The Serverless Devs file the local runner reads.
+    #[arg(long, default_value = "s.yaml")]
+    s_yaml: PathBuf,
+    /// Before each measured step, wait until the machine is quieter than this (1-minute load, or others' busy cores).
+    #[arg(long, default_value_t = 0.6)]
+    max_load: f64,
+    /// Most seconds spent waiting for a quiet machine over the whole run.
+    #[arg(long, default_value_t = 900)]
+    max_wait_total: u64,
+    /// Do not wait for a quiet machine.
+    #[arg(long)]
+    no_wait: bool,
+    /// Only inputs whose name contains this (e.g. 1080p); the sweep runs only if its input is selected.
+    #[arg(long)]
+    only: Option<String>,
+    /// Skip the >= 2 GB streaming run (peak RSS of split and merge).
+    #[arg(long)]
+    skip_streaming: bool,
+    /// Skip the seed recipe with each container's default codecs.
+    #[arg(long)]
+    skip_seed_default: bool,
+    /// Cold-start trials per handler.
+    #[arg(long)]
+    trials: Option<usize>,
+}
+
+struct Plan {
+    inputs: Vec<InputSpec>,
+    sweep_input: String,
+    sweep: Vec<f64>,
+    trials: usize,
+    /// Streaming run: a chunk made once, stream-copied until the file is this big.
+    stream_min_bytes: u64,
+    stream_chunk: InputSpec,
+}
+
+fn plan(smoke: bool) -> Plan {
+    if smoke {
+        let mut chunk = InputSpec::new("stream-chunk-smoke", 320, 240, 1.0, 1.0);
+        chunk.noise = 60;
+        chunk.source_crf = 0;
+        Plan {
+            inputs: vec![InputSpec::new("smoke240p6s", 424, 240, 6.0, 2.0)],
+            sweep_input: "smoke240p6s".into(),
+            sweep: vec![2.0, 3.0],
+            trials: 2,
+            stream_min_bytes: 5_000_000,
+            stream_chunk: chunk,
+        }
+    } else {
+        let mut chunk = InputSpec::new("stream-chunk", 1280, 720, 4.0, 10.0);
+        chunk.noise = 60;
+        chunk.source_crf = 0;
+        Plan {
+            inputs: vec![
+                InputSpec::new("in1080p30s", 1920, 1080, 30.0, 10.0),
+                InputSpec::new("in720p120s", 1280, 720, 120.0, 10.0),
+                InputSpec::new("in2160p10s", 3840, 2160, 10.0, 5.0),
+            ],
+            sweep_input: "in720p120s".into(),
+            sweep: vec![5.0, 10.0, 15.0, 25.0, 45.0],
+            trials: 10,
+            // "At least 2 GB" whichever GB is meant.
+            stream_min_bytes: 2_200_000_000,
+            stream_chunk: chunk,
+        }
+    }
+}
+
+struct Bench {
+    cli: Cli,
+    rt: tokio::runtime::Runtime,
+    tools: vpf_media::Tools,
+    work: PathBuf,
+    bin_dir: PathBuf,
+    gate: Gate,
+    profile: Profile,
+    cores: u32,
+    results: Results,
+    started: Instant,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vpf-bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> R<ExitCode> {
+    let started = Instant::now();
+    let plan = plan(cli.smoke);
+    let tools = vpf_media::Tools::from_env();
+    let work = cli.work.clone().unwrap_or_else(|| cli.out.join("work"));
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let bin_dir = match &cli.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+            .ok_or("cannot tell where this program is; pass --bin-dir")?,
+    };
+    for h in HANDLERS {
+        if !bin_dir.join(h).is_file() {
+            return Err(format!(
+                "{} is missing: build first (scripts/bench.sh runs cargo build --release --locked --workspace --bins)",
+                bin_dir.join(h).display()
+            ));
+        }
+    }
+    if !cli.s_yaml.is_file() {
+        return Err(format!(
+            "{} not found: run from the repository root or pass --s-yaml",
+            cli.s_yaml.display()
+        ));
+    }
+    let repo = cli
+        .s_yaml
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(2);
+    let profile = Profile::default();
+    let machine = Machine::read(&tools.ffmpeg, &repo);
+    let command = std::iter::once("scripts/bench.sh".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let results = Results {
+        smoke: cli.smoke,
+        machine,
+        settings: Settings {
+            profile: profile.clone(),
+            gop_seconds: vpf_media::KEYFRAME_SECONDS,
+            concurrency: cores,
+            formats_one: "mp4".into(),
+            formats_three: "mp4,flv,hls".into(),
+            hls_segment_seconds: vpf_media::HLS_SEGMENT_SECONDS,
+            max_load: cli.max_load,
+            command,
+        },
+        inputs: Vec::new(),
+        sweep: None,
+        cold_starts: Vec::new(),
+        streaming: None,
+        gates: Vec::new(),
+        targets: Vec::new(),
+        total_s: 0.0,
+        errors: Vec::new(),
+    };
+    let gate = Gate::new(
+        cli.max_load,
+        Duration::from_secs(cli.max_wait_total),
+        !(cli.no_wait || cli.smoke),
+    );
+    let mut b = Bench {
+        rt: tokio::runtime::Runtime::new().map_err(|e| e.to_string())?,
+        tools,
+        work,
+        bin_dir,
+        gate,
+        profile,
+        cores,
+        results,
+        started,
+        cli,
+    };
+    b.inputs(&plan)?;
+    b.sweep(&plan);
+    b.cold_starts(&plan);
+    if !b.cli.skip_streaming {
+        b.streaming(&plan);
+    }
+    b.save()?;
+    eprint!("{}", report::markdown(&b.results));
+    eprintln!(
+        "results: {} and {}",
+        b.cli.out.join("results.json").display(),
+        b.cli.out.join("results.md").display()
+    );
+    Ok(
+        if b.results.errors.is_empty() && b.results.inputs.iter().all(|i| i.errors.is_empty()) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
+}
+
+impl Bench {
+    fn save(&mut self) -> R<()> {
+        self.results.gates = self.gate.records.clone();
+        self.results.total_s = self.started.elapsed().as_secs_f64();
+        self.results.targets = report::targets(&self.results);
+        std::fs::create_dir_all(&self.cli.out).map_err(|e| e.to_string())?;
+        let json = serde_json::to_vec_pretty(&self.results).map_err(|e| e.to_string())?;
+        std::fs::write(self.cli.out.join("results.json"), json).map_err(|e| e.to_string())?;
+        std::fs::write(
+            self.cli.out.join("results.md"),
+            report::markdown(&self.results),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn selected(&self, name: &str) -> bool {
+        self.cli.only.as_deref().is_none_or(|o| name.contains(o))
+    }
+
+    fn pipeline_cfg(&self, label: &str, formats: &str, seconds: f64) -> pipeline::Config {
+        pipeline::Config {
+            s_yaml: self.cli.s_yaml.clone(),
+            bin_dir: self.bin_dir.clone(),
+            state_dir: self.work.join(format!("state-{label}")),
+            formats: formats.into(),
+            segment_seconds: seconds,
+            vars: Vec::new(),
+            concurrency: self.cores,
+            keep_mp4: None,
+            timeout: Duration::from_secs(3600),
+        }
+    }
+
+    fn quality_of(
+        &self,
+        out: Option<&Path>,
+        src: &Path,
+    ) -> (Option<Facts>, Option<media::Quality>) {
+        let Some(out) = out else { return (None, None) };
+        let facts = media::facts(&self.tools.ffprobe, out).ok();
+        let q = media::quality(&self.tools.ffmpeg, out, src, self.results.machine.libvmaf);
+        if let Err(e) = &q {
+            eprintln!("  quality of {}: {e}", out.display());
+        }
+        (facts, q.ok())
+    }
+
+    fn inputs(&mut self, plan: &Plan) -> R<()> {
+        for spec in &plan.inputs {
+            if !self.selected(&spec.name) {
+                continue;
+            }
+            eprintln!(
+                "== {} ({}x{}, {} s)",
+                spec.label(),
+                spec.width,
+                spec.height,
+                spec.seconds
+            );
+            let src = media::generate(&self.tools.ffmpeg, spec, &self.work)?;
+            let source = media::facts(&self.tools.ffprobe, &src)?;
+            let mut ir = InputResult {
+                spec: spec.clone(),
+                source,
+                floor: None,
+                pipeline_one: None,
+                pipeline_three: None,
+                seed_x264: None,
+                seed_default: None,
+                errors: Vec::new(),
+            };
+            let dir = self.work.join(&spec.name);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let gop = media::gop(spec.fps as f64);
+
+            // (a) the floor
+            self.gate.wait(&format!("{} floor", spec.name));
+            let floor_out = dir.join("floor.mp4");
+            let m = Meter::start();
+            match media::run_tool(
+                &self.tools.ffmpeg,
+                &media::floor_args(&src, &floor_out, &self.profile, gop),
+            ) {
+                Ok(_) => {
+                    let u = m.stop();
+                    eprintln!("  (a) floor {:.1} s wall, {:.1} s CPU", u.wall_s, u.cpu_s);
+                    ir.floor = Some(Output {
+                        run: u,
+                        facts: None,
+                        quality: None,
+                    });
+                }
+                Err(e) => ir.errors.push(format!("floor: {e}")),
+            }
+
+            // (b) the pipeline, 1 and 3 formats
+            for (three, formats) in [(false, "mp4"), (true, "mp4,flv,hls")] {
+                self.gate.wait(&format!("{} pipeline {formats}", spec.name));
+                let mut cfg = self.pipeline_cfg(&spec.name, formats, spec.piece_seconds);
+                if !three {
+                    cfg.keep_mp4 = Some(dir.join("pipeline.mp4"));
+                }
+                match self.rt.block_on(pipeline::run(&cfg, &src)) {
+                    Ok(run) if run.status == "succeeded" => {
+                        eprintln!(
+                            "  (b) {formats}: {:.1} s wall, {:.1} s CPU, {} pieces",
+                            run.wall_s, run.usage.cpu_s, run.pieces
+                        );
+                        if run.profile.as_ref().is_some_and(|p| p != &self.profile) {
+                            ir.errors.push(format!(
+                                "the pipeline ran with {:?}, the floor with {:?}: s.yaml's crf/preset differ from Profile::default()",
+                                run.profile, self.profile
+                            ));
+                        }
+                        let out = Output {
+                            run,
+                            facts: None,
+                            quality: None,
+                        };
+                        if three {
+                            ir.pipeline_three = Some(out);
+                        } else {
+                            ir.pipeline_one = Some(out);
+                        }
+                    }
+                    Ok(run) => ir.errors.push(format!(
+                        "pipeline {formats}: {} ({})",
+                        run.status,
+                        run.error.unwrap_or_default()
+                    )),
+                    Err(e) => ir.errors.push(format!("pipeline {formats}: {e}")),
+                }
+            }
+
+            // (c) the seed recipe
+            let formats = [Format::Mp4, Format::Flv, Format::Hls];
+            let mut codecs = vec![Codecs::X264];
+            if !self.cli.skip_seed_default {
+                codecs.push(Codecs::Default);
+            }
+            for c in codecs {
+                self.gate.wait(&format!("{} seed {c:?}", spec.name));
+                let sdir = dir.join(format!("seed-{c:?}").to_lowercase());
+                match seed::run(
+                    &self.tools.ffmpeg,
+                    &src,
+                    &sdir,
+                    &formats,
+                    spec.piece_seconds,
+                    self.cores as usize,
+                    c,
+                    &self.profile,
+                    gop,
+                ) {
+                    Ok(run) => {
+                        eprintln!(
+                            "  (c) seed {c:?}: {:.1} s wall, {:.1} s CPU, {} pieces",
+                            run.usage.wall_s, run.usage.cpu_s, run.pieces
+                        );
+                        let out = Output {
+                            run,
+                            facts: None,
+                            quality: None,
+                        };
+                        match c {
+                            Codecs::X264 => ir.seed_x264 = Some(out),
+                            Codecs::Default => ir.seed_default = Some(out),
+                        }
+                    }
+                    Err(e) => ir.errors.push(format!("seed {c:?}: {e}")),
+                }
+            }
+
+            // (d) quality, after the timed runs (not timed itself)
+            eprintln!("  quality...");
+            if let Some(f) = ir.floor.as_mut() {
+                (f.facts, f.quality) = {
+                    let (a, b) = self.quality_of(Some(&floor_out), &src);
+                    (a, b)
+                };
+            }
+            if let Some(o) = ir.pipeline_one.take() {
+                let (f, q) = self.quality_of(o.run.mp4.as_deref(), &src);
+                ir.pipeline_one = Some(Output {
+                    facts: f,
+                    quality: q,
+                    ..o
+                });
+            }
+            for slot in [&mut ir.seed_x264, &mut ir.seed_default] {
+                if let Some(o) = slot.take() {
+                    let (f, q) = self.quality_of(o.run.mp4.as_deref(), &src);
+                    *slot = Some(Output {
+                        facts: f,
+                        quality: q,
+                        ..o
+                    });
+                }
+            }
+            for e in &ir.errors {
+                eprintln!("  error: {e}");
+            }
+            self.results.inputs.push(ir);
+            // Outputs are not needed any more; the input is kept for reruns.
+            let _ = std::fs::remove_dir_all(&dir);
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    fn sweep(&mut self, plan: &Plan) {
+        let Some(spec) = plan
+            .inputs
+            .iter()
+            .find(|s| s.name == plan.sweep_input)
+            .cloned()
+        else {
+            return;
+        };
+        if !self.selected(&spec.name) {
+            return;
+        }
+        eprintln!("== piece-length sweep on {}", spec.label());
+        let src = self.work.join(spec.file_name());
+        let dir = self.work.join("sweep");
+        let _ = std::fs::create_dir_all(&dir);
+        let base = self
+            .results
+            .inputs
+            .iter()
+            .find(|i| i.spec.name == spec.name)
+            .cloned();
+        let mut sweep = Sweep {
+            input: spec.label(),
+            formats: "mp4".into(),
+            floor_wall_s: base.as_ref().and_then(|b| b.floor_wall()),
+            floor_psnr_y: base
+                .as_ref()
+                .and_then(|b| b.floor.as_ref())
+                .and_then(|f| f.quality.as_ref())
+                .and_then(|q| q.psnr_y),
+            points: Vec::new(),
+        };
+        for &secs in &plan.sweep {
+            // The (b) run at the input's own piece length is one of the points.
+            if let Some(b) = base
+                .as_ref()
+                .filter(|_| secs == spec.piece_seconds)
+                .and_then(|b| b.pipeline_one.clone())
+            {
+                sweep.points.push(SweepPoint {
+                    piece_seconds: secs,
+                    out: b,
+                });
+                continue;
+            }
+            self.gate.wait(&format!("sweep {secs} s"));
+            let mut cfg = self.pipeline_cfg("sweep", "mp4", secs);
+            let keep = dir.join(format!("p{secs}.mp4"));
+            cfg.keep_mp4 = Some(keep.clone());
+            match self.rt.block_on(pipeline::run(&cfg, &src)) {
+                Ok(run) if run.status == "succeeded" => {
+                    eprintln!(
+                        "  {secs} s: {} pieces, {:.1} s wall, {:.1} s CPU",
+                        run.pieces, run.wall_s, run.usage.cpu_s
+                    );
+                    let (f, q) = self.quality_of(Some(&keep), &src);
+                    let _ = std::fs::remove_file(&keep);
+                    sweep.points.push(SweepPoint {
+                        piece_seconds: secs,
+                        out: Output {
+                            run,
+                            facts: f,
+                            quality: q,
+                        },
+                    });
+                }
+                Ok(run) => self.results.errors.push(format!(
+                    "sweep {secs} s: {} ({})",
+                    run.status,
+                    run.error.unwrap_or_default()
+                )),
+                Err(e) => self.results.errors.push(format!("sweep {secs} s: {e}")),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        self.results.sweep = Some(sweep);
+        let _ = self.save();
+    }
+
+    fn cold_starts(&mut self, plan: &Plan) {
+        eprintln!("== handler cold starts");
+        let trials = self.cli.trials.unwrap_or(plan.trials);
+        let nas = self.work.join("nas-cold");
+        let _ = std::fs::create_dir_all(&nas);
+        self.gate.wait("cold starts");
+        for h in HANDLERS {
+            match handlers::measure(&self.bin_dir, h, trials, &nas) {
+                Ok(c) => {
+                    eprintln!(
+                        "  {h}: ready {:.1} ms (median), idle RSS {:.1} MB",
+                        c.median_ms(),
+                        c.median_rss_kb() / 1024.0
+                    );
+                    self.results.cold_starts.push(c);
+                }
+                Err(e) => self.results.errors.push(format!("cold start of {h}: {e}")),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&nas);
+        let _ = self.save();
+    }
+
+    fn streaming(&mut self, plan: &Plan) {
+        eprintln!("== streaming a large source (peak RSS of split and merge)");
+        match self.streaming_run(plan) {
+            Ok(s) => {
+                eprintln!(
+                    "  {:.2} GB: peak RSS {:?} kB",
+                    s.source_bytes as f64 / 1e9,
+                    s.run.peak_rss_kb
+                );
+                self.results.streaming = Some(s);
+            }
+            Err(e) => self.results.errors.push(format!("streaming run: {e}")),
+        }
+        let _ = self.save();
+    }
+
+    /// A source of at least `stream_min_bytes`, made cheaply: one short
+    /// lossless chunk of heavy noise (incompressible, so about raw size),
+    /// stream-copied end to end as many times as needed into one valid MP4.
+    /// The pipeline then runs with CRF 0 / ultrafast, so the merged output
+    /// is as large as the source and merge streams it up too.
+    fn streaming_run(&mut self, plan: &Plan) -> R<Streaming> {
+        let m = Meter::start();
+        let chunk = media::generate(&self.tools.ffmpeg, &plan.stream_chunk, &self.work)?;
+        let chunk_bytes = std::fs::metadata(&chunk)
+            .map_err(|e| e.to_string())?
+            .len()
+            .max(1);
+        let copies = plan.stream_min_bytes.div_ceil(chunk_bytes).max(1);
+        let dir = self.work.join("stream");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let list = dir.join("list.ffconcat");
+        let abs = std::path::absolute(&chunk).map_err(|e| e.to_string())?;
+        std::fs::write(&list, seed::concat_list(&vec![abs; copies as usize]))
+            .map_err(|e| e.to_string())?;
+        let big = dir.join("large.mp4");
+        media::run_tool(
+            &self.tools.ffmpeg,
+            &vpf_bench::args![
+                "-hide_banner",
+                "-nostdin",
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                &list,
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                &big
+            ],
+        )?;
+        let generate_s = m.stop().wall_s;
+        let source_bytes = std::fs::metadata(&big).map_err(|e| e.to_string())?.len();
+        if source_bytes < plan.stream_min_bytes {
+            return Err(format!("made only {source_bytes} bytes"));
+        }
+        let mut cfg = self.pipeline_cfg("stream", "mp4", plan.stream_chunk.piece_seconds);
+        cfg.vars = vec![
+            ("crf".into(), "0".into()),
+            ("preset".into(), "ultrafast".into()),
+        ];
+        let spec = &plan.stream_chunk;
+        let settings = format!(
+            "{}x{} noise, lossless x264, {} copies of a {:.0} MB chunk; pipeline with CRF 0 / ultrafast, mp4, {} s pieces",
+            spec.width,
+            spec.height,
+            copies,
+            chunk_bytes as f64 / 1e6,
+            spec.piece_seconds
+        );
+        let run: R<PipelineRun> = self.rt.block_on(pipeline::run(&cfg, &big));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = run?;
+        if run.status != "succeeded" {
+            return Err(format!(
+                "the job {}: {}",
+                run.status,
+                run.error.clone().unwrap_or_default()
+            ));
+        }
+        Ok(Streaming {
+            source_bytes,
+            generate_s,
+            settings,
+            run,
+        })
+    }
+}

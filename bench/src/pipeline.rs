@@ -1,0 +1,234 @@
+//! (b) Our pipeline end to end through the local runner, in-process: a fresh
+//! `System` (OSS emulator, FC emulator starting the release handler
+//! binaries, the workflow engine running flow/video-process-flow.yaml), one
+//! upload under the trigger prefix, the wait for the execution. The wall time
+//! is upload + execution (the trigger fires on the upload; outputs are in OSS
+//! at the end). Before the handlers are stopped, the peak resident memory
+//! (VmHWM) of every handler process is read from /proc.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use local_runner::system::{Options, System};
+use serde::Serialize;
+use vpf_core::job::{Format, JobRequest, Manifest, Profile};
+use vpf_oss::{OssClient, OssConfig};
+
+use crate::media::R;
+use crate::meter::{Meter, Usage};
+use crate::procfs;
+
+/// Handler binaries, named as their code folders (and cargo bins).
+pub const HANDLERS: [&str; 5] = [
+    "oss-trigger",
+    "split",
+    "transcode",
+    "merge",
+    "after-process",
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub s_yaml: PathBuf,
+    pub bin_dir: PathBuf,
+    /// The run's state (buckets, NAS, logs) goes under here and is removed after.
+    pub state_dir: PathBuf,
+    pub formats: String,
+    pub segment_seconds: f64,
+    /// More s.yaml var overrides (e.g. crf, preset).
+    pub vars: Vec<(String, String)>,
+    /// Pieces at once (the Map's MaxConcurrency is capped to this).
+    pub concurrency: u32,
+    /// Copy the MP4 output here (for quality), if any.
+    pub keep_mp4: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub name: String,
+    pub seconds: f64,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineRun {
+    pub status: String,
+    pub error: Option<String>,
+    /// Upload + execution.
+    pub wall_s: f64,
+    pub upload_s: f64,
+    /// CPU of everything: handlers, their ffmpeg processes, the emulators.
+    pub usage: Usage,
+    pub pieces: usize,
+    pub piece_seconds: Option<f64>,
+    pub profile: Option<Profile>,
+    /// Flow states as the engine recorded them (Split, TranscodeAll, Merge, AfterProcess).
+    pub steps: Vec<Step>,
+    /// Time inside the handlers (the manifest's steps: split, transcode, merge).
+    pub handler_steps: Vec<Step>,
+    pub outputs: Vec<(Format, u64, Option<f64>)>,
+    /// Function -> the largest peak RSS (VmHWM, kB) of its instances.
+    pub peak_rss_kb: BTreeMap<String, u64>,
+    pub instances: BTreeMap<String, usize>,
+    #[serde(skip)]
+    pub mp4: Option<PathBuf>,
+}
+
+pub async fn run(cfg: &Config, input: &Path) -> R<PipelineRun> {
+    let _ = std::fs::remove_dir_all(&cfg.state_dir);
+    std::fs::create_dir_all(&cfg.state_dir).map_err(|e| e.to_string())?;
+    let meter = Meter::start();
+    let mut o = Options::new(&cfg.s_yaml, &cfg.state_dir);
+    o.bin_dir = Some(cfg.bin_dir.clone());
+    o.vars.insert("formats".into(), cfg.formats.clone());
+    o.vars
+        .insert("segmentSeconds".into(), cfg.segment_seconds.to_string());
+    for (k, v) in &cfg.vars {
+        o.vars.insert(k.clone(), v.clone());
+    }
+    o.max_concurrency = Some(cfg.concurrency);
+    o.max_instances = o.max_instances.max(cfg.concurrency as usize);
+    let sys = System::start(o).await.map_err(|e| e.to_string())?;
+    let result = drive(&sys, cfg, input).await;
+    sys.shutdown().await;
+    let usage = meter.stop();
+    let _ = std::fs::remove_dir_all(&cfg.state_dir);
+    let mut run = result?;
+    run.usage = usage;
+    Ok(run)
+}
+
+async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
+    let d = sys.describe();
+    let prefix = d["triggerPrefix"].as_str().unwrap_or_default();
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or("the input names no file")?;
+    let key = format!("{prefix}{name}");
+    let client = OssClient::new(OssConfig::new(
+        sys.oss.endpoint(),
+        &sys.region,
+        sys.oss.credentials(),
+    ))
+    .map_err(|e| e.to_string())?;
+
+    let t0 = Instant::now();
+    let put = client
+        .put_file(&sys.bucket, &key, input, None)
+        .await
+        .map_err(|e| format!("uploading {}: {e}", input.display()))?;
+    let upload_s = t0.elapsed().as_secs_f64();
+    let execution = vpf_core::keys::job_id(&sys.bucket, &key, &put.etag);
+    let rec = sys
+        .wait_for_key(&key, &execution, cfg.timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let wall_s = t0.elapsed().as_secs_f64();
+
+    // The instances are still alive (FC keeps them warm): read their peaks now.
+    let (peak_rss_kb, instances) = handler_memory(&cfg.bin_dir);
+
+    let steps = local_runner::report::steps(&rec)
+        .into_iter()
+        .map(|s| Step {
+            name: s.name,
+            seconds: s.seconds,
+            attempts: s.attempts,
+        })
+        .collect();
+    let request: Option<JobRequest> = serde_json::from_value(rec.input.clone()).ok();
+    let mut run = PipelineRun {
+        status: local_runner::report::status(&rec),
+        error: rec
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", e.error, e.cause)),
+        wall_s,
+        upload_s,
+        usage: Meter::start().stop(),
+        pieces: 0,
+        piece_seconds: None,
+        profile: request.as_ref().map(|r| r.profile.clone()),
+        steps,
+        handler_steps: Vec::new(),
+        outputs: Vec::new(),
+        peak_rss_kb,
+        instances,
+        mp4: None,
+    };
+    let Some(req) = request else {
+        return Ok(run);
+    };
+    let local = cfg.state_dir.join("manifest.json");
+    if client
+        .get_to_file(&sys.bucket, &req.manifest_key(), &local)
+        .await
+        .is_ok()
+    {
+        if let Ok(m) =
+            serde_json::from_slice::<Manifest>(&std::fs::read(&local).unwrap_or_default())
+        {
+            if let Some(e) = &m.error {
+                run.error = Some(format!("{}: {}", e.error, e.cause));
+            }
+            let mut handler: Vec<Step> = Vec::new();
+            for s in &m.steps {
+                handler.push(Step {
+                    name: s.step.clone(),
+                    seconds: s.seconds,
+                    attempts: s.invocations,
+                });
+                if s.step == "transcode" {
+                    run.pieces = s.invocations as usize;
+                }
+            }
+            run.handler_steps = handler;
+            run.outputs = m
+                .outputs
+                .iter()
+                .map(|o| (o.format, o.bytes, o.bitrate_kbps))
+                .collect();
+        }
+    }
+    run.piece_seconds = Some(cfg.segment_seconds);
+    if let (Some(dest), true) = (&cfg.keep_mp4, req.formats.contains(&Format::Mp4)) {
+        client
+            .get_to_file(&sys.bucket, &req.output_key(Format::Mp4), dest)
+            .await
+            .map_err(|e| format!("downloading the mp4 output: {e}"))?;
+        run.mp4 = Some(dest.clone());
+    }
+    Ok(run)
+}
+
+/// Peak RSS (VmHWM) and instance count per handler, over our live child
+/// processes whose executable is a handler binary in `bin_dir`.
+pub fn handler_memory(bin_dir: &Path) -> (BTreeMap<String, u64>, BTreeMap<String, usize>) {
+    let mut peak = BTreeMap::new();
+    let mut count = BTreeMap::new();
+    let bin_dir = bin_dir
+        .canonicalize()
+        .unwrap_or_else(|_| bin_dir.to_path_buf());
+    for (pid, exe) in procfs::children() {
+        if exe.parent() != Some(bin_dir.as_path()) {
+            continue;
+        }
+        let Some(name) = exe.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !HANDLERS.contains(&name) {
+            continue;
+        }
+        if let Some(kb) = procfs::status_kb(pid, "VmHWM") {
+            let e = peak.entry(name.to_string()).or_insert(0);
+            *e = (*e).max(kb);
+            *count.entry(name.to_string()).or_insert(0) += 1;
+        }
+    }
+    (peak, count)
+}

@@ -1,0 +1,623 @@
+//! Everything one run measured (results.json) and its tables (results.md).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use vpf_core::job::Profile;
+
+use crate::handlers::ColdStart;
+use crate::media::{Facts, InputSpec, Quality};
+use crate::meter::{GateRecord, Usage};
+use crate::pipeline::PipelineRun;
+use crate::procfs::Machine;
+use crate::seed::SeedRun;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    pub profile: Profile,
+    pub gop_seconds: f64,
+    /// Pieces (and seed tasks) at once.
+    pub concurrency: u32,
+    pub formats_one: String,
+    pub formats_three: String,
+    pub hls_segment_seconds: u32,
+    pub max_load: f64,
+    pub command: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output<T> {
+    pub run: T,
+    pub facts: Option<Facts>,
+    pub quality: Option<Quality>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputResult {
+    pub spec: InputSpec,
+    pub source: Facts,
+    pub floor: Option<Output<Usage>>,
+    pub pipeline_one: Option<Output<PipelineRun>>,
+    pub pipeline_three: Option<Output<PipelineRun>>,
+    pub seed_x264: Option<Output<SeedRun>>,
+    pub seed_default: Option<Output<SeedRun>>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepPoint {
+    pub piece_seconds: f64,
+    pub out: Output<PipelineRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sweep {
+    pub input: String,
+    pub formats: String,
+    pub floor_wall_s: Option<f64>,
+    pub floor_psnr_y: Option<f64>,
+    pub points: Vec<SweepPoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Streaming {
+    pub source_bytes: u64,
+    pub generate_s: f64,
+    pub settings: String,
+    pub run: PipelineRun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    pub target: String,
+    pub input: String,
+    pub value: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Results {
+    pub smoke: bool,
+    pub machine: Machine,
+    pub settings: Settings,
+    pub inputs: Vec<InputResult>,
+    pub sweep: Option<Sweep>,
+    pub cold_starts: Vec<ColdStart>,
+    pub streaming: Option<Streaming>,
+    pub gates: Vec<GateRecord>,
+    pub targets: Vec<Target>,
+    pub total_s: f64,
+    pub errors: Vec<String>,
+}
+
+fn n1(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.1}")
+    } else {
+        "-".into()
+    }
+}
+fn n2(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}")
+    } else {
+        "-".into()
+    }
+}
+fn o1(x: Option<f64>) -> String {
+    x.map(n1).unwrap_or_else(|| "-".into())
+}
+fn o2(x: Option<f64>) -> String {
+    x.map(n2).unwrap_or_else(|| "-".into())
+}
+fn mb(kb: u64) -> String {
+    format!("{:.1}", kb as f64 / 1024.0)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::NAN }
+}
+
+impl InputResult {
+    pub fn floor_wall(&self) -> Option<f64> {
+        self.floor.as_ref().map(|f| f.run.wall_s)
+    }
+}
+
+/// Check the issue's targets against what was measured.
+pub fn targets(r: &Results) -> Vec<Target> {
+    let mut t = Vec::new();
+    for i in &r.inputs {
+        let label = i.spec.label();
+        let floor = i.floor_wall();
+        if let (Some(a), Some(b)) = (floor, &i.pipeline_one) {
+            let x = ratio(b.run.wall_s, a);
+            t.push(Target {
+                target: "(b) 1 format within 1.10x of (a) wall".into(),
+                input: label.clone(),
+                value: format!("{x:.2}x"),
+                met: x <= 1.10,
+            });
+        }
+        if let (Some(a), Some(b)) = (floor, &i.pipeline_three) {
+            let x = ratio(b.run.wall_s, a);
+            t.push(Target {
+                target: "(b) 3 formats within 1.25x of (a) wall".into(),
+                input: label.clone(),
+                value: format!("{x:.2}x"),
+                met: x <= 1.25,
+            });
+        }
+        if let Some(b) = &i.pipeline_three {
+            for (name, c) in [
+                ("same x264", &i.seed_x264),
+                ("default codecs", &i.seed_default),
+            ] {
+                if let Some(c) = c {
+                    let x = ratio(c.run.usage.wall_s, b.run.wall_s);
+                    t.push(Target {
+                        target: format!("(b) 3 formats ≥ 2.5x faster than (c) seed, {name}"),
+                        input: label.clone(),
+                        value: format!("{x:.2}x"),
+                        met: x >= 2.5,
+                    });
+                }
+            }
+        }
+        let psnr = |o: &Option<Output<_>>| -> Option<f64> {
+            o.as_ref()
+                .and_then(|x: &Output<PipelineRun>| x.quality.as_ref())
+                .and_then(|q| q.psnr_y)
+        };
+        let floor_psnr = i
+            .floor
+            .as_ref()
+            .and_then(|f| f.quality.as_ref())
+            .and_then(|q| q.psnr_y);
+        if let (Some(a), Some(b)) = (floor_psnr, psnr(&i.pipeline_one)) {
+            t.push(Target {
+                target: "PSNR-Y of (b) within 0.3 dB of (a)".into(),
+                input: label.clone(),
+                value: format!("{:+.2} dB", b - a),
+                met: (b - a).abs() <= 0.3 || b > a,
+            });
+        }
+    }
+    for c in &r.cold_starts {
+        let ms = c.median_ms();
+        t.push(Target {
+            target: "handler ready within 20 ms (median)".into(),
+            input: c.function.clone(),
+            value: format!("{ms:.1} ms"),
+            met: ms <= 20.0,
+        });
+        let rss = c.median_rss_kb() / 1024.0;
+        t.push(Target {
+            target: "handler idle RSS under 15 MB".into(),
+            input: c.function.clone(),
+            value: format!("{rss:.1} MB"),
+            met: rss < 15.0,
+        });
+    }
+    if let Some(s) = &r.streaming {
+        for f in ["split", "merge"] {
+            if let Some(kb) = s.run.peak_rss_kb.get(f) {
+                let mbs = *kb as f64 / 1024.0;
+                t.push(Target {
+                    target: format!(
+                        "{f} peak RSS under 64 MB streaming {:.2} GB",
+                        s.source_bytes as f64 / 1e9
+                    ),
+                    input: f.into(),
+                    value: format!("{mbs:.1} MB"),
+                    met: mbs < 64.0,
+                });
+            }
+        }
+    }
+    t
+}
+
+pub fn markdown(r: &Results) -> String {
+    let mut s = String::new();
+    let m = &r.machine;
+    let p = &r.settings.profile;
+    let _ = writeln!(
+        s,
+        "# Benchmark{}\n",
+        if r.smoke {
+            " (smoke run: tiny inputs, figures mean nothing)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "- Machine: {} ({} cores), {:.1} GiB RAM, Linux {}; run {} at commit {}, {:.0} s in all.",
+        m.cpu_model, m.cores, m.memory_gib, m.kernel, m.date, m.commit, r.total_s
+    );
+    let _ = writeln!(
+        s,
+        "- {}; VMAF: {}.",
+        m.ffmpeg,
+        if m.libvmaf {
+            "libvmaf present"
+        } else {
+            "not in this ffmpeg build (no libvmaf), PSNR and SSIM only"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "- Encoder settings everywhere: libx264 CRF {} preset {}, yuv420p, key frame every {} s; AAC {} kbit/s; MP4 with faststart. \
+Pipeline: local runner in-process, release handlers, {} pieces at once; formats `{}` and `{}` (HLS {} s segments).",
+        p.crf,
+        p.preset,
+        r.settings.gop_seconds,
+        p.audio_kbps,
+        r.settings.concurrency,
+        r.settings.formats_one,
+        r.settings.formats_three,
+        r.settings.hls_segment_seconds
+    );
+    let quiet = r.gates.iter().filter(|g| g.quiet).count();
+    let worst = r
+        .gates
+        .iter()
+        .filter_map(|g| g.others_cores)
+        .fold(0.0f64, f64::max);
+    let _ = writeln!(
+        s,
+        "- Machine load: {} of {} measured steps started on a quiet machine (others < {} cores); \
+\"others\" below is the CPU the rest of the machine used during each step (most seen before a step: {:.2} cores).",
+        quiet,
+        r.gates.len(),
+        r.settings.max_load,
+        worst
+    );
+    let _ = writeln!(s, "- Rerun: `{}`.\n", r.settings.command);
+
+    let _ = writeln!(
+        s,
+        "## Speed: wall time (s), CPU time (s) and ratio to the floor\n"
+    );
+    let _ = writeln!(
+        s,
+        "| input | pieces | (a) one ffmpeg | (b) pipeline, mp4 | (b) pipeline, mp4+flv+hls | (c) seed recipe, same x264 | (c) seed recipe, default codecs | (c)/(b3) |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for i in &r.inputs {
+        let a = i.floor_wall().unwrap_or(f64::NAN);
+        let cell = |wall: f64, cpu: f64, others: Option<f64>| {
+            format!(
+                "{} / {} ({}x; others {})",
+                n1(wall),
+                n1(cpu),
+                n2(ratio(wall, a)),
+                o2(others)
+            )
+        };
+        let floor = i
+            .floor
+            .as_ref()
+            .map(|f| {
+                format!(
+                    "{} / {} (others {})",
+                    n1(f.run.wall_s),
+                    n1(f.run.cpu_s),
+                    o2(f.run.others_cores)
+                )
+            })
+            .unwrap_or_else(|| "-".into());
+        let pipe = |o: &Option<Output<PipelineRun>>| {
+            o.as_ref()
+                .map(|o| cell(o.run.wall_s, o.run.usage.cpu_s, o.run.usage.others_cores))
+                .unwrap_or_else(|| "-".into())
+        };
+        let seed = |o: &Option<Output<SeedRun>>| {
+            o.as_ref()
+                .map(|o| {
+                    cell(
+                        o.run.usage.wall_s,
+                        o.run.usage.cpu_s,
+                        o.run.usage.others_cores,
+                    )
+                })
+                .unwrap_or_else(|| "-".into())
+        };
+        let b3 = i.pipeline_three.as_ref().map(|o| o.run.wall_s);
+        let c_over_b = |o: &Option<Output<SeedRun>>| {
+            o.as_ref()
+                .zip(b3)
+                .map(|(c, b)| n2(ratio(c.run.usage.wall_s, b)))
+                .unwrap_or_else(|| "-".into())
+        };
+        let pieces = i
+            .pipeline_one
+            .as_ref()
+            .map(|o| format!("{} × {} s", o.run.pieces, i.spec.piece_seconds))
+            .unwrap_or_else(|| format!("{} s", i.spec.piece_seconds));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {}x / {}x |",
+            i.spec.label(),
+            pieces,
+            floor,
+            pipe(&i.pipeline_one),
+            pipe(&i.pipeline_three),
+            seed(&i.seed_x264),
+            seed(&i.seed_default),
+            c_over_b(&i.seed_x264),
+            c_over_b(&i.seed_default)
+        );
+    }
+
+    let _ = writeln!(s, "\n## Where the time goes (s)\n");
+    let _ = writeln!(
+        s,
+        "Flow states as the engine timed them; in brackets the time inside the handlers \
+(transcode: the sum over pieces, which run {} at once). Seed: its three phases.\n",
+        r.settings.concurrency
+    );
+    let _ = writeln!(
+        s,
+        "| input | run | upload | Split | TranscodeAll | Merge | AfterProcess | total |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for i in &r.inputs {
+        for (name, o) in [
+            ("(b) mp4", &i.pipeline_one),
+            ("(b) mp4+flv+hls", &i.pipeline_three),
+        ] {
+            let Some(o) = o else { continue };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                i.spec.label(),
+                name,
+                step_cells(&o.run)
+            );
+        }
+        for (name, o) in [
+            ("(c) same x264", &i.seed_x264),
+            ("(c) default codecs", &i.seed_default),
+        ] {
+            let Some(o) = o else { continue };
+            let _ = writeln!(
+                s,
+                "| {} | {} | - | {} | {} | {} | - | {} |",
+                i.spec.label(),
+                name,
+                n2(o.run.split_s),
+                n2(o.run.transcode_s),
+                n2(o.run.merge_s),
+                n2(o.run.usage.wall_s)
+            );
+        }
+    }
+
+    let _ = writeln!(s, "\n## Quality against the source (MP4 outputs)\n");
+    let _ = writeln!(
+        s,
+        "| input | output | PSNR-Y dB | PSNR avg dB | SSIM | VMAF | video kbit/s | file kbit/s | frames (source) | audio − video ms |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    for i in &r.inputs {
+        let row = |s: &mut String, name: &str, q: Option<&Quality>, f: Option<&Facts>| {
+            let q = q.cloned().unwrap_or_default();
+            let f = f.cloned().unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} |",
+                i.spec.label(),
+                name,
+                o2(q.psnr_y),
+                o2(q.psnr_avg),
+                q.ssim
+                    .map(|x| format!("{x:.4}"))
+                    .unwrap_or_else(|| "-".into()),
+                o1(q.vmaf),
+                o1(f.video_kbps),
+                o1(f.total_kbps),
+                f.video_frames
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                i.source
+                    .video_frames
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                o1(f.av_delta_ms())
+            );
+        };
+        if let Some(o) = &i.floor {
+            row(
+                &mut s,
+                "(a) one ffmpeg",
+                o.quality.as_ref(),
+                o.facts.as_ref(),
+            );
+        }
+        if let Some(o) = &i.pipeline_one {
+            row(&mut s, "(b) pipeline", o.quality.as_ref(), o.facts.as_ref());
+        }
+        if let Some(o) = &i.seed_x264 {
+            row(
+                &mut s,
+                "(c) seed, same x264",
+                o.quality.as_ref(),
+                o.facts.as_ref(),
+            );
+        }
+        if let Some(o) = &i.seed_default {
+            row(
+                &mut s,
+                "(c) seed, default codecs",
+                o.quality.as_ref(),
+                o.facts.as_ref(),
+            );
+        }
+    }
+
+    if let Some(sw) = &r.sweep {
+        let _ = writeln!(
+            s,
+            "\n## Piece-length sweep: {} , formats `{}` (floor {} s, PSNR-Y {} dB)\n",
+            sw.input,
+            sw.formats,
+            o1(sw.floor_wall_s),
+            o2(sw.floor_psnr_y)
+        );
+        let _ = writeln!(
+            s,
+            "| piece s | pieces | wall s | CPU s | ×floor | others | PSNR-Y dB | SSIM | video kbit/s |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+        for pt in &sw.points {
+            let q = pt.out.quality.clone().unwrap_or_default();
+            let f = pt.out.facts.clone().unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                pt.piece_seconds,
+                pt.out.run.pieces,
+                n1(pt.out.run.wall_s),
+                n1(pt.out.run.usage.cpu_s),
+                sw.floor_wall_s
+                    .map(|a| format!("{}x", n2(ratio(pt.out.run.wall_s, a))))
+                    .unwrap_or_else(|| "-".into()),
+                o2(pt.out.run.usage.others_cores),
+                o2(q.psnr_y),
+                q.ssim
+                    .map(|x| format!("{x:.4}"))
+                    .unwrap_or_else(|| "-".into()),
+                o1(f.video_kbps)
+            );
+        }
+    }
+
+    if !r.cold_starts.is_empty() {
+        let _ = writeln!(s, "\n## Handlers: cold start and memory\n");
+        let _ = writeln!(
+            s,
+            "Exec of the release binary to the first `POST /invoke` answered (a malformed event, answered `{}`), {} trials each; RSS read 300 ms after the answer.\n",
+            r.cold_starts
+                .first()
+                .map(|c| c.answer.as_str())
+                .unwrap_or(""),
+            r.cold_starts.first().map(|c| c.ready_ms.len()).unwrap_or(0)
+        );
+        let _ = writeln!(
+            s,
+            "| handler | ready ms (median) | min | max | idle RSS MB | peak RSS MB in (b) runs |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        for c in &r.cold_starts {
+            let min = c.ready_ms.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = c.ready_ms.iter().copied().fold(0.0, f64::max);
+            let peak = r
+                .inputs
+                .iter()
+                .flat_map(|i| [&i.pipeline_one, &i.pipeline_three])
+                .flatten()
+                .filter_map(|o| o.run.peak_rss_kb.get(&c.function))
+                .max()
+                .map(|kb| mb(*kb))
+                .unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                c.function,
+                n1(c.median_ms()),
+                n1(min),
+                n1(max),
+                n1(c.median_rss_kb() / 1024.0),
+                peak
+            );
+        }
+    }
+
+    if let Some(st) = &r.streaming {
+        let _ = writeln!(
+            s,
+            "\n## Streaming a {:.2} GB source through the OSS emulator\n",
+            st.source_bytes as f64 / 1e9
+        );
+        let out_bytes: u64 = st.run.outputs.iter().map(|o| o.1).sum();
+        let _ = writeln!(
+            s,
+            "{} ({} s to make). Job {} in {} s; outputs {:.2} GB uploaded by merge.\n",
+            st.settings,
+            n1(st.generate_s),
+            st.run.status,
+            n1(st.run.wall_s),
+            out_bytes as f64 / 1e9
+        );
+        let _ = writeln!(s, "| handler | instances | peak RSS (VmHWM) MB |");
+        let _ = writeln!(s, "|---|---|---|");
+        for (f, kb) in &st.run.peak_rss_kb {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                f,
+                st.run.instances.get(f).copied().unwrap_or(0),
+                mb(*kb)
+            );
+        }
+    }
+
+    let _ = writeln!(s, "\n## Targets\n");
+    let _ = writeln!(s, "| target | input | measured | met |");
+    let _ = writeln!(s, "|---|---|---|---|");
+    for t in &r.targets {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            t.target,
+            t.input,
+            t.value,
+            if t.met { "yes" } else { "**no**" }
+        );
+    }
+    if !r.errors.is_empty() {
+        let _ = writeln!(s, "\n## Errors\n");
+        for e in &r.errors {
+            let _ = writeln!(s, "- {e}");
+        }
+    }
+    s
+}
+
+fn step_cells(r: &PipelineRun) -> String {
+    let state = |n: &str| {
+        let st = r.steps.iter().find(|s| s.name == n).map(|s| s.seconds);
+        let h = match n {
+            "Split" => Some("split"),
+            "TranscodeAll" => Some("transcode"),
+            "Merge" => Some("merge"),
+            _ => None,
+        }
+        .and_then(|h| r.handler_steps.iter().find(|s| s.name == h))
+        .map(|s| s.seconds);
+        match (st, h) {
+            (Some(a), Some(b)) => format!("{} ({})", n2(a), n2(b)),
+            (Some(a), None) => n2(a),
+            _ => "-".into(),
+        }
+    };
+    format!(
+        "{} | {} | {} | {} | {} | {}",
+        n2(r.upload_s),
+        state("Split"),
+        state("TranscodeAll"),
+        state("Merge"),
+        state("AfterProcess"),
+        n2(r.wall_s)
+    )
+}
