@@ -94,8 +94,10 @@ fn plan(smoke: bool) -> Plan {
         chunk.source_crf = 0;
         Plan {
             inputs: vec![
-                InputSpec::new("in1080p30s", 1920, 1080, 30.0, 10.0),
-                InputSpec::new("in720p120s", 1280, 720, 120.0, 10.0),
+                // Piece length: s.yaml's default 30 s, or half the video when
+                // that would leave one piece (both workers busy, chunking used).
+                InputSpec::new("in1080p30s", 1920, 1080, 30.0, 15.0),
+                InputSpec::new("in720p120s", 1280, 720, 120.0, 30.0),
                 InputSpec::new("in2160p10s", 3840, 2160, 10.0, 5.0),
             ],
             sweep_input: "in720p120s".into(),
@@ -136,10 +138,13 @@ fn run(cli: Cli) -> R<ExitCode> {
     let started = Instant::now();
     let plan = plan(cli.smoke);
     let tools = vpf_media::Tools::from_env();
-    let work = cli.work.clone().unwrap_or_else(|| cli.out.join("work"));
+    // Absolute paths: concat lists and the handlers (which run in their code
+    // folder) must find the files whatever the working directory.
+    let abs = |p: &Path| std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()));
+    let work = abs(&cli.work.clone().unwrap_or_else(|| cli.out.join("work")))?;
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let bin_dir = match &cli.bin_dir {
-        Some(d) => d.clone(),
+        Some(d) => abs(d)?,
         None => std::env::current_exe()
             .ok()
             .and_then(|e| e.parent().map(Path::to_path_buf))
@@ -581,9 +586,29 @@ impl Bench {
         let dir = self.work.join("stream");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        // Video only: joining the chunk with its audio would start the video
+        // 21 ms after the audio (each copy's AAC priming); one fresh audio
+        // track is laid over the joined video instead.
+        let video = dir.join("chunk-video.mp4");
+        media::run_tool(
+            &self.tools.ffmpeg,
+            &vpf_bench::args![
+                "-hide_banner",
+                "-nostdin",
+                "-y",
+                "-loglevel",
+                "error",
+                "-i",
+                &chunk,
+                "-map",
+                "0:v:0",
+                "-c",
+                "copy",
+                &video
+            ],
+        )?;
         let list = dir.join("list.ffconcat");
-        let abs = std::path::absolute(&chunk).map_err(|e| e.to_string())?;
-        std::fs::write(&list, seed::concat_list(&vec![abs; copies as usize]))
+        std::fs::write(&list, seed::concat_list(&vec![video; copies as usize]))
             .map_err(|e| e.to_string())?;
         let big = dir.join("large.mp4");
         media::run_tool(
@@ -600,8 +625,19 @@ impl Bench {
                 "0",
                 "-i",
                 &list,
-                "-c",
+                "-f",
+                "lavfi",
+                "-i",
+                "aevalsrc=0.4*sin(440*2*PI*t)|0.4*sin(660*2*PI*t):s=48000",
+                "-map",
+                "0:v:0",
+                "-map",
+                "1:a:0",
+                "-c:v",
                 "copy",
+                "-c:a",
+                "aac",
+                "-shortest",
                 "-movflags",
                 "+faststart",
                 &big

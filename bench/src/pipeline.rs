@@ -2,8 +2,8 @@
 //! `System` (OSS emulator, FC emulator starting the release handler
 //! binaries, the workflow engine running flow/video-process-flow.yaml), one
 //! upload under the trigger prefix, the wait for the execution. The wall time
-//! is upload + execution (the trigger fires on the upload; outputs are in OSS
-//! at the end). Before the handlers are stopped, the peak resident memory
+//! runs from the source being in OSS (the trigger fires) to the execution's
+//! end (outputs in OSS, manifest written); the client's upload is timed apart. Before the handlers are stopped, the peak resident memory
 //! (VmHWM) of every handler process is read from /proc.
 
 use std::collections::BTreeMap;
@@ -58,8 +58,10 @@ pub struct Step {
 pub struct PipelineRun {
     pub status: String,
     pub error: Option<String>,
-    /// Upload + execution.
+    /// From the source object in OSS (trigger) to the execution's end
+    /// (outputs uploaded, manifest written).
     pub wall_s: f64,
+    /// The client's upload of the source, before that.
     pub upload_s: f64,
     /// CPU of everything: handlers, their ffmpeg processes, the emulators.
     pub usage: Usage,
@@ -123,6 +125,10 @@ async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
         .await
         .map_err(|e| format!("uploading {}: {e}", input.display()))?;
     let upload_s = t0.elapsed().as_secs_f64();
+    // The pipeline's time starts when the object is in OSS (the trigger
+    // fires): the client's upload is not work the pipeline does, as the
+    // floor's input is simply on disk. It is reported on its own.
+    let t0 = Instant::now();
     let execution = vpf_core::keys::job_id(&sys.bucket, &key, &put.etag);
     let rec = sys
         .wait_for_key(&key, &execution, cfg.timeout)

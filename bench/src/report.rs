@@ -282,6 +282,15 @@ Pipeline: local runner in-process, release handlers, {} pieces at once; formats 
         r.settings.max_load,
         worst
     );
+    let _ = writeln!(
+        s,
+        "- (a) one plain `ffmpeg -i source` encode of the whole file. (b) the pipeline from the source \
+being in OSS (the trigger fires) to the outputs in OSS and the manifest written; the client's upload \
+is shown apart. (c) the seed's recipe: stream-copy split with audio, every piece re-encoded once per \
+format ({} at once), concat-demuxer joins; \"same x264\" gives it our encoder settings, \"default \
+codecs\" is its bare `ffmpeg -i piece out.<ext>` (libx264 preset medium for MP4, MPEG-2 in TS for HLS, FLV1 for FLV).",
+        r.settings.concurrency
+    );
     let _ = writeln!(s, "- Rerun: `{}`.\n", r.settings.command);
 
     let _ = writeln!(
@@ -368,7 +377,7 @@ Pipeline: local runner in-process, release handlers, {} pieces at once; formats 
     );
     let _ = writeln!(
         s,
-        "| input | run | upload | Split | TranscodeAll | Merge | AfterProcess | total |"
+        "| input | run | client upload (not counted) | Split | TranscodeAll | Merge | AfterProcess | total |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for i in &r.inputs {
@@ -464,6 +473,13 @@ Pipeline: local runner in-process, release handlers, {} pieces at once; formats 
             );
         }
     }
+
+    let _ = writeln!(
+        s,
+        "\nFrames are compared by time. The seed's joins add a frame and make the audio run long \
+(AAC priming in every piece), so after the first join its frames no longer line up with the \
+source: its PSNR measures that shift as much as x264's quality."
+    );
 
     if let Some(sw) = &r.sweep {
         let _ = writeln!(

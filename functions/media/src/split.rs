@@ -20,6 +20,9 @@ use crate::probe::{Scan, count_video_packets, scan_video_like};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::{Temp, create_dir};
 
+/// Pieces whose packets split counts at once.
+const COUNTS_AT_ONCE: usize = 4;
+
 /// The piece length to use: `requested`, raised so that a video of
 /// `duration` seconds makes at most `max_pieces` pieces.
 pub fn piece_seconds(duration: f64, requested: f64, max_pieces: u32) -> f64 {
@@ -215,17 +218,27 @@ pub async fn split_video(
             format!("split wrote {written} pieces, {} were planned", cuts.len()),
         ));
     }
-    for c in &cuts {
-        let path = dir.path().join(format!("{:05}.mkv", c.piece.index));
-        let got = count_video_packets(tools, &path).await?;
-        let want = (c.end - c.first) as u64;
+    // Count every piece's packets, a few reads at a time rather than one
+    // after the other (issue 6: the split step is part of every job's fixed cost).
+    let mut counts = tokio::task::JoinSet::new();
+    let mut pending = cuts.iter();
+    loop {
+        while counts.len() < COUNTS_AT_ONCE {
+            let Some(c) = pending.next() else { break };
+            let (tools, index, want) = (tools.clone(), c.piece.index, (c.end - c.first) as u64);
+            let path = dir.path().join(format!("{index:05}.mkv"));
+            counts.spawn(async move { (index, want, count_video_packets(&tools, &path).await) });
+        }
+        let Some(done) = counts.join_next().await else {
+            break;
+        };
+        let (index, want, got) =
+            done.map_err(|e| Error::internal(format!("counting the packets of a piece: {e}")))?;
+        let got = got?;
         if got != want {
             return Err(Error::new(
                 ErrorKind::VerifyFailed,
-                format!(
-                    "piece {} holds {got} video packets, {want} were planned",
-                    c.piece.index
-                ),
+                format!("piece {index} holds {got} video packets, {want} were planned"),
             ));
         }
     }

@@ -273,14 +273,17 @@ pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> 
         };
         tbs.insert(s.index, (tb, rate));
     }
-    let timing = timings(tools, merged, &tbs).await?;
+    // Two reads of the same file, side by side (one core each).
+    let (timing, ()) = tokio::try_join!(
+        timings(tools, merged, &tbs),
+        decode_key_frames(tools, merged)
+    )?;
     let secs = |idx: u32, t: &Timing| -> (f64, f64) {
         let tb = tbs.get(&idx).map(|x| x.0.f64()).unwrap_or(1.0);
         let (s, e) = (t.start.unwrap_or(0), t.end.unwrap_or(0));
         (s as f64 * tb, (e - s) as f64 * tb)
     };
 
-    decode_key_frames(tools, merged).await?;
     let frame = frame_seconds(src);
     let vt = timing.get(&vs.index).cloned().unwrap_or_default();
     if vt.packets != src.frames {
@@ -504,14 +507,16 @@ pub async fn verify_hls(tools: &Tools, playlist: &Path, plan: &JobPlan) -> Resul
     if problems.is_empty() {
         // A remux of the verified joined video: every frame must have reached
         // a segment, and every segment must start decodable.
-        let frames = playlist_frames(tools, playlist).await?;
+        let (frames, ()) = tokio::try_join!(
+            playlist_frames(tools, playlist),
+            decode_key_frames(tools, playlist)
+        )?;
         if frames != src.frames {
             problems.push(format!(
                 "{frames} video frames in the segments, the source has {}",
                 src.frames
             ));
         }
-        decode_key_frames(tools, playlist).await?;
     }
     failed("the HLS output", problems)
 }

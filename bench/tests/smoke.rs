@@ -1,0 +1,96 @@
+//! The benchmark's smoke mode end to end: tiny inputs, every section, with
+//! the handler binaries cargo built beside this test (`cargo build
+//! --workspace --bins` first). It checks the machinery and the results'
+//! shape, never a timing. Ignored by default (about 20 s of ffmpeg work;
+//! benchmarks are not tests): `cargo test -p vpf-bench -- --ignored`.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+#[ignore = "runs ffmpeg and the whole pipeline; cargo test -p vpf-bench -- --ignored"]
+fn smoke_run_fills_every_section() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = tempfile_dir();
+    let status = Command::new(env!("CARGO_BIN_EXE_vpf-bench"))
+        .current_dir(repo)
+        .args(["--smoke", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "vpf-bench --smoke failed: {status}");
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["smoke"], true);
+    assert!(
+        r["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        r["errors"]
+    );
+
+    let input = &r["inputs"][0];
+    let src_frames = input["source"]["videoFrames"].as_u64().unwrap();
+    for k in [
+        "floor",
+        "pipelineOne",
+        "pipelineThree",
+        "seedX264",
+        "seedDefault",
+    ] {
+        assert!(input[k].is_object(), "{k} missing: {input}");
+    }
+    for k in ["pipelineOne", "pipelineThree"] {
+        let run = &input[k]["run"];
+        assert_eq!(run["status"], "succeeded", "{k}: {run}");
+        assert!(run["pieces"].as_u64().unwrap() >= 2, "{k}: {run}");
+        assert!(run["usage"]["cpuS"].as_f64().unwrap() > 0.0);
+        for h in ["split", "transcode", "merge"] {
+            assert!(run["peakRssKb"][h].as_u64().unwrap() > 0, "{k} {h}: {run}");
+        }
+    }
+    // Chunking keeps every frame and (nearly) the floor's quality.
+    let one = &input["pipelineOne"];
+    assert_eq!(one["facts"]["videoFrames"].as_u64(), Some(src_frames));
+    let psnr = |v: &Value| v["quality"]["psnrY"].as_f64().unwrap();
+    assert!(
+        (psnr(one) - psnr(&input["floor"])).abs() < 1.0,
+        "{} vs {}",
+        psnr(one),
+        psnr(&input["floor"])
+    );
+
+    assert!(r["sweep"]["points"].as_array().unwrap().len() >= 2);
+    let colds = r["coldStarts"].as_array().unwrap();
+    assert_eq!(colds.len(), 5);
+    for c in colds {
+        assert!(
+            c["answer"].as_str().unwrap().contains("x-fc-status: 404"),
+            "{c}"
+        );
+        assert!(c["idleRssKb"][0].as_u64().unwrap() > 0);
+    }
+    let st = &r["streaming"];
+    assert_eq!(st["run"]["status"], "succeeded", "{st}");
+    assert!(st["run"]["peakRssKb"]["merge"].as_u64().unwrap() > 0);
+
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    for heading in [
+        "## Speed",
+        "## Quality",
+        "## Piece-length sweep",
+        "## Handlers",
+        "## Targets",
+    ] {
+        assert!(md.contains(heading), "{heading} missing");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vpf-bench-smoke-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
