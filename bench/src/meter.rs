@@ -32,6 +32,13 @@ pub fn machine_busy_seconds() -> Option<f64> {
     parse_busy_ticks(&text).map(|t| t / clock_ticks())
 }
 
+/// CPU seconds the hypervisor gave to other guests while we wanted them
+/// (`steal`): contention invisible from inside this machine.
+pub fn machine_steal_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_steal_ticks(&text).map(|t| t / clock_ticks())
+}
+
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no memory effects.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -53,6 +60,11 @@ pub fn parse_busy_ticks(stat: &str) -> Option<f64> {
     Some(v[0] + v[1] + v[2] + v[5] + v[6])
 }
 
+pub fn parse_steal_ticks(stat: &str) -> Option<f64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    line.split_whitespace().nth(8)?.parse().ok()
+}
+
 /// The 1-minute load average.
 pub fn load1() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
@@ -70,6 +82,8 @@ pub struct Usage {
     pub cpu_s: f64,
     /// Cores the rest of the machine kept busy on average during the step.
     pub others_cores: Option<f64>,
+    /// Cores the hypervisor took for other guests on average (steal).
+    pub steal_cores: Option<f64>,
     /// 1-minute load average when the step started.
     pub load1: Option<f64>,
 }
@@ -78,6 +92,7 @@ pub struct Meter {
     start: Instant,
     cpu: f64,
     busy: Option<f64>,
+    steal: Option<f64>,
     load1: Option<f64>,
 }
 
@@ -86,6 +101,7 @@ impl Meter {
         Meter {
             load1: load1(),
             busy: machine_busy_seconds(),
+            steal: machine_steal_seconds(),
             cpu: own_cpu_seconds(),
             start: Instant::now(),
         }
@@ -98,12 +114,24 @@ impl Meter {
             (Some(a), Some(b)) if wall > 0.0 => Some(((b - a - cpu) / wall).max(0.0)),
             _ => None,
         };
+        let steal = match (self.steal, machine_steal_seconds()) {
+            (Some(a), Some(b)) if wall > 0.0 => Some(((b - a) / wall).max(0.0)),
+            _ => None,
+        };
         Usage {
             wall_s: wall,
             cpu_s: cpu,
             others_cores: others,
+            steal_cores: steal,
             load1: self.load1,
         }
+    }
+}
+
+impl Usage {
+    /// Cores taken from us by anything else during the step.
+    pub fn disturbance(&self) -> f64 {
+        self.others_cores.unwrap_or(0.0) + self.steal_cores.unwrap_or(0.0)
     }
 }
 
@@ -204,6 +232,7 @@ mod tests {
     fn busy_ticks_leave_out_idle_iowait_and_steal() {
         let stat = "cpu  100 5 50 1000 40 3 2 7 0 0\ncpu0 50 2 25 500 20 1 1 3 0 0\n";
         assert_eq!(parse_busy_ticks(stat), Some(160.0));
+        assert_eq!(parse_steal_ticks(stat), Some(7.0));
         assert_eq!(parse_busy_ticks("cpu0 1 2 3\n"), None);
     }
 
