@@ -12,7 +12,7 @@ use vpf_bench::meter::{Gate, Meter};
 use vpf_bench::pipeline::{self, HANDLERS, PipelineRun};
 use vpf_bench::procfs::Machine;
 use vpf_bench::report::{
-    self, InputResult, Output, Results, Settings, Streaming, Sweep, SweepPoint,
+    self, DISTURBED, InputResult, Output, RETRIES, Results, Settings, Streaming, Sweep, SweepPoint,
 };
 use vpf_bench::seed::{self, Codecs};
 use vpf_core::job::{Format, Profile};
@@ -680,14 +680,11 @@ impl Bench {
     }
 }
 
-/// A step disturbed by more than `DISTURBED` cores (others' work plus the
-/// hypervisor's steal, on average) is run again once the machine is quiet,
-/// at most `RETRIES` more times.
-use vpf_bench::report::{DISTURBED, RETRIES};
-
-/// Run a measured step after the gate; while the best run so far was
-/// disturbed, run it again (up to `RETRIES` more times) and keep the least
-/// disturbed. Returns it and the number of runs. An error ends it at once.
+/// Run a measured step after the gate; while the best run so far lost more
+/// than `DISTURBED` cores to the rest of the machine (others' work plus the
+/// hypervisor's steal, on average), run it again once the machine is quiet
+/// (up to `RETRIES` more times) and keep the least disturbed. Returns it and
+/// the number of runs. An error ends it at once.
 fn least_disturbed<T>(
     gate: &mut Gate,
     step: &str,

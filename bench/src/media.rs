@@ -13,7 +13,7 @@ pub type R<T> = Result<T, String>;
 /// Build an argument list from anything string-like.
 #[macro_export]
 macro_rules! args {
-    ($($a:expr),* $(,)?) => { vec![$(std::ffi::OsString::from($a)),*] };
+    ($($a:expr),* $(,)?) => { Vec::<std::ffi::OsString>::from([$(std::ffi::OsString::from($a)),*]) };
 }
 
 /// Run a tool; on failure the error carries the end of its stderr.

@@ -171,35 +171,36 @@ async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
         return Ok(run);
     };
     let local = cfg.state_dir.join("manifest.json");
-    if client
+    let manifest = match client
         .get_to_file(&sys.bucket, &req.manifest_key(), &local)
         .await
-        .is_ok()
     {
-        if let Ok(m) =
-            serde_json::from_slice::<Manifest>(&std::fs::read(&local).unwrap_or_default())
-        {
-            if let Some(e) = &m.error {
-                run.error = Some(format!("{}: {}", e.error, e.cause));
-            }
-            let mut handler: Vec<Step> = Vec::new();
-            for s in &m.steps {
-                handler.push(Step {
-                    name: s.step.clone(),
-                    seconds: s.seconds,
-                    attempts: s.invocations,
-                });
-                if s.step == "transcode" {
-                    run.pieces = s.invocations as usize;
-                }
-            }
-            run.handler_steps = handler;
-            run.outputs = m
-                .outputs
-                .iter()
-                .map(|o| (o.format, o.bytes, o.bitrate_kbps))
-                .collect();
+        Ok(_) => {
+            serde_json::from_slice::<Manifest>(&std::fs::read(&local).unwrap_or_default()).ok()
         }
+        Err(_) => None,
+    };
+    if let Some(m) = manifest {
+        if let Some(e) = &m.error {
+            run.error = Some(format!("{}: {}", e.error, e.cause));
+        }
+        let mut handler: Vec<Step> = Vec::new();
+        for s in &m.steps {
+            handler.push(Step {
+                name: s.step.clone(),
+                seconds: s.seconds,
+                attempts: s.invocations,
+            });
+            if s.step == "transcode" {
+                run.pieces = s.invocations as usize;
+            }
+        }
+        run.handler_steps = handler;
+        run.outputs = m
+            .outputs
+            .iter()
+            .map(|o| (o.format, o.bytes, o.bitrate_kbps))
+            .collect();
     }
     run.piece_seconds = Some(cfg.segment_seconds);
     if let (Some(dest), true) = (&cfg.keep_mp4, req.formats.contains(&Format::Mp4)) {
