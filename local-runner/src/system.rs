@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use vpf_core::credentials::Credentials;
 use vpf_core::event::OssRecord;
 use vpf_core::{Error, Result};
 
@@ -154,6 +153,11 @@ impl System {
         // (NAS mounts, commands) must not depend on our working directory.
         opts.state_dir = std::path::absolute(&opts.state_dir)?;
         opts.s_yaml = std::path::absolute(&opts.s_yaml)?;
+        opts.bin_dir = opts
+            .bin_dir
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()?;
         let mut config = opts.config.clone();
         config
             .entry("AccountID".into())
@@ -633,11 +637,6 @@ fn map_mounts(v: &str, mounts: &[(String, PathBuf)]) -> String {
         }
     }
     v.to_string()
-}
-
-/// Temporary credentials for a client (tests, `run`).
-pub fn client_credentials(sys: &System) -> Credentials {
-    sys.oss.credentials()
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM, so that the runner can stop its

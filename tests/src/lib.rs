@@ -268,3 +268,15 @@ pub fn decodes(path: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The smallest clip the end-to-end tests need: 320x240, 2 s, with or
+/// without stereo audio. Made with ffmpeg at run time (nothing committed).
+pub async fn small_clip(path: &Path, audio: bool) {
+    use vpf_media::Tools;
+    use vpf_media::testmedia::Clip;
+    let clip = Clip::new(320, 240).seconds(2.0);
+    let clip = if audio { clip } else { clip.no_audio() };
+    if let Err(e) = clip.write(&Tools::from_env(), path).await {
+        panic!("cannot make {}: {e}", path.display());
+    }
+}

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use vpf_media::Tools;
 use vpf_media::testmedia::Clip;
-use vpf_tests::{bin_dir, probe, repo_root};
+use vpf_tests::{bin_dir, probe, repo_root, small_clip};
 
 fn runner() -> Command {
     let mut c = Command::new(bin_dir().join("local-runner"));
@@ -174,11 +174,7 @@ async fn runs_from_the_code_folders_that_s_deploy_ships() {
         std::fs::copy(bin_dir().join(f), dir.join("bootstrap")).unwrap();
     }
     let src = app.join("clip.mp4");
-    Clip::new(320, 240)
-        .seconds(2.0)
-        .write(&Tools::from_env(), &src)
-        .await
-        .unwrap();
+    small_clip(&src, true).await;
     let out = Command::new(bin_dir().join("local-runner"))
         .current_dir(&app)
         .env_remove("VPF_BIN_DIR")
@@ -194,4 +190,34 @@ async fn runs_from_the_code_folders_that_s_deploy_ships() {
     let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(r["status"], "succeeded");
     assert!(app.join("out/clip.mp4").is_file());
+}
+
+/// `--bin-dir` relative to where the runner starts, though functions run in
+/// their code folders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_bin_dir_works() {
+    let Ok(rel) = bin_dir().strip_prefix(repo_root()).map(|p| p.to_path_buf()) else {
+        return; // a target dir outside the repository: nothing relative to test
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("rel.mp4");
+    small_clip(&src, false).await;
+    let out = runner()
+        .env_remove("VPF_BIN_DIR")
+        .arg("--bin-dir")
+        .arg(&rel)
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["run", "--json", "--formats", "mp4", "--input"])
+        .arg(&src)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tmp.path().join("out/rel.mp4").is_file());
 }

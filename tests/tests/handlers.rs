@@ -8,6 +8,7 @@ use vpf_core::nas::JobDir;
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, truncated_copy, zero_bytes};
 use vpf_oss::{ObjectStore, OssClient, OssConfig};
+use vpf_tests::small_clip;
 
 fn request(key: &str) -> JobRequest {
     JobRequest {
@@ -117,11 +118,7 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
 async fn bad_sources_fail_with_their_kind_and_leave_no_job_folder() {
     let (oss, client, tmp) = setup().await;
     let good = tmp.path().join("good.mp4");
-    Clip::new(320, 240)
-        .seconds(2.0)
-        .write(&Tools::from_env(), &good)
-        .await
-        .unwrap();
+    small_clip(&good, true).await;
     let empty = tmp.path().join("empty.mp4");
     zero_bytes(&empty).unwrap();
     let cut = tmp.path().join("cut.mp4");

@@ -8,7 +8,9 @@ use local_runner::flow::Status;
 use vpf_core::job::{JobStatus, Manifest};
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes};
-use vpf_tests::{all_keys, client, decodes, nas_jobs, probe, request_of, system, upload_and_wait};
+use vpf_tests::{
+    all_keys, client, decodes, nas_jobs, probe, request_of, small_clip, system, upload_and_wait,
+};
 
 async fn fetch(sys: &local_runner::system::System, key: &str, dir: &Path) -> std::path::PathBuf {
     let dest = dir.join(key.replace('/', "_"));
@@ -168,12 +170,7 @@ async fn a_corrupt_upload_fails_cleanly_with_its_reason() {
 async fn a_redelivered_event_starts_no_second_job() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("a.mp4");
-    Clip::new(320, 240)
-        .seconds(2.0)
-        .no_audio()
-        .write(&Tools::from_env(), &src)
-        .await
-        .unwrap();
+    small_clip(&src, false).await;
     let sys = system(&tmp.path().join("state"), &[("formats", "mp4")], |_| {}).await;
     let rec = upload_and_wait(&sys, &src, "source/a.mp4").await;
     assert_eq!(rec.status, Status::Succeeded, "{:?}", rec.error);

@@ -15,7 +15,6 @@ use super::FunctionSpec;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct Instance {
-    name: String,
     port: u16,
     pgid: i32,
     child: std::sync::Mutex<Option<Child>>,
@@ -88,7 +87,6 @@ impl Instance {
         let ready_after = exec_at.elapsed();
         tracing::debug!(function = %spec.name, port, ?ready_after, "instance ready");
         Ok(Instance {
-            name: spec.name.clone(),
             port,
             pgid,
             child: std::sync::Mutex::new(Some(child)),
@@ -99,10 +97,6 @@ impl Instance {
 
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     pub fn is_alive(&self) -> bool {
