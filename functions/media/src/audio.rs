@@ -23,6 +23,7 @@ use crate::Tools;
 use crate::probe::{expected_audio_seconds, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::{Temp, remove_any};
+use crate::verify::decode_audio;
 
 /// Sample rates AAC can carry; others are resampled to 48 kHz.
 const AAC_RATES: [u32; 12] = [
@@ -129,6 +130,9 @@ pub async fn extract_audio(
             ),
         ));
     }
+    // Decoded once here, where it is made, so that merge need not (the
+    // encode runs beside the video pieces; merge is on every job's path).
+    decode_audio(tools, tmp.path()).await?;
     tmp.commit(out)?;
     Ok(true)
 }

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use vpf_core::job::{Format, JobPlan, Piece};
 use vpf_core::nas::{JobDir, write_atomic};
@@ -30,13 +31,11 @@ use crate::Tools;
 use crate::probe::{count_video_packets, num, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::{Temp, create_dir, remove_any};
-use crate::verify::{read_playlist, verify, verify_hls};
+use crate::verify::{SegmentScan, read_playlist, scan_segments, verify, verify_hls};
 
 /// Target HLS segment length, seconds (segments end on key frames, which
 /// transcode places every two seconds).
 pub const HLS_SEGMENT_SECONDS: u32 = 6;
-/// HLS segments probed at once when measuring their durations.
-const PROBES_AT_ONCE: usize = 4;
 /// GIF preview: width at most this, frames per second.
 pub const GIF_WIDTH: u32 = 320;
 pub const GIF_FPS: u32 = 10;
@@ -261,79 +260,28 @@ pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -
     a
 }
 
-/// The time of a file's first video packet, seconds (reads only that packet).
-async fn first_video_time(tools: &Tools, path: &Path) -> Result<f64> {
-    let out = run(
-        &tools.ffprobe,
-        &args![
-            "-v",
-            "error",
-            "-select_streams",
-            "V:0",
-            "-read_intervals",
-            "%+#1",
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-            path
-        ],
-        Stdout::Capture,
-    )
-    .await?
-    .check(
-        ErrorKind::VerifyFailed,
-        &format!("reading {}", path.display()),
-    )?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::VerifyFailed,
-                format!("{} has no video packet", path.display()),
-            )
-        })
-}
-
 /// Replace the segment durations ffmpeg wrote with measured ones. ffmpeg's
 /// HLS muxer adds up packet durations, which for a variable frame rate
 /// source can disagree with the timestamps; a segment really lasts from its
 /// first frame to the next segment's first frame (closed GOPs, cut at key
 /// frames), the last one to the end of the video.
-async fn measure_hls_durations(tools: &Tools, playlist: &Path, video_seconds: f64) -> Result<()> {
-    let (_, paths) = read_playlist(playlist)?;
-    // One ffprobe per segment, a few at a time rather than one after the
-    // other (issue 6: 20 segments per 2 minutes took 1.7 s in a row).
-    let mut starts = vec![f64::NAN; paths.len()];
-    let mut probes = tokio::task::JoinSet::new();
-    let mut pending = paths.iter().cloned().enumerate();
-    loop {
-        while probes.len() < PROBES_AT_ONCE {
-            let Some((i, path)) = pending.next() else {
-                break;
-            };
-            let tools = tools.clone();
-            probes.spawn(async move { (i, first_video_time(&tools, &path).await) });
-        }
-        let Some(done) = probes.join_next().await else {
-            break;
-        };
-        let (i, t) = done.map_err(|e| Error::internal(format!("probing an HLS segment: {e}")))?;
-        starts[i] = t?;
-    }
-    let Some(&first) = starts.first() else {
+fn set_hls_durations(playlist: &Path, scans: &[SegmentScan], video_seconds: f64) -> Result<()> {
+    let starts: Vec<f64> = scans
+        .iter()
+        .map(|s| s.first_video.map_or(f64::NAN, |(t, _)| t))
+        .collect();
+    let (Some(&first), Some(&last)) = (starts.first(), starts.last()) else {
         return Err(Error::new(
             ErrorKind::VerifyFailed,
             "the HLS playlist lists no segment",
         ));
     };
     let mut durations: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-    durations.push(first + video_seconds - starts[starts.len() - 1]);
+    durations.push(first + video_seconds - last);
     if let Some(d) = durations.iter().find(|d| d.is_nan() || **d <= 0.0) {
         return Err(Error::new(
             ErrorKind::VerifyFailed,
-            format!("an HLS segment measures {d} s (segments starts {starts:?})"),
+            format!("an HLS segment measures {d} s (segment starts {starts:?})"),
         ));
     }
     let target = durations.iter().fold(0.0f64, |a, &b| a.max(b)).ceil() as u64;
@@ -402,11 +350,19 @@ async fn container_seconds(tools: &Tools, path: &Path) -> Option<f64> {
     num(json.format?.duration.as_deref())
 }
 
+/// Formats other than MP4 and HLS made at once (each one ffmpeg; remuxes
+/// are disk-bound, the GIF is a small encode).
+const PACKAGERS_AT_ONCE: usize = 2;
+
 /// Join the encoded pieces (`jobdir.encoded(i)`) in order with the audio
 /// (`jobdir.audio()` when the plan has audio), verify the result, and package
 /// every requested format into `jobdir.out_dir()`. Returns the formats in
 /// the order requested. Each output appears only when complete; running
 /// again replaces them.
+///
+/// The joined video is the MP4 output itself. It is verified while the
+/// other formats are made from it, side by side; HLS is kept only once the
+/// joined video has passed, since its check compares the two.
 pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec<Packaged>> {
     let video = plan
         .info
@@ -424,16 +380,24 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     let audio = jobdir.audio();
     if plan.has_audio && !audio.is_file() {
         return Err(Error::invalid(
-            "the job has audio but audio.m4a is missing; split must run first",
+            "the job has audio but audio.m4a is missing; the audio task must run first",
         ));
     }
 
+    let out_dir = jobdir.out_dir();
+    create_dir(&out_dir)?;
+    let stem = &plan.request.stem;
+    let formats = &plan.request.formats;
+    let wants_mp4 = formats.contains(&Format::Mp4);
+    let master = match wants_mp4 {
+        true => out_dir.join(main_rel(Format::Mp4, stem)),
+        false => jobdir.path().join("merged.mp4"),
+    };
     let list = jobdir.path().join("concat.ffconcat");
     write_atomic(
         &list,
         concat_list(&plan.pieces, |i| jobdir.encoded(i))?.as_bytes(),
     )?;
-    let master = jobdir.path().join("merged.mp4");
     let tmp = Temp::beside(&master);
     run(
         &tools.ffmpeg,
@@ -443,126 +407,136 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     .await?
     .check(ErrorKind::EncodeFailed, "joining the pieces")?;
     tmp.commit(&master)?;
-    // The MP4 output is this file renamed: measure its length alongside the
-    // checks rather than after them.
-    let (verified, master_seconds) = tokio::join!(
-        verify(tools, &master, plan),
-        container_seconds(tools, &master)
-    );
-    verified?;
-
-    let out_dir = jobdir.out_dir();
-    create_dir(&out_dir)?;
-    let stem = &plan.request.stem;
-    let mut done: HashMap<Format, Packaged> = HashMap::new();
-    // mp4 last: it is the master itself, moved into place.
-    let mut order: Vec<Format> = plan
-        .request
-        .formats
-        .iter()
-        .copied()
-        .filter(|f| *f != Format::Mp4)
-        .collect();
-    if plan.request.formats.contains(&Format::Mp4) {
-        order.push(Format::Mp4);
-    }
-    for format in order {
-        let rel = main_rel(format, stem);
-        let dest = out_dir.join(&rel);
-        let packaged = match format {
-            Format::Mp4 => {
-                std::fs::rename(&master, &dest).map_err(|e| {
-                    Error::internal(format!(
-                        "moving the merged video to {}: {e}",
-                        dest.display()
-                    ))
-                })?;
-                let duration = master_seconds;
-                with_rate(format, vec![file_entry(dest, rel)?], duration)
-            }
-            Format::Hls => {
-                let hls_dir = out_dir.join("hls");
-                let tmp = Temp::beside(&hls_dir);
-                create_dir(tmp.path())?;
-                run(
-                    &tools.ffmpeg,
-                    &package_args(format, &master, tmp.path(), plan),
-                    Stdout::Ignore,
-                )
-                .await?
-                .check(ErrorKind::EncodeFailed, "packaging HLS")?;
-                measure_hls_durations(
-                    tools,
-                    &tmp.path().join("index.m3u8"),
-                    video.duration_seconds,
-                )
-                .await?;
-                verify_hls(tools, &tmp.path().join("index.m3u8"), plan).await?;
-                tmp.commit(&hls_dir)?;
-                let playlist = hls_dir.join("index.m3u8");
-                let (p, paths) = read_playlist(&playlist)?;
-                let mut files = Vec::new();
-                for (path, (uri, _)) in paths.into_iter().zip(&p.segments) {
-                    files.push(file_entry(path, format!("hls/{uri}"))?);
-                }
-                files.push(file_entry(playlist, rel)?);
-                with_rate(format, files, Some(p.seconds()))
-            }
-            Format::Flv | Format::Avi | Format::Gif | Format::Jpg => {
-                let tmp = Temp::beside(&dest);
-                run(
-                    &tools.ffmpeg,
-                    &package_args(format, &master, tmp.path(), plan),
-                    Stdout::Ignore,
-                )
-                .await?
-                .check(ErrorKind::EncodeFailed, &format!("packaging {format}"))?;
-                if !tmp.path().is_file() {
-                    return Err(Error::new(
-                        ErrorKind::EncodeFailed,
-                        format!("packaging {format}: ffmpeg exited without writing a file"),
-                    ));
-                }
-                let remux = matches!(format, Format::Flv | Format::Avi);
-                // Both read the file: side by side.
-                let (frames, duration) = tokio::join!(
-                    async {
-                        match remux {
-                            true => count_video_packets(tools, tmp.path()).await.map(Some),
-                            false => Ok(None),
-                        }
-                    },
-                    async {
-                        match format {
-                            Format::Jpg => None,
-                            _ => container_seconds(tools, tmp.path()).await,
-                        }
-                    }
-                );
-                // A remux must carry every frame.
-                if let Some(frames) = frames?.filter(|f| *f != video.frames) {
-                    return Err(Error::new(
-                        ErrorKind::VerifyFailed,
-                        format!(
-                            "the {format} holds {frames} video frames, the source {}",
-                            video.frames
-                        ),
-                    ));
-                }
-                tmp.commit(&dest)?;
-                with_rate(format, vec![file_entry(dest, rel)?], duration)
-            }
-        };
-        done.insert(format, packaged);
-    }
-    remove_any(&master)?;
     remove_any(&list)?;
-    Ok(plan
-        .request
-        .formats
+
+    let others: Vec<_> = formats
         .iter()
-        .filter_map(|f| done.remove(f))
-        .collect())
+        .filter(|f| !matches!(f, Format::Mp4 | Format::Hls))
+        .map(|&f| make_file(tools, f, &master, &out_dir, plan))
+        .collect();
+    let (counted, master_seconds, hls, mut made) = tokio::try_join!(
+        verify(tools, &master, plan),
+        async { Ok(container_seconds(tools, &master).await) },
+        async {
+            match formats.contains(&Format::Hls) {
+                true => make_hls(tools, &master, &out_dir, plan, video.duration_seconds)
+                    .await
+                    .map(Some),
+                false => Ok(None),
+            }
+        },
+        async {
+            stream::iter(others)
+                .buffer_unordered(PACKAGERS_AT_ONCE)
+                .try_collect::<Vec<Packaged>>()
+                .await
+        },
+    )?;
+
+    if let Some((tmp, scans)) = hls {
+        verify_hls(&tmp.path().join("index.m3u8"), plan, &counted, &scans)?;
+        let hls_dir = out_dir.join("hls");
+        tmp.commit(&hls_dir)?;
+        let playlist = hls_dir.join("index.m3u8");
+        let (p, paths) = read_playlist(&playlist)?;
+        let mut files = Vec::new();
+        for (path, (uri, _)) in paths.into_iter().zip(&p.segments) {
+            files.push(file_entry(path, format!("hls/{uri}"))?);
+        }
+        files.push(file_entry(playlist, main_rel(Format::Hls, stem))?);
+        made.push(with_rate(Format::Hls, files, Some(p.seconds())));
+    }
+    if wants_mp4 {
+        let rel = main_rel(Format::Mp4, stem);
+        made.push(with_rate(
+            Format::Mp4,
+            vec![file_entry(master.clone(), rel)?],
+            master_seconds,
+        ));
+    } else {
+        remove_any(&master)?;
+    }
+    let mut by_format: HashMap<Format, Packaged> =
+        made.into_iter().map(|p| (p.format, p)).collect();
+    Ok(formats.iter().filter_map(|f| by_format.remove(f)).collect())
+}
+
+/// Remux the joined video into HLS in a temporary folder and measure its
+/// segments (one pass); the caller checks them against the joined video
+/// and keeps the folder.
+async fn make_hls(
+    tools: &Tools,
+    master: &Path,
+    out_dir: &Path,
+    plan: &JobPlan,
+    video_seconds: f64,
+) -> Result<(Temp, Vec<SegmentScan>)> {
+    let tmp = Temp::beside(&out_dir.join("hls"));
+    create_dir(tmp.path())?;
+    run(
+        &tools.ffmpeg,
+        &package_args(Format::Hls, master, tmp.path(), plan),
+        Stdout::Ignore,
+    )
+    .await?
+    .check(ErrorKind::EncodeFailed, "packaging HLS")?;
+    let playlist = tmp.path().join("index.m3u8");
+    let (_, paths) = read_playlist(&playlist)?;
+    let scans = scan_segments(tools, &paths).await?;
+    set_hls_durations(&playlist, &scans, video_seconds)?;
+    Ok((tmp, scans))
+}
+
+/// Make one single-file format (flv, avi, gif, jpg) from the joined video.
+/// A remux must carry every frame.
+async fn make_file(
+    tools: &Tools,
+    format: Format,
+    master: &Path,
+    out_dir: &Path,
+    plan: &JobPlan,
+) -> Result<Packaged> {
+    let rel = main_rel(format, &plan.request.stem);
+    let dest = out_dir.join(&rel);
+    let tmp = Temp::beside(&dest);
+    run(
+        &tools.ffmpeg,
+        &package_args(format, master, tmp.path(), plan),
+        Stdout::Ignore,
+    )
+    .await?
+    .check(ErrorKind::EncodeFailed, &format!("packaging {format}"))?;
+    if !tmp.path().is_file() {
+        return Err(Error::new(
+            ErrorKind::EncodeFailed,
+            format!("packaging {format}: ffmpeg exited without writing a file"),
+        ));
+    }
+    let remux = matches!(format, Format::Flv | Format::Avi);
+    // Both read the file: side by side.
+    let (frames, duration) = tokio::join!(
+        async {
+            match remux {
+                true => count_video_packets(tools, tmp.path()).await.map(Some),
+                false => Ok(None),
+            }
+        },
+        async {
+            match format {
+                Format::Jpg => None,
+                _ => container_seconds(tools, tmp.path()).await,
+            }
+        }
+    );
+    let expected = plan.info.video.as_ref().map(|v| v.frames).unwrap_or(0);
+    if let Some(frames) = frames?.filter(|f| *f != expected) {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            format!("the {format} holds {frames} video frames, the source {expected}"),
+        ));
+    }
+    tmp.commit(&dest)?;
+    Ok(with_rate(format, vec![file_entry(dest, rel)?], duration))
 }
 
 #[cfg(test)]

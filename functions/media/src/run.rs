@@ -160,6 +160,7 @@ impl Outcome {
 /// Run `program args`, stdin closed, and wait for it.
 pub(crate) async fn run(program: &Path, args: &[OsString], stdout: Stdout<'_>) -> Result<Outcome> {
     tracing::debug!(program = %program.display(), args = ?args, "running");
+    let started = std::time::Instant::now();
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -229,6 +230,13 @@ pub(crate) async fn run(program: &Path, args: &[OsString], stdout: Stdout<'_>) -
         .wait()
         .await
         .map_err(|e| Error::internal(format!("waiting for {}: {e}", program.display())))?;
+    // Where a step's time goes (issue 6): one line per process.
+    tracing::debug!(
+        program = %program.display(),
+        seconds = started.elapsed().as_secs_f64(),
+        %status,
+        "finished"
+    );
     Ok(Outcome {
         status,
         stdout: out,

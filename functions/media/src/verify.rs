@@ -1,11 +1,11 @@
 //! Checks on what we made (reference NOTES §7): frame count equals the
 //! source's, video duration within one frame, audio without gaps (every AAC
 //! packet 1024 samples) and of the expected length within one AAC frame,
-//! audio and video starting together; for HLS, a complete VOD playlist whose
-//! segments exist, add up to the video's length and hold every frame.
-//! Both outputs are demuxed end to end and their key frames and audio decoded
-//! ([`decode_key_frames`]); [`decode`] (every frame) stays for callers that
-//! want it.
+//! audio and video starting together, and the frame where each piece starts
+//! decoded ([`decode_at`]); for HLS, a complete VOD playlist whose segments
+//! exist, each start with a key frame, add up to the video's length and hold
+//! every packet of the joined video. Every packet is demuxed; [`decode`]
+//! (every frame) stays for callers that want it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,8 @@ use vpf_core::{Error, ErrorKind, Result};
 use crate::Tools;
 use crate::audio::output_rate;
 use crate::probe::{Rational, expected_audio_seconds, probe_json};
-use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::run::{Log, Stdout, args, ffmpeg_base, run};
+use crate::temp::Temp;
 use crate::transcode::output_size;
 
 /// AAC-LC frame length, in samples.
@@ -50,14 +51,28 @@ fn frame_seconds(v: &VideoInfo) -> f64 {
 /// Decode every video and audio frame of `input` and return the number of
 /// video frames. Any decode error fails.
 pub async fn decode(tools: &Tools, input: &Path) -> Result<u64> {
+    let log = decode_maps(tools, input, &["0:V:0", "0:a:0?"]).await?;
+    log.progress.map(|p| p.frame as u64).ok_or_else(|| {
+        Error::internal(format!(
+            "ffmpeg reported no frame count for {}",
+            input.display()
+        ))
+    })
+}
+
+/// Decode the whole of `input`'s first audio stream; any decode error fails.
+pub(crate) async fn decode_audio(tools: &Tools, input: &Path) -> Result<()> {
+    decode_maps(tools, input, &["0:a:0"]).await.map(|_| ())
+}
+
+/// Decode the mapped streams of `input` to nothing; fails on any error line.
+async fn decode_maps(tools: &Tools, input: &Path, maps: &[&str]) -> Result<Log> {
     let mut a = ffmpeg_base();
+    a.extend(args!["-i", input]);
+    for m in maps {
+        a.extend(args!["-map", m]);
+    }
     a.extend(args![
-        "-i",
-        input,
-        "-map",
-        "0:V:0",
-        "-map",
-        "0:a:0?",
         "-fps_mode",
         "passthrough",
         // Count frames at the file's own time base, so no two frames of a
@@ -83,51 +98,62 @@ pub async fn decode(tools: &Tools, input: &Path) -> Result<u64> {
             ),
         ));
     }
-    out.log.progress.map(|p| p.frame as u64).ok_or_else(|| {
-        Error::internal(format!(
-            "ffmpeg reported no frame count for {}",
-            input.display()
-        ))
-    })
+    Ok(out.log)
 }
 
-/// Demux every packet of `input` and decode its key frames and its audio;
-/// any demux or decode error fails. Each piece of a joined video, and each
-/// HLS segment, starts with a key frame, so every join and every segment
-/// start is decoded with the parameter sets in force there.
+/// One frame decoded by [`decode_at`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decoded {
+    /// Its presentation time, seconds.
+    pub seconds: f64,
+    pub key: bool,
+}
+
+/// Decode the first video frame at or after each of `times` (seconds, on
+/// the file's timeline; each seek lands on the key frame at or before the
+/// time). Any decode error fails; so does a time that yields no frame.
 ///
-/// Why not every frame: the frames between key frames are x264's output
-/// copied unchanged, and frame counts come from the packets (one per frame in
-/// H.264). A full decode cost about 20% of the single-encode time on 1080p
-/// (4.5 s CPU for 30 s; twice with HLS), the largest overhead of the pipeline
-/// on a 2-core machine (issue 6, bench/); this costs about a twentieth of it.
-/// What a full decode added is small: ffmpeg 5.1 conceals damage inside a
-/// frame and logs it at info level, so neither notices flipped bits; both
-/// notice lost or cut media data, bad NAL units and broken timestamps.
-pub async fn decode_key_frames(tools: &Tools, input: &Path) -> Result<()> {
-    let mut a = ffmpeg_base();
-    a.extend(args![
-        "-skip_frame",
-        "nokey",
-        "-i",
-        input,
-        "-map",
-        "0:V:0",
-        "-map",
-        "0:a:0?",
-        "-fps_mode",
-        "passthrough",
-        "-enc_time_base:v",
-        "-1",
-        "-f",
-        "null",
-        "-"
-    ]);
-    let out = run(&tools.ffmpeg, &a, Stdout::Ignore).await?.check(
+/// Verification decodes the frame where each piece starts: a join is the
+/// one place where one encode meets another, so it is where parameter sets
+/// or timestamps could go wrong. The frames between are x264's output copied
+/// unchanged and counted from their packets (one per frame in H.264). Key
+/// frames everywhere (our earlier check) cost 0.5-0.7 s per 2 minutes of
+/// 720p on the merge's critical path, and a full decode 20% of the encode
+/// (issue 6); neither saw more, since ffmpeg 5.1 conceals damage inside a
+/// frame and logs it at info level only.
+pub async fn decode_at(tools: &Tools, input: &Path, times: &[f64]) -> Result<Vec<Decoded>> {
+    if times.is_empty() {
+        return Ok(Vec::new());
+    }
+    let intervals = times
+        .iter()
+        .map(|t| format!("{:.6}%+#1", t.max(0.0)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = run(
+        &tools.ffprobe,
+        &args![
+            "-v",
+            "error",
+            "-select_streams",
+            "V:0",
+            "-read_intervals",
+            intervals,
+            "-show_entries",
+            "frame=pts_time,key_frame",
+            "-of",
+            "csv=p=0",
+            input
+        ],
+        Stdout::Capture,
+    )
+    .await?
+    .check(
         ErrorKind::VerifyFailed,
         &format!("decoding {}", input.display()),
     )?;
-    let errors = out.log.errors(false);
+    // ffprobe at `-v error` prints nothing but errors, and exits 0 on them.
+    let errors = out.log.errors(true);
     if !errors.is_empty() {
         return Err(Error::new(
             ErrorKind::VerifyFailed,
@@ -138,7 +164,55 @@ pub async fn decode_key_frames(tools: &Tools, input: &Path) -> Result<()> {
             ),
         ));
     }
-    Ok(())
+    let frames: Vec<Decoded> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.trim().trim_end_matches(',').split(',');
+            let key = f.next()?.trim() == "1";
+            let seconds = f.next()?.trim().parse::<f64>().ok()?;
+            Some(Decoded { seconds, key })
+        })
+        .collect();
+    if frames.len() != times.len() {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            format!(
+                "decoding {}: {} of {} frames came out",
+                input.display(),
+                frames.len(),
+                times.len()
+            ),
+        ));
+    }
+    Ok(frames)
+}
+
+/// Decode the frame where every piece starts in the joined video and check
+/// it is a key frame at the piece's place on the timeline.
+async fn decode_joins(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> {
+    let src = source_video(plan)?;
+    let half = frame_seconds(src) / 2.0;
+    let mut pieces: Vec<_> = plan.pieces.iter().collect();
+    pieces.sort_by_key(|p| p.index);
+    let origin = pieces.first().map(|p| p.start_seconds).unwrap_or(0.0);
+    let offsets: Vec<f64> = pieces.iter().map(|p| p.start_seconds - origin).collect();
+    // Half a frame in: the seek keeps the key frame the piece starts with
+    // even if its timestamp rounds a hair past the offset.
+    let at: Vec<f64> = offsets.iter().map(|o| o + half).collect();
+    let frames = decode_at(tools, merged, &at).await?;
+    let zero = frames.first().map(|f| f.seconds).unwrap_or(0.0);
+    let mut problems = Vec::new();
+    for ((p, off), f) in pieces.iter().zip(&offsets).zip(&frames) {
+        if !f.key || (f.seconds - zero - off).abs() > half + 1e-6 {
+            problems.push(format!(
+                "piece {} should start with a key frame at {off:.6} s; the frame there is {} at {:.6} s",
+                p.index,
+                if f.key { "a key frame" } else { "not a key frame" },
+                f.seconds - zero
+            ));
+        }
+    }
+    failed("the joins of the merged video", problems)
 }
 
 /// Timing of one stream, from its packets.
@@ -220,9 +294,28 @@ pub(crate) async fn timings(
     Ok(map)
 }
 
+/// What [`verify`] counted in the joined video: every remux of it must carry
+/// the same packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub video_packets: u64,
+    pub audio_packets: u64,
+}
+
 /// Check the joined video (with its audio) against the source: NOTES §7.
 /// Fails with `VerifyFailed` and the figures.
-pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> {
+pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<Counted> {
+    // The join decode needs nothing from the other reads: all side by side.
+    let (checked, ()) = tokio::try_join!(
+        check_streams(tools, merged, plan),
+        decode_joins(tools, merged, plan)
+    )?;
+    Ok(checked)
+}
+
+/// The stream and packet checks of [`verify`] (one ffprobe for the streams,
+/// one pass over the packets).
+async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<Counted> {
     let src = source_video(plan)?;
     let json = probe_json(tools, merged)
         .await
@@ -232,7 +325,10 @@ pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> 
     let videos: Vec<_> = json.streams.iter().filter(|s| s.is_video()).collect();
     let audios: Vec<_> = json.streams.iter().filter(|s| s.is_audio()).collect();
     let Some(vs) = videos.first() else {
-        return failed("the merged video", vec!["it has no video stream".into()]);
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            "the merged video: it has no video stream",
+        ));
     };
     if videos.len() != 1 || audios.len() > 1 {
         problems.push(format!(
@@ -273,11 +369,7 @@ pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> 
         };
         tbs.insert(s.index, (tb, rate));
     }
-    // Two reads of the same file, side by side (one core each).
-    let (timing, ()) = tokio::try_join!(
-        timings(tools, merged, &tbs),
-        decode_key_frames(tools, merged)
-    )?;
+    let timing = timings(tools, merged, &tbs).await?;
     let secs = |idx: u32, t: &Timing| -> (f64, f64) {
         let tb = tbs.get(&idx).map(|x| x.0.f64()).unwrap_or(1.0);
         let (s, e) = (t.start.unwrap_or(0), t.end.unwrap_or(0));
@@ -300,6 +392,10 @@ pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> 
         ));
     }
 
+    let mut counted = Counted {
+        video_packets: vt.packets,
+        audio_packets: 0,
+    };
     match (plan.has_audio, audios.first()) {
         (false, Some(_)) => problems.push("it has an audio stream the job does not expect".into()),
         (true, None) => problems.push("the audio stream is missing".into()),
@@ -307,6 +403,7 @@ pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> 
         (true, Some(a)) => {
             let rate = tbs.get(&a.index).map(|x| x.1).unwrap_or(0).max(1);
             let at = timing.get(&a.index).cloned().unwrap_or_default();
+            counted.audio_packets = at.packets;
             if a.codec_name.as_deref() != Some("aac") {
                 problems.push(format!("audio codec {:?}, expected aac", a.codec_name));
             }
@@ -343,7 +440,8 @@ pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> 
             }
         }
     }
-    failed("the merged video", problems)
+    failed("the merged video", problems)?;
+    Ok(counted)
 }
 
 /// A parsed media playlist.
@@ -440,47 +538,143 @@ pub(crate) fn read_playlist(playlist: &Path) -> Result<(Playlist, Vec<PathBuf>)>
     Ok((p, paths))
 }
 
-/// Video packets (frames) across every segment of a playlist, demuxed, not
-/// decoded. ffprobe lists the stream twice for HLS (under its program and
-/// on its own): the first count is taken.
-async fn playlist_frames(tools: &Tools, playlist: &Path) -> Result<u64> {
-    let out = run(
+/// What one pass over an HLS output found in one segment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SegmentScan {
+    /// The segment's first video packet (in file order): its time in
+    /// seconds and whether it is a key frame.
+    pub first_video: Option<(f64, bool)>,
+    pub video_packets: u64,
+    pub audio_packets: u64,
+}
+
+/// Read every segment back to back in one ffprobe (the `concatf` protocol)
+/// and place each packet in its segment by its byte position. One process
+/// instead of one per segment (issue 6: 20 segments per 2 minutes of video
+/// took 0.7 s on 2 cores that way; one pass takes about 0.1 s).
+pub(crate) async fn scan_segments(tools: &Tools, segments: &[PathBuf]) -> Result<Vec<SegmentScan>> {
+    let Some(first) = segments.first() else {
+        return Ok(Vec::new());
+    };
+    // Where each segment starts in the concatenation.
+    let mut starts = Vec::with_capacity(segments.len());
+    let mut total = 0u64;
+    let mut list = String::new();
+    for path in segments {
+        starts.push(total);
+        total += std::fs::metadata(path)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::VerifyFailed,
+                    format!("segment {}: {e}", path.display()),
+                )
+            })?
+            .len();
+        let abs = std::path::absolute(path)?;
+        let line = abs.to_string_lossy();
+        if line.contains('\n') {
+            return Err(Error::internal(format!(
+                "a segment path holds a line break: {line:?}"
+            )));
+        }
+        list.push_str(&format!("file:{line}\n"));
+    }
+    let list_file = Temp::beside(&first.with_extension("concatf"));
+    std::fs::write(list_file.path(), list)?;
+
+    let mut scans = vec![SegmentScan::default(); segments.len()];
+    let mut kinds: HashMap<u32, String> = HashMap::new();
+    let mut packets: Vec<(u32, Option<f64>, u64, bool)> = Vec::new();
+    let mut last_pos: HashMap<u32, u64> = HashMap::new();
+    let mut unplaced = 0u64;
+    let mut on_line = |line: &str| {
+        let mut fields = line.split('|');
+        let section = fields.next().unwrap_or("");
+        let (mut idx, mut pts, mut pos, mut key, mut kind) = (None, None, None, false, None);
+        for f in fields {
+            let Some((k, v)) = f.split_once('=') else {
+                continue;
+            };
+            match k {
+                "stream_index" | "index" => idx = v.parse::<u32>().ok(),
+                "pts_time" => pts = v.parse::<f64>().ok(),
+                "pos" => pos = v.parse::<u64>().ok(),
+                "flags" => key = v.contains('K'),
+                "codec_type" => kind = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        match (section, idx) {
+            // The parser splits a PES of several audio frames; only the
+            // first has a position, and a PES never spans two segments.
+            ("packet", Some(i)) => match pos.or_else(|| last_pos.get(&i).copied()) {
+                Some(p) => {
+                    last_pos.insert(i, p);
+                    packets.push((i, pts, p, key));
+                }
+                None => unplaced += 1,
+            },
+            (_, Some(i)) => {
+                if let Some(k) = kind {
+                    kinds.entry(i).or_insert(k);
+                }
+            }
+            _ => {}
+        }
+    };
+    let listing = format!("concatf:{}", list_file.path().display());
+    run(
         &tools.ffprobe,
         &args![
             "-v",
             "error",
-            "-select_streams",
-            "V:0",
-            "-count_packets",
             "-show_entries",
-            "stream=nb_read_packets",
+            "packet=stream_index,pts_time,pos,flags:stream=index,codec_type",
             "-of",
-            "csv=p=0",
-            playlist
+            "compact",
+            listing
         ],
-        Stdout::Capture,
+        Stdout::Lines(&mut on_line),
     )
     .await?
-    .check(
-        ErrorKind::VerifyFailed,
-        &format!("counting the frames of {}", playlist.display()),
-    )?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::VerifyFailed,
-                format!("{} has no video stream", playlist.display()),
-            )
-        })
+    .check(ErrorKind::VerifyFailed, "reading the HLS segments")?;
+    if unplaced > 0 {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            format!("{unplaced} packets of the HLS segments have no byte position"),
+        ));
+    }
+    for (idx, t, pos, key) in packets {
+        let seg = starts.partition_point(|&s| s <= pos).saturating_sub(1);
+        let scan = &mut scans[seg];
+        match kinds.get(&idx).map(String::as_str) {
+            Some("video") => {
+                scan.video_packets += 1;
+                if scan.first_video.is_none() {
+                    scan.first_video = Some((t.unwrap_or(f64::NAN), key));
+                }
+            }
+            Some("audio") => scan.audio_packets += 1,
+            _ => {}
+        }
+    }
+    Ok(scans)
 }
 
-/// Check an HLS output: VOD playlist with `#EXT-X-ENDLIST`, every segment
-/// present and non-empty, durations adding up to the source video's within
-/// one frame, the source's frame count across the segments, key frames and
-/// audio decoding.
-pub async fn verify_hls(tools: &Tools, playlist: &Path, plan: &JobPlan) -> Result<()> {
+/// Check an HLS output against the joined video it was remuxed from: VOD
+/// playlist with `#EXT-X-ENDLIST`, every segment present and starting with a
+/// key frame (so each decodes on its own: the MPEG-TS muxer puts the
+/// parameter sets before every key frame), durations adding up to the
+/// source video's within one frame, and every video and audio packet of
+/// the joined video in the segments. `scans` is [`scan_segments`] of the
+/// playlist's segments. The bits are those of the joined video, which
+/// [`verify`] decoded at every join.
+pub fn verify_hls(
+    playlist: &Path,
+    plan: &JobPlan,
+    master: &Counted,
+    scans: &[SegmentScan],
+) -> Result<()> {
     let src = source_video(plan)?;
     let (p, paths) = read_playlist(playlist)?;
     let mut problems = Vec::new();
@@ -504,19 +698,35 @@ pub async fn verify_hls(tools: &Tools, playlist: &Path, plan: &JobPlan) -> Resul
             src.duration_seconds
         ));
     }
-    if problems.is_empty() {
-        // A remux of the verified joined video: every frame must have reached
-        // a segment, and every segment must start decodable.
-        let (frames, ()) = tokio::try_join!(
-            playlist_frames(tools, playlist),
-            decode_key_frames(tools, playlist)
-        )?;
-        if frames != src.frames {
-            problems.push(format!(
-                "{frames} video frames in the segments, the source has {}",
-                src.frames
-            ));
+    if scans.len() != paths.len() {
+        problems.push(format!(
+            "{} segments were read, the playlist lists {}",
+            scans.len(),
+            paths.len()
+        ));
+    }
+    for ((uri, _), scan) in p.segments.iter().zip(scans) {
+        match scan.first_video {
+            Some((_, true)) => {}
+            Some((t, false)) => problems.push(format!(
+                "segment {uri} starts with a frame at {t:.6} s that is not a key frame"
+            )),
+            None => problems.push(format!("segment {uri} holds no video")),
         }
+    }
+    let video: u64 = scans.iter().map(|s| s.video_packets).sum();
+    let audio: u64 = scans.iter().map(|s| s.audio_packets).sum();
+    if video != master.video_packets || video != src.frames {
+        problems.push(format!(
+            "{video} video frames in the segments, the joined video has {} and the source {}",
+            master.video_packets, src.frames
+        ));
+    }
+    if audio != master.audio_packets {
+        problems.push(format!(
+            "{audio} audio packets in the segments, the joined video has {}",
+            master.audio_packets
+        ));
     }
     failed("the HLS output", problems)
 }
@@ -524,6 +734,98 @@ pub async fn verify_hls(tools: &Tools, playlist: &Path, plan: &JobPlan) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vpf_core::job::{JobRequest, MediaInfo};
+
+    fn plan(frames: u64, seconds: f64) -> JobPlan {
+        let request: JobRequest = serde_json::from_value(serde_json::json!({
+            "jobId": "j", "bucket": "b", "key": "in/a.mp4", "outputBase": "dest/a", "stem": "a",
+            "formats": ["hls"], "segmentSeconds": 10.0
+        }))
+        .unwrap();
+        JobPlan {
+            request,
+            source_file: "source.mp4".into(),
+            info: MediaInfo {
+                video: Some(VideoInfo {
+                    frames,
+                    duration_seconds: seconds,
+                    frame_rate_num: 25,
+                    frame_rate_den: 1,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            piece_seconds: 10.0,
+            pieces: Vec::new(),
+            has_audio: true,
+        }
+    }
+
+    fn seg(t: f64, key: bool, video: u64, audio: u64) -> SegmentScan {
+        SegmentScan {
+            first_video: Some((t, key)),
+            video_packets: video,
+            audio_packets: audio,
+        }
+    }
+
+    #[test]
+    fn hls_checks_key_frames_and_every_packet() {
+        let dir = tempfile::tempdir().unwrap();
+        let pl = dir.path().join("index.m3u8");
+        std::fs::write(
+            &pl,
+            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\ni0.ts\n#EXTINF:2.0,\ni1.ts\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        for f in ["i0.ts", "i1.ts"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        let plan = plan(100, 4.0);
+        let master = Counted {
+            video_packets: 100,
+            audio_packets: 188,
+        };
+        let good = [seg(1.4, true, 50, 94), seg(3.4, true, 50, 94)];
+        verify_hls(&pl, &plan, &master, &good).unwrap();
+
+        let e = verify_hls(
+            &pl,
+            &plan,
+            &master,
+            &[good[0].clone(), seg(3.4, false, 50, 94)],
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("i1.ts starts with a frame at 3.400000 s that is not a key frame"),
+            "{}",
+            e.message
+        );
+        let e = verify_hls(
+            &pl,
+            &plan,
+            &master,
+            &[good[0].clone(), seg(3.4, true, 49, 94)],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("99 video frames"), "{}", e.message);
+        let e = verify_hls(
+            &pl,
+            &plan,
+            &master,
+            &[good[0].clone(), seg(3.4, true, 50, 90)],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("184 audio packets"), "{}", e.message);
+        let e = verify_hls(&pl, &plan, &master, &good[..1]).unwrap_err();
+        assert!(
+            e.message
+                .contains("1 segments were read, the playlist lists 2"),
+            "{}",
+            e.message
+        );
+    }
 
     #[test]
     fn playlists_parse_and_refuse_escapes() {

@@ -4,14 +4,14 @@
 
 use std::time::Instant;
 
-use futures_util::{TryStreamExt, stream};
+use futures_util::{TryStreamExt, future, stream};
 use vpf_core::job::{MergeInput, MergeOutput, OutputObject};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, ErrorKind, Result};
 use vpf_media::Packaged;
 use vpf_oss::ObjectStore;
 
-/// HLS segments upload this many at a time; the playlist goes last.
+/// HLS segments upload this many at a time (per format); the playlist goes last.
 const UPLOADS_IN_FLIGHT: usize = 4;
 
 /// The environment this step reads (NAS mount, OSS endpoint, ffmpeg).
@@ -28,20 +28,22 @@ pub async fn handle<S: ObjectStore>(
     let started = Instant::now();
     let packaged = vpf_media::merge(&s.tools, &plan, &job).await?;
     let req = &plan.request;
-    let mut outputs = Vec::with_capacity(packaged.len());
-    for p in &packaged {
+    // Every format was checked before any upload starts (a failed check
+    // publishes nothing new); then the formats go up side by side.
+    let outputs = future::try_join_all(packaged.iter().map(|p| async move {
         upload(store, &req.bucket, &req.output_base, p).await?;
         prune(store, &req.bucket, &req.output_base, p).await?;
-        outputs.push(OutputObject {
+        tracing::info!(format = %p.format, key = %req.output_key(p.format), bytes = p.bytes(), "uploaded");
+        Ok::<_, Error>(OutputObject {
             format: p.format,
             key: req.output_key(p.format),
             bytes: p.bytes(),
             objects: p.files.len() as u32,
             duration_seconds: p.duration_seconds,
             bitrate_kbps: p.bitrate_kbps,
-        });
-        tracing::info!(format = %p.format, key = %req.output_key(p.format), bytes = p.bytes(), "uploaded");
-    }
+        })
+    }))
+    .await?;
     // The packaged files are in OSS now; free NAS before after-process runs.
     let _ = std::fs::remove_dir_all(job.out_dir());
     job.record_step("merge", started.elapsed().as_secs_f64())?;
