@@ -50,10 +50,10 @@ struct Common {
     )]
     state_dir: PathBuf,
     /// Folder with the handler binaries (named as their code folders: split,
-    /// merge...). Default: the code folders if built, else this program's folder.
+    /// merge...). Default: the code folders or this program's folder, whichever was built last.
     #[arg(long, global = true, env = "VPF_BIN_DIR")]
     bin_dir: Option<PathBuf>,
-    /// Pieces transcoded at once, at most (default: the number of cores).
+    /// Transcode tasks (pieces, audio) at once, at most (default: the number of cores).
     #[arg(long, global = true)]
     max_concurrency: Option<u32>,
 }
@@ -154,16 +154,22 @@ fn options(c: &Common) -> Options {
     o
 }
 
-/// The code folders when `scripts/build-code.sh` filled them; else the
-/// folder of this program, where cargo puts the handler binaries beside it.
+/// The handler binaries: the code folders that `scripts/build-code.sh`
+/// fills (what `s deploy` ships), or the folder of this program, where cargo
+/// puts them beside it; when both exist, the newer build, so that a stale
+/// `code-out/` never hides the code just built (`None`: the code folders).
 fn default_bin_dir(s_yaml: &Path) -> Option<PathBuf> {
     let dir = s_yaml.parent().unwrap_or(Path::new("."));
-    if dir.join("code-out/split/bootstrap").is_file() {
-        return None;
-    }
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let code = modified(&dir.join("code-out/split/bootstrap"));
     let exe = std::env::current_exe().ok()?;
     let here = exe.parent()?;
-    here.join("split").is_file().then(|| here.to_path_buf())
+    let built = modified(&here.join("split"));
+    match (code, built) {
+        (Some(c), Some(b)) if b > c => Some(here.to_path_buf()),
+        (Some(_), _) | (None, None) => None,
+        (None, Some(_)) => Some(here.to_path_buf()),
+    }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
