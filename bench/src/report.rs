@@ -386,7 +386,8 @@ codecs\" is its bare `ffmpeg -i piece out.<ext>` (libx264 preset medium for MP4,
     let _ = writeln!(
         s,
         "Flow states as the engine timed them; in brackets the time inside the handlers \
-(transcode: the sum over pieces, which run {} at once). Seed: its three phases.\n",
+(transcode: the sum over pieces, and the audio encoded once beside them; {} tasks run at once). \
+Seed: its three phases.\n",
         r.settings.concurrency
     );
     let _ = writeln!(
@@ -635,8 +636,14 @@ fn step_cells(r: &PipelineRun) -> String {
         }
         .and_then(|h| r.handler_steps.iter().find(|s| s.name == h))
         .map(|s| s.seconds);
+        // The audio task runs in the Map beside the pieces.
+        let audio = (n == "TranscodeAll")
+            .then(|| r.handler_steps.iter().find(|s| s.name == "audio"))
+            .flatten()
+            .map(|s| format!(" + audio {}", n2(s.seconds)))
+            .unwrap_or_default();
         match (st, h) {
-            (Some(a), Some(b)) => format!("{} ({})", n2(a), n2(b)),
+            (Some(a), Some(b)) => format!("{} ({}{audio})", n2(a), n2(b)),
             (Some(a), None) => n2(a),
             _ => "-".into(),
         }

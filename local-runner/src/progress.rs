@@ -1,4 +1,4 @@
-//! Progress on a terminal: the state of each step and pieces transcoded of
+//! Progress on a terminal: the state of each step and transcode tasks done of
 //! the total, read from the execution's history. Off when stderr is not a
 //! terminal, so that scripts get quiet, parseable output.
 
@@ -18,7 +18,7 @@ pub async fn follow<I: Invoker>(engine: &Engine<I>, execution: &str) {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
-            "{elapsed_precise} {spinner} {msg} [{bar:30}] {pos}/{len} pieces",
+            "{elapsed_precise} {spinner} {msg} [{bar:30}] {pos}/{len} encoded",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
@@ -29,7 +29,7 @@ pub async fn follow<I: Invoker>(engine: &Engine<I>, execution: &str) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let (done, total) = pieces(&rec);
+        let (done, total) = tasks(&rec);
         bar.set_length(total);
         bar.set_position(done);
         bar.set_message(current_step(&rec));
@@ -41,14 +41,14 @@ pub async fn follow<I: Invoker>(engine: &Engine<I>, execution: &str) {
     }
 }
 
-/// (pieces transcoded, pieces in all) from the history.
-pub fn pieces(rec: &ExecutionRecord) -> (u64, u64) {
+/// (transcode tasks done, tasks in all: pieces and the audio) from the history.
+pub fn tasks(rec: &ExecutionRecord) -> (u64, u64) {
     let total = rec
         .events
         .iter()
         .find(|e| e.kind == "StateSucceeded" && e.state == "Split")
         .and_then(|e| e.output.as_ref())
-        .and_then(|o| o.get("pieces"))
+        .and_then(|o| o.get("tasks"))
         .and_then(|p| p.as_array())
         .map(|a| a.len() as u64)
         .unwrap_or(0);

@@ -39,14 +39,17 @@ fn handlers() -> Script {
     Script::new()
         .always("vpf-split", |v| {
             let r: JobRequest = serde_json::from_value(v.clone()).map_err(bad)?;
+            let task = |track, index| TranscodeTask {
+                job_id: r.job_id.clone(),
+                track,
+                index,
+            };
             let out = SplitOutput {
                 job_id: r.job_id.clone(),
-                pieces: (0..PIECES)
-                    .map(|index| PieceTask {
-                        job_id: r.job_id.clone(),
-                        index,
-                    })
+                tasks: std::iter::once(task(Track::Audio, 0))
+                    .chain((0..PIECES).map(|i| task(Track::Video, i)))
                     .collect(),
+                pieces: PIECES,
                 piece_seconds: 10.0,
                 duration_seconds: 65.0,
                 has_audio: true,
@@ -54,11 +57,13 @@ fn handlers() -> Script {
             Ok(serde_json::to_value(out).unwrap())
         })
         .always("vpf-transcode", |v| {
-            let t: PieceTask = serde_json::from_value(v.clone()).map_err(bad)?;
-            Ok(serde_json::to_value(PieceOutput {
+            let t: TranscodeTask = serde_json::from_value(v.clone()).map_err(bad)?;
+            let video = t.track == Track::Video;
+            Ok(serde_json::to_value(TranscodeOutput {
                 job_id: t.job_id,
+                track: t.track,
                 index: t.index,
-                frames: 300 + t.index as u64,
+                frames: if video { 300 + t.index as u64 } else { 0 },
                 bytes: 1000,
             })
             .unwrap())
@@ -141,16 +146,18 @@ async fn success_path_reaches_after_process_with_the_merge_result() {
         vec![input.clone()],
         "split gets the execution input"
     );
-    assert_eq!(inv.calls_to("vpf-transcode").len(), PIECES as usize);
+    assert_eq!(inv.calls_to("vpf-transcode").len(), PIECES as usize + 1);
 
     let merge: MergeInput = serde_json::from_value(inv.calls_to("vpf-merge")[0].clone()).unwrap();
-    let order: Vec<u32> = merge.pieces.iter().map(|p| p.index).collect();
+    let order: Vec<(Track, u32)> = merge.tasks.iter().map(|t| (t.track, t.index)).collect();
+    let want: Vec<(Track, u32)> = std::iter::once((Track::Audio, 0))
+        .chain((0..PIECES).map(|i| (Track::Video, i)))
+        .collect();
     assert_eq!(
-        order,
-        (0..PIECES).collect::<Vec<_>>(),
-        "Items in piece order"
+        order, want,
+        "Items in task order, the track carried through"
     );
-    assert_eq!(merge.pieces[3].frames, 303);
+    assert_eq!(merge.tasks[4].frames, 303);
 
     let after = inv.calls_to("vpf-after-process");
     assert_eq!(after.len(), 1);
@@ -204,7 +211,7 @@ async fn a_piece_failing_for_good_takes_the_failure_path_after_retries() {
         if v["index"] == 5 {
             Err(TaskError::new("EncodeFailed", "ffmpeg killed"))
         } else {
-            Ok(json!({"jobId": v["jobId"].clone(), "index": v["index"].clone(), "frames": 1, "bytes": 1}))
+            Ok(json!({"jobId": v["jobId"].clone(), "track": v["track"].clone(), "index": v["index"].clone(), "frames": 1, "bytes": 1}))
         }
     });
     let engine = Engine::new(flow(), script, opts());

@@ -3,7 +3,7 @@
 
 use local_runner::oss::{EmulatorConfig, OssEmulator};
 use vpf_core::ErrorKind;
-use vpf_core::job::{Format, JobRequest, PieceTask, Profile};
+use vpf_core::job::{Format, JobRequest, Profile, Track, TranscodeTask};
 use vpf_core::nas::JobDir;
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, truncated_copy, zero_bytes};
@@ -61,13 +61,17 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
     };
     let req = request("source/a.mp4");
     let first = split::handle(req.clone(), &ss, &client).await.unwrap();
-    assert_eq!(first.pieces.len(), 3);
-    assert!(
-        first
-            .pieces
-            .iter()
-            .enumerate()
-            .all(|(i, p)| p.index as usize == i)
+    assert_eq!(first.pieces, 3);
+    // The audio first, then the pieces in order.
+    let tracks: Vec<(Track, u32)> = first.tasks.iter().map(|t| (t.track, t.index)).collect();
+    assert_eq!(
+        tracks,
+        [
+            (Track::Audio, 0),
+            (Track::Video, 0),
+            (Track::Video, 1),
+            (Track::Video, 2)
+        ]
     );
     // The answer was lost and the flow calls split again: same answer, no
     // second download (the source is gone from OSS, and it still works).
@@ -80,12 +84,10 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
         oss_endpoint: None,
         tools: Tools::from_env(),
     };
-    let task = PieceTask {
-        job_id: req.job_id.clone(),
-        index: 1,
-    };
-    let out = transcode::handle(task.clone(), &ts).await.unwrap();
     let job = JobDir::new(&nas, &req.job_id).unwrap();
+    let task = first.tasks[2].clone();
+    let out = transcode::handle(task.clone(), &ts).await.unwrap();
+    assert_eq!((out.track, out.index), (Track::Video, 1));
     let modified = std::fs::metadata(job.encoded(1))
         .unwrap()
         .modified()
@@ -100,10 +102,36 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
         modified,
         "not encoded twice"
     );
+
+    // The audio task encodes from the source split left on NAS, then
+    // removes it; a retry answers from the encoded track.
+    let source = job.source(&req.key);
+    assert!(
+        source.is_file(),
+        "split keeps the source for the audio task"
+    );
+    let audio = transcode::handle(first.tasks[0].clone(), &ts)
+        .await
+        .unwrap();
+    assert_eq!(audio.track, Track::Audio);
+    assert!(job.audio().is_file() && audio.bytes > 0);
+    assert!(
+        !source.exists(),
+        "the source is removed once the audio is encoded"
+    );
+    let retry = transcode::handle(first.tasks[0].clone(), &ts)
+        .await
+        .unwrap();
+    assert_eq!(retry, audio);
+    // Split answers a retry from the plan still: the audio is done.
+    let again = split::handle(req.clone(), &ss, &client).await.unwrap();
+    assert_eq!(again, first);
+
     // A piece the plan does not have.
     let e = transcode::handle(
-        PieceTask {
+        TranscodeTask {
             job_id: req.job_id.clone(),
+            track: Track::Video,
             index: 9,
         },
         &ts,

@@ -61,7 +61,10 @@ async fn every_format_matches_the_source_frame_for_frame() {
         .iter()
         .map(|s| (s.step.as_str(), s.invocations))
         .collect();
-    assert_eq!(steps, [("split", 1), ("transcode", 4), ("merge", 1)]);
+    assert_eq!(
+        steps,
+        [("split", 1), ("audio", 1), ("transcode", 4), ("merge", 1)]
+    );
 
     let frame = 1.0 / 25.0;
     for key in [

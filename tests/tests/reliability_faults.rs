@@ -120,7 +120,8 @@ async fn a_transcode_instance_killed_mid_piece_is_retried_and_the_output_is_exac
     let crashed = failures(&rec, "Transcode");
     assert_eq!(crashed.len(), 1, "{crashed:?}");
     assert_eq!(crashed[0].0, "FC.FunctionCrashed");
-    assert_eq!(scheduled(&rec, "Transcode"), 4 + 1, "one retry");
+    // 4 pieces and the audio task, and one retry.
+    assert_eq!(scheduled(&rec, "Transcode"), 4 + 1 + 1, "one retry");
     let out = probe(&fetch(&sys, "dest/kill/kill.mp4", tmp.path()).await);
     assert_eq!(out.video_frames, source.video_frames, "frame-exact");
     assert!((out.video_seconds - source.video_seconds).abs() <= 0.04 + 1e-6);

@@ -268,7 +268,7 @@ async fn handlers_refuse_fields_that_would_escape_the_job_folder() {
         (
             "vpf-merge",
             "jobId ../../x",
-            json!({"jobId": "../../x", "pieces": []}),
+            json!({"jobId": "../../x", "tasks": []}),
         ),
         (
             "vpf-after-process",

@@ -327,15 +327,33 @@ pub struct JobPlan {
     /// The piece length actually used (the request's, raised to respect maxPieces).
     pub piece_seconds: f64,
     pub pieces: Vec<Piece>,
-    /// Whether split wrote `audio.m4a` (the once-encoded AAC track).
+    /// Whether the job has audio: the audio task writes `audio.m4a` (the
+    /// once-encoded AAC track) from the source, which stays on NAS until then.
     pub has_audio: bool,
 }
 
-/// One Map item: which piece to transcode. Small on purpose.
+/// What a transcode task encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Track {
+    /// One video piece (`index`).
+    #[default]
+    Video,
+    /// The job's whole audio track, encoded once.
+    Audio,
+}
+
+/// One Map item: a video piece, or the audio track. The audio is encoded
+/// beside the pieces rather than in split, so it costs no step of the
+/// job's critical path (issue 6). Small on purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PieceTask {
+pub struct TranscodeTask {
     pub job_id: String,
+    #[serde(default)]
+    pub track: Track,
+    /// The piece (video only; 0 for the audio).
+    #[serde(default)]
     pub index: u32,
 }
 
@@ -344,19 +362,24 @@ pub struct PieceTask {
 #[serde(rename_all = "camelCase")]
 pub struct SplitOutput {
     pub job_id: String,
-    /// In order: the Map runs over these.
-    pub pieces: Vec<PieceTask>,
+    /// The Map runs over these: the audio first (when there is audio), so
+    /// it starts at once, then the pieces in order.
+    pub tasks: Vec<TranscodeTask>,
+    pub pieces: u32,
     pub piece_seconds: f64,
     pub duration_seconds: f64,
     pub has_audio: bool,
 }
 
-/// Transcode's answer for one piece.
+/// Transcode's answer for one task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PieceOutput {
+pub struct TranscodeOutput {
     pub job_id: String,
+    #[serde(default)]
+    pub track: Track,
     pub index: u32,
+    /// Video frames encoded (0 for the audio).
     pub frames: u64,
     pub bytes: u64,
 }
@@ -366,7 +389,7 @@ pub struct PieceOutput {
 #[serde(rename_all = "camelCase")]
 pub struct MergeInput {
     pub job_id: String,
-    pub pieces: Vec<PieceOutput>,
+    pub tasks: Vec<TranscodeOutput>,
 }
 
 /// One uploaded output.

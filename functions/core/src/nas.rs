@@ -175,9 +175,10 @@ impl JobDir {
         }
         let order = |s: &str| match s {
             "split" => 0,
-            "transcode" => 1,
-            "merge" => 2,
-            _ => 3,
+            "audio" => 1,
+            "transcode" => 2,
+            "merge" => 3,
+            _ => 4,
         };
         folded.sort_by_key(|t| order(&t.step));
         folded
@@ -270,12 +271,13 @@ mod tests {
         d.record_step("transcode-00000", 2.0).unwrap();
         d.record_step("transcode-00001", 3.0).unwrap();
         d.record_step("merge", 1.0).unwrap();
+        d.record_step("audio", 0.5).unwrap();
         assert!(d.record_step("../x", 1.0).is_err());
         let steps = d.read_steps();
         let names: Vec<_> = steps.iter().map(|s| s.step.as_str()).collect();
-        assert_eq!(names, ["split", "transcode", "merge"]);
-        assert_eq!(steps[1].invocations, 2);
-        assert!((steps[1].seconds - 5.0).abs() < 1e-9);
+        assert_eq!(names, ["split", "audio", "transcode", "merge"]);
+        assert_eq!(steps[2].invocations, 2);
+        assert!((steps[2].seconds - 5.0).abs() < 1e-9);
         d.remove().unwrap();
         assert!(!d.exists());
         d.remove().unwrap();

@@ -44,6 +44,12 @@ pub fn output_rate(source_rate: u32) -> u32 {
     }
 }
 
+/// Whether `info` has audio to encode: an audio stream that lasts past the
+/// first video frame.
+pub fn has_audio(info: &MediaInfo) -> bool {
+    info.audio.is_some() && expected_audio_seconds(info).is_some()
+}
+
 /// The ffmpeg arguments that encode `info`'s audio to AAC in `out` (an MP4
 /// file), aligned with the video. `None` when there is no audio to encode.
 pub fn audio_args(

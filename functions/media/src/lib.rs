@@ -4,10 +4,10 @@
 //! 1. [`probe`] the source (frames counted, start, rate, rotation, audio);
 //! 2. [`piece_seconds`] and [`split_video`]: video-only pieces cut at key
 //!    frames by stream copy, each with its real start and frame count;
-//! 3. [`extract_audio`]: the whole audio encoded once to AAC, aligned with
-//!    the first video frame;
-//! 4. [`transcode_piece`] for each piece: H.264, every frame kept;
-//! 5. [`merge`]: pieces joined in order with the audio, verified
+//! 3. [`transcode_piece`] for each piece: H.264, every frame kept; and,
+//!    beside the pieces, [`extract_audio`]: the whole audio encoded once to
+//!    AAC, aligned with the first video frame;
+//! 4. [`merge`]: pieces joined in order with the audio, verified
 //!    ([`verify`], [`verify_hls`]), and packaged into every format from that
 //!    one encode.
 //!
@@ -32,12 +32,12 @@ mod verify;
 #[cfg(feature = "testmedia")]
 pub mod testmedia;
 
-pub use audio::{audio_args, extract_audio, output_rate};
+pub use audio::{audio_args, extract_audio, has_audio, output_rate};
 pub use package::{
     GIF_FPS, GIF_WIDTH, HLS_SEGMENT_SECONDS, Packaged, PackagedFile, THUMBNAIL_AT, concat_list,
     main_rel, merge, merge_args, package_args, thumbnail_seconds,
 };
-pub use probe::{MAX_SIDE, expected_audio_seconds, probe};
+pub use probe::{MAX_SIDE, Probed, expected_audio_seconds, probe, probe_source};
 pub use split::{piece_seconds, split_args, split_video};
 pub use step::StepSettings;
 pub use tools::{LAYER_BIN, Tools};
@@ -70,9 +70,11 @@ mod tests {
         pr: &Profile,
         plan: &JobPlan,
         j: &JobDir,
+        pd: &Probed,
     ) {
         send(&probe(t, p));
-        send(&split_video(t, p, i, 1.0, j));
+        send(&probe_source(t, p));
+        send(&split_video(t, p, pd, 1.0, j));
         send(&extract_audio(t, p, i, pr, p));
         send(&transcode_piece(t, p, p, plan, 0));
         send(&merge(t, plan, j));

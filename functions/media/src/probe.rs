@@ -342,18 +342,6 @@ pub(crate) async fn scan_video(tools: &Tools, path: &Path) -> Result<Scan> {
     })
 }
 
-/// The packet pass as `probe` did it (durations filled the same way), for
-/// steps that need every packet's time.
-pub(crate) async fn scan_video_like(tools: &Tools, path: &Path, video: &VideoInfo) -> Result<Scan> {
-    let mut scan = scan_video(tools, path).await?;
-    let nominal = scan.usual_duration().unwrap_or_else(|| {
-        let frame = video.frame_rate_den.max(1) as f64 / video.frame_rate_num.max(1) as f64;
-        (frame / scan.tb.f64()).round().max(1.0) as i64
-    });
-    scan.fill_durations(nominal);
-    Ok(scan)
-}
-
 /// Video packets in a file we wrote (no decoding).
 pub(crate) async fn count_video_packets(tools: &Tools, path: &Path) -> Result<u64> {
     let out = run(
@@ -386,15 +374,31 @@ pub(crate) async fn count_video_packets(tools: &Tools, path: &Path) -> Result<u6
 
 // ---- putting it together -------------------------------------------------------------
 
+/// A probed file: what [`probe`] reports, and the packet pass it made,
+/// which [`crate::split_video`] plans its cuts from (no second read).
+#[derive(Debug, Clone)]
+pub struct Probed {
+    pub info: MediaInfo,
+    pub(crate) scan: Scan,
+}
+
 /// Probe a media file. Anything ffprobe cannot read, a file without a video
 /// stream, or a truncated one is `CorruptMedia` with the reason.
 pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo> {
+    probe_source(tools, path).await.map(|p| p.info)
+}
+
+/// [`probe`], keeping the packet pass for splitting.
+pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::internal(format!("cannot read {}: {e}", path.display())))?;
     if meta.len() == 0 {
         return Err(Error::corrupt("the file is empty (0 bytes)"));
     }
-    let json = probe_json(tools, path).await?;
+    // Two reads of the same file, side by side; the streams' answer is
+    // judged first, so a file without video is reported as such.
+    let (json, scan) = tokio::join!(probe_json(tools, path), scan_video(tools, path));
+    let json = json?;
     let Some(vs) = json.streams.iter().find(|s| s.is_video()) else {
         let kinds: Vec<String> = json
             .streams
@@ -413,14 +417,14 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo> {
             format!("no video stream (found: {})", kinds.join(", "))
         }));
     };
-    let scan = scan_video(tools, path).await?;
-    let video = video_info(vs, scan)?;
+    let mut scan = scan?;
+    let video = video_info(vs, &mut scan)?;
     let format = json.format.unwrap_or_default();
     let audio = match json.streams.iter().find(|s| s.is_audio()) {
         Some(a) => Some(audio_info(a, &format)?),
         None => None,
     };
-    Ok(MediaInfo {
+    let info = MediaInfo {
         format_name: format.format_name.clone().unwrap_or_default(),
         duration_seconds: num(format.duration.as_deref()).unwrap_or(video.duration_seconds),
         size_bytes: meta.len(),
@@ -430,10 +434,13 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo> {
             .and_then(|b| b.trim().parse().ok()),
         video: Some(video),
         audio,
-    })
+    };
+    Ok(Probed { info, scan })
 }
 
-fn video_info(s: &StreamJson, mut scan: Scan) -> Result<VideoInfo> {
+/// The video's facts from its stream entry and packet pass; fills in the
+/// packets' missing durations (as every later use of the pass expects).
+fn video_info(s: &StreamJson, scan: &mut Scan) -> Result<VideoInfo> {
     let codec = s
         .codec_name
         .clone()

@@ -140,6 +140,26 @@ impl Outcome {
         Err(self.failure(kind, what))
     }
 
+    /// [`Outcome::check`], and fail as well when the process printed error
+    /// lines: decoders report damage and go on, exiting 0. ffprobe at `-v
+    /// error` prints nothing else, so its untagged lines count as errors.
+    pub fn check_clean(
+        self,
+        kind: ErrorKind,
+        what: &str,
+        untagged_are_errors: bool,
+    ) -> Result<Outcome> {
+        let out = self.check(kind, what)?;
+        let errors = out.log.errors(untagged_are_errors);
+        if errors.is_empty() {
+            return Ok(out);
+        }
+        Err(Error::new(
+            kind,
+            format!("{what} reported errors: {}", errors.join("; ")),
+        ))
+    }
+
     pub fn failure(&self, kind: ErrorKind, what: &str) -> Error {
         let summary = self.log.summary();
         let how = match self.status.code() {

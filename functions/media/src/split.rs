@@ -11,17 +11,14 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use vpf_core::job::{MediaInfo, Piece};
+use vpf_core::job::Piece;
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
-use crate::probe::{Scan, count_video_packets, scan_video_like};
+use crate::probe::{Probed, Scan};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::{Temp, create_dir};
-
-/// Pieces whose packets split counts at once.
-const COUNTS_AT_ONCE: usize = 4;
 
 /// The piece length to use: `requested`, raised so that a video of
 /// `duration` seconds makes at most `max_pieces` pieces.
@@ -173,29 +170,37 @@ pub fn split_args(
 }
 
 /// Cut `source` into video-only pieces of about `piece_seconds` at key
-/// frames, into `jobdir.piece(i)`. Returns the pieces in order, with their
-/// real start, duration and counted frames; their frames add up to the
-/// source's. An earlier attempt's pieces are replaced.
+/// frames, into `jobdir.piece(i)`, planned from the packet pass `probed`
+/// made of it. Returns the pieces in order, with their real start, duration
+/// and frames; their frames add up to the source's. An earlier attempt's
+/// pieces are replaced.
+///
+/// The pieces are not read back here: transcode counts every piece's frames
+/// after encoding and fails on a difference, and a cut in the wrong place
+/// changes the count of the piece on at least one side of it (pieces are
+/// trimmed only at the video's two ends). Reading each piece back cost one
+/// ffprobe per piece on every job's critical path (issue 6).
 pub async fn split_video(
     tools: &Tools,
     source: &Path,
-    info: &MediaInfo,
+    probed: &Probed,
     piece_seconds: f64,
     jobdir: &JobDir,
 ) -> Result<Vec<Piece>> {
-    let video = info
+    let video = probed
+        .info
         .video
         .as_ref()
         .ok_or_else(|| Error::corrupt("no video stream"))?;
-    let scan = scan_video_like(tools, source, video).await?;
-    if scan.frames() != video.frames {
+    let scan = &probed.scan;
+    let cuts = plan_cuts(scan, piece_seconds)?;
+    let sum: u64 = cuts.iter().map(|c| c.piece.frames).sum();
+    if sum != video.frames {
         return Err(Error::internal(format!(
-            "the source changed since it was probed: {} frames now, {} then",
-            scan.frames(),
+            "the cuts hold {sum} frames, the source {}",
             video.frames
         )));
     }
-    let cuts = plan_cuts(&scan, piece_seconds)?;
 
     let dir = Temp::beside(&jobdir.pieces_dir());
     create_dir(dir.path())?;
@@ -208,7 +213,6 @@ pub async fn split_video(
     .await?
     .check(ErrorKind::EncodeFailed, "splitting the source")?;
 
-    // Count what was written: each piece must hold exactly the packets planned.
     let written = std::fs::read_dir(dir.path())
         .map_err(|e| Error::internal(format!("listing {}: {e}", dir.path().display())))?
         .count();
@@ -216,37 +220,6 @@ pub async fn split_video(
         return Err(Error::new(
             ErrorKind::VerifyFailed,
             format!("split wrote {written} pieces, {} were planned", cuts.len()),
-        ));
-    }
-    // Count every piece's packets, a few reads at a time rather than one
-    // after the other (issue 6: the split step is part of every job's fixed cost).
-    let mut counts = tokio::task::JoinSet::new();
-    let mut pending = cuts.iter();
-    loop {
-        while counts.len() < COUNTS_AT_ONCE {
-            let Some(c) = pending.next() else { break };
-            let (tools, index, want) = (tools.clone(), c.piece.index, (c.end - c.first) as u64);
-            let path = dir.path().join(format!("{index:05}.mkv"));
-            counts.spawn(async move { (index, want, count_video_packets(&tools, &path).await) });
-        }
-        let Some(done) = counts.join_next().await else {
-            break;
-        };
-        let (index, want, got) =
-            done.map_err(|e| Error::internal(format!("counting the packets of a piece: {e}")))?;
-        let got = got?;
-        if got != want {
-            return Err(Error::new(
-                ErrorKind::VerifyFailed,
-                format!("piece {index} holds {got} video packets, {want} were planned"),
-            ));
-        }
-    }
-    let sum: u64 = cuts.iter().map(|c| c.piece.frames).sum();
-    if sum != video.frames {
-        return Err(Error::new(
-            ErrorKind::VerifyFailed,
-            format!("pieces hold {sum} frames, the source {}", video.frames),
         ));
     }
     if let Some(parent) = jobdir.pieces_dir().parent() {

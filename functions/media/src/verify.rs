@@ -83,21 +83,11 @@ async fn decode_maps(tools: &Tools, input: &Path, maps: &[&str]) -> Result<Log> 
         "null",
         "-"
     ]);
-    let out = run(&tools.ffmpeg, &a, Stdout::Ignore).await?.check(
+    let out = run(&tools.ffmpeg, &a, Stdout::Ignore).await?.check_clean(
         ErrorKind::VerifyFailed,
         &format!("decoding {}", input.display()),
+        false,
     )?;
-    let errors = out.log.errors(false);
-    if !errors.is_empty() {
-        return Err(Error::new(
-            ErrorKind::VerifyFailed,
-            format!(
-                "decoding {} reported errors: {}",
-                input.display(),
-                errors.join("; ")
-            ),
-        ));
-    }
     Ok(out.log)
 }
 
@@ -148,22 +138,11 @@ pub async fn decode_at(tools: &Tools, input: &Path, times: &[f64]) -> Result<Vec
         Stdout::Capture,
     )
     .await?
-    .check(
+    .check_clean(
         ErrorKind::VerifyFailed,
         &format!("decoding {}", input.display()),
+        true,
     )?;
-    // ffprobe at `-v error` prints nothing but errors, and exits 0 on them.
-    let errors = out.log.errors(true);
-    if !errors.is_empty() {
-        return Err(Error::new(
-            ErrorKind::VerifyFailed,
-            format!(
-                "decoding {} reported errors: {}",
-                input.display(),
-                errors.join("; ")
-            ),
-        ));
-    }
     let frames: Vec<Decoded> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {

@@ -92,10 +92,11 @@ async fn a_failed_encode_leaves_no_file() {
     let root = tempfile::tempdir().unwrap();
     let jobdir = JobDir::new(root.path(), "job-2").unwrap();
     jobdir.create().unwrap();
-    let info = vpf_media::probe(&t, &src).await.unwrap();
-    let pieces = vpf_media::split_video(&t, &src, &info, 10.0, &jobdir)
+    let probed = vpf_media::probe_source(&t, &src).await.unwrap();
+    let pieces = vpf_media::split_video(&t, &src, &probed, 10.0, &jobdir)
         .await
         .unwrap();
+    let info = probed.info;
     let plan = JobPlan {
         request: request(&[Format::Mp4], 10.0, Profile::default()),
         source_file: "source.mp4".into(),

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use futures_util::{TryStreamExt, future, stream};
-use vpf_core::job::{MergeInput, MergeOutput, OutputObject};
+use vpf_core::job::{JobPlan, MergeInput, MergeOutput, OutputObject, Track};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, ErrorKind, Result};
 use vpf_media::Packaged;
@@ -24,7 +24,7 @@ pub async fn handle<S: ObjectStore>(
 ) -> Result<MergeOutput> {
     let job = JobDir::new(&s.nas_mount, &input.job_id)?;
     let plan = job.read_plan()?;
-    check_pieces(&input, &plan.pieces)?;
+    check_tasks(&input, &plan)?;
     let started = Instant::now();
     let packaged = vpf_media::merge(&s.tools, &plan, &job).await?;
     let req = &plan.request;
@@ -54,26 +54,44 @@ pub async fn handle<S: ObjectStore>(
 }
 
 /// The Map's items must be every piece of the plan, once each, with the
-/// frames the plan expects: a missing or short piece would make a shorter
-/// video that still plays.
-fn check_pieces(input: &MergeInput, planned: &[vpf_core::job::Piece]) -> Result<()> {
-    if input.pieces.len() != planned.len() {
+/// frames the plan expects (a missing or short piece would make a shorter
+/// video that still plays), and the audio once when the job has audio.
+fn check_tasks(input: &MergeInput, plan: &JobPlan) -> Result<()> {
+    if let Some(other) = input.tasks.iter().find(|t| t.job_id != input.job_id) {
         return Err(Error::invalid(format!(
-            "merge got {} pieces; the plan has {}",
-            input.pieces.len(),
-            planned.len()
+            "{} {} belongs to job {}",
+            track_name(other.track),
+            other.index,
+            other.job_id
         )));
     }
-    for p in planned {
-        let got: Vec<_> = input.pieces.iter().filter(|x| x.index == p.index).collect();
+    let audio = input
+        .tasks
+        .iter()
+        .filter(|t| t.track == Track::Audio)
+        .count();
+    let want_audio = usize::from(plan.has_audio);
+    if audio != want_audio {
+        return Err(Error::invalid(format!(
+            "merge got {audio} audio tasks; the job has {want_audio}"
+        )));
+    }
+    let videos: Vec<_> = input
+        .tasks
+        .iter()
+        .filter(|t| t.track == Track::Video)
+        .collect();
+    if videos.len() != plan.pieces.len() {
+        return Err(Error::invalid(format!(
+            "merge got {} pieces; the plan has {}",
+            videos.len(),
+            plan.pieces.len()
+        )));
+    }
+    for p in &plan.pieces {
+        let got: Vec<_> = videos.iter().filter(|x| x.index == p.index).collect();
         match got.as_slice() {
-            [one] if one.job_id == input.job_id && one.frames == p.frames => {}
-            [one] if one.job_id != input.job_id => {
-                return Err(Error::invalid(format!(
-                    "piece {} belongs to job {}",
-                    p.index, one.job_id
-                )));
-            }
+            [one] if one.frames == p.frames => {}
             [one] => {
                 return Err(Error::new(
                     ErrorKind::VerifyFailed,
@@ -93,6 +111,13 @@ fn check_pieces(input: &MergeInput, planned: &[vpf_core::job::Piece]) -> Result<
         }
     }
     Ok(())
+}
+
+fn track_name(t: Track) -> &'static str {
+    match t {
+        Track::Video => "piece",
+        Track::Audio => "audio task",
+    }
 }
 
 /// Remove what an earlier upload of the same key left in a folder that one
@@ -146,52 +171,85 @@ async fn upload<S: ObjectStore>(store: &S, bucket: &str, base: &str, p: &Package
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vpf_core::job::{Piece, PieceOutput};
+    use vpf_core::job::{Piece, TranscodeOutput};
 
-    fn planned() -> Vec<Piece> {
-        (0..3)
-            .map(|i| Piece {
-                index: i,
-                start_seconds: f64::from(i) * 2.0,
-                duration_seconds: 2.0,
-                frames: 50,
-                drop_head: 0,
-                drop_tail: 0,
-            })
-            .collect()
-    }
-
-    fn input(pieces: &[(u32, u64)]) -> MergeInput {
-        MergeInput {
-            job_id: "j".into(),
-            pieces: pieces
-                .iter()
-                .map(|&(index, frames)| PieceOutput {
-                    job_id: "j".into(),
-                    index,
-                    frames,
-                    bytes: 1,
+    fn plan(has_audio: bool) -> JobPlan {
+        let request = serde_json::from_value(serde_json::json!({
+            "jobId": "j", "bucket": "b", "key": "in/a.mp4", "outputBase": "dest/a", "stem": "a",
+            "formats": ["mp4"], "segmentSeconds": 2.0
+        }))
+        .unwrap();
+        JobPlan {
+            request,
+            source_file: "source.mp4".into(),
+            info: Default::default(),
+            piece_seconds: 2.0,
+            pieces: (0..3)
+                .map(|i| Piece {
+                    index: i,
+                    start_seconds: f64::from(i) * 2.0,
+                    duration_seconds: 2.0,
+                    frames: 50,
+                    drop_head: 0,
+                    drop_tail: 0,
                 })
                 .collect(),
+            has_audio,
+        }
+    }
+
+    fn out(track: Track, index: u32, frames: u64) -> TranscodeOutput {
+        TranscodeOutput {
+            job_id: "j".into(),
+            track,
+            index,
+            frames,
+            bytes: 1,
+        }
+    }
+
+    fn input(pieces: &[(u32, u64)], audio: usize) -> MergeInput {
+        let mut tasks: Vec<_> = (0..audio).map(|_| out(Track::Audio, 0, 0)).collect();
+        tasks.extend(pieces.iter().map(|&(i, f)| out(Track::Video, i, f)));
+        MergeInput {
+            job_id: "j".into(),
+            tasks,
         }
     }
 
     #[test]
     fn every_piece_once_with_its_frames_in_any_order() {
-        assert!(check_pieces(&input(&[(2, 50), (0, 50), (1, 50)]), &planned()).is_ok());
-        let e = check_pieces(&input(&[(0, 50), (1, 50)]), &planned()).unwrap_err();
+        let p = plan(false);
+        assert!(check_tasks(&input(&[(2, 50), (0, 50), (1, 50)], 0), &p).is_ok());
+        let e = check_tasks(&input(&[(0, 50), (1, 50)], 0), &p).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidInput);
-        let e = check_pieces(&input(&[(0, 50), (1, 50), (1, 50)]), &planned()).unwrap_err();
+        let e = check_tasks(&input(&[(0, 50), (1, 50), (1, 50)], 0), &p).unwrap_err();
         assert!(e.message.contains("appears 2 times"), "{}", e.message);
-        let e = check_pieces(&input(&[(0, 50), (1, 49), (2, 50)]), &planned()).unwrap_err();
+        let e = check_tasks(&input(&[(0, 50), (1, 49), (2, 50)], 0), &p).unwrap_err();
         assert_eq!(e.kind, ErrorKind::VerifyFailed);
-        let mut other = input(&[(0, 50), (1, 50), (2, 50)]);
-        other.pieces[1].job_id = "k".into();
+        let mut other = input(&[(0, 50), (1, 50), (2, 50)], 0);
+        other.tasks[1].job_id = "k".into();
+        let e = check_tasks(&other, &p).unwrap_err();
         assert!(
-            check_pieces(&other, &planned())
-                .unwrap_err()
-                .message
-                .contains("belongs to job k")
+            e.message.contains("piece 1 belongs to job k"),
+            "{}",
+            e.message
         );
+    }
+
+    #[test]
+    fn the_audio_once_when_the_job_has_audio() {
+        let all = [(0, 50), (1, 50), (2, 50)];
+        assert!(check_tasks(&input(&all, 1), &plan(true)).is_ok());
+        let e = check_tasks(&input(&all, 0), &plan(true)).unwrap_err();
+        assert!(
+            e.message.contains("0 audio tasks; the job has 1"),
+            "{}",
+            e.message
+        );
+        let e = check_tasks(&input(&all, 2), &plan(true)).unwrap_err();
+        assert!(e.message.contains("2 audio tasks"), "{}", e.message);
+        let e = check_tasks(&input(&all, 1), &plan(false)).unwrap_err();
+        assert!(e.message.contains("the job has 0"), "{}", e.message);
     }
 }

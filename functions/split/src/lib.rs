@@ -1,14 +1,15 @@
 //! split: stream the source from OSS into the job folder, probe it, cut
-//! video-only pieces at key frames (stream copy), encode the audio once, and
-//! write the plan (`job.json`) the later steps read. Returns the pieces in
-//! order, as the Map's items.
+//! video-only pieces at key frames (stream copy), and write the plan
+//! (`job.json`) the later steps read. Returns the Map's items: the audio
+//! task (encoded by transcode beside the pieces, from the source, which
+//! stays on NAS until then) and the pieces in order.
 //!
 //! Any failure removes the job folder: a corrupt upload leaves nothing on NAS,
 //! and a retry starts clean.
 
 use std::time::Instant;
 
-use vpf_core::job::{JobPlan, JobRequest, PieceTask, SplitOutput};
+use vpf_core::job::{JobPlan, JobRequest, SplitOutput, Track, TranscodeTask};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, Result};
 use vpf_oss::ObjectStore;
@@ -25,7 +26,10 @@ pub async fn handle<S: ObjectStore>(
     let job = JobDir::new(&s.nas_mount, &req.job_id)?;
     // A retry after a lost answer: the plan is there and complete.
     if let Ok(plan) = job.read_plan() {
+        let audio_ready =
+            !plan.has_audio || job.audio().is_file() || job.source(&plan.request.key).is_file();
         if plan.request == req
+            && audio_ready
             && plan
                 .pieces
                 .iter()
@@ -65,11 +69,14 @@ async fn split<S: ObjectStore>(
         .map_err(|e| e.context(format!("downloading oss://{}/{}", req.bucket, req.key)))?;
     tracing::info!(bytes, "source downloaded");
 
-    let info = vpf_media::probe(&s.tools, &source).await.map_err(|mut e| {
-        // ffmpeg names the NAS copy; the manifest reader knows the key.
-        e.message = e.message.replace(&*source.to_string_lossy(), &req.key);
-        e.context(format!("probing {}", req.key))
-    })?;
+    let probed = vpf_media::probe_source(&s.tools, &source)
+        .await
+        .map_err(|mut e| {
+            // ffmpeg names the NAS copy; the manifest reader knows the key.
+            e.message = e.message.replace(&*source.to_string_lossy(), &req.key);
+            e.context(format!("probing {}", req.key))
+        })?;
+    let info = &probed.info;
     let video = info
         .video
         .as_ref()
@@ -84,12 +91,8 @@ async fn split<S: ObjectStore>(
     );
     let piece_seconds =
         vpf_media::piece_seconds(info.duration_seconds, req.segment_seconds, req.max_pieces);
-    // Cutting (stream copy, disk-bound) and the audio encode (CPU) overlap.
-    let audio = job.audio();
-    let (pieces, has_audio) = tokio::try_join!(
-        vpf_media::split_video(&s.tools, &source, &info, piece_seconds, job),
-        vpf_media::extract_audio(&s.tools, &source, &info, &req.profile, &audio),
-    )?;
+    let pieces = vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?;
+    let has_audio = vpf_media::has_audio(info);
     tracing::info!(pieces = pieces.len(), piece_seconds, has_audio, "split");
     let plan = JobPlan {
         request: req.clone(),
@@ -97,28 +100,36 @@ async fn split<S: ObjectStore>(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        info,
+        info: probed.info,
         piece_seconds,
         pieces,
         has_audio,
     };
     job.write_plan(&plan)?;
-    // The pieces and the audio hold everything later steps need.
-    std::fs::remove_file(&source)?;
+    if !has_audio {
+        // The pieces hold everything later steps need; with audio, the
+        // audio task removes the source once it has encoded the track.
+        std::fs::remove_file(&source)?;
+    }
     Ok(plan)
 }
 
 fn output(plan: &JobPlan) -> SplitOutput {
     let job_id = plan.request.job_id.clone();
+    let task = |track, index| TranscodeTask {
+        job_id: job_id.clone(),
+        track,
+        index,
+    };
+    // The audio first: it starts at once and is done long before the last piece.
+    let audio = plan.has_audio.then(|| task(Track::Audio, 0));
+    let tasks = audio
+        .into_iter()
+        .chain(plan.pieces.iter().map(|p| task(Track::Video, p.index)))
+        .collect();
     SplitOutput {
-        pieces: plan
-            .pieces
-            .iter()
-            .map(|p| PieceTask {
-                job_id: job_id.clone(),
-                index: p.index,
-            })
-            .collect(),
+        tasks,
+        pieces: plan.pieces.len() as u32,
         job_id,
         piece_seconds: plan.piece_seconds,
         duration_seconds: plan.info.duration_seconds,

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use fc_runtime::Context;
 
-const HELP: &str = r#"transcode: encodes one piece of a job to H.264 (libx264), atomically.
-Input: {"jobId": "...", "index": N} (a Map item of split's answer).
+const HELP: &str = r#"transcode: encodes one Map item of a job, atomically: a video piece to
+H.264 (libx264), or the whole audio track once to AAC.
+Input: {"jobId": "...", "track": "video", "index": N} or {"jobId": "...", "track": "audio"}
+(the items of split's answer; "track" defaults to "video").
 
 Environment:
   NAS_MOUNT_DIR (default /mnt/auto)   FFMPEG_PATH, FFPROBE_PATH

@@ -65,9 +65,14 @@ pub async fn pipeline(
     let src = jobdir.source(&req.key);
     std::fs::copy(source, &src).unwrap();
 
-    let info = vpf_media::probe(tools, &src).await?;
-    let len = vpf_media::piece_seconds(info.duration_seconds, req.segment_seconds, req.max_pieces);
-    let pieces = vpf_media::split_video(tools, &src, &info, len, &jobdir).await?;
+    let probed = vpf_media::probe_source(tools, &src).await?;
+    let len = vpf_media::piece_seconds(
+        probed.info.duration_seconds,
+        req.segment_seconds,
+        req.max_pieces,
+    );
+    let pieces = vpf_media::split_video(tools, &src, &probed, len, &jobdir).await?;
+    let info = probed.info;
     let has_audio =
         vpf_media::extract_audio(tools, &src, &info, &req.profile, &jobdir.audio()).await?;
     let plan = JobPlan {
