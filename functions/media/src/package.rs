@@ -414,9 +414,8 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         .filter(|f| !matches!(f, Format::Mp4 | Format::Hls))
         .map(|&f| make_file(tools, f, &master, &out_dir, plan))
         .collect();
-    let (counted, master_seconds, hls, mut made) = tokio::try_join!(
+    let (counted, hls, mut made) = tokio::try_join!(
         verify(tools, &master, plan),
-        async { Ok(container_seconds(tools, &master).await) },
         async {
             match formats.contains(&Format::Hls) {
                 true => make_hls(tools, &master, &out_dir, plan, video.duration_seconds)
@@ -451,7 +450,7 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         made.push(with_rate(
             Format::Mp4,
             vec![file_entry(master.clone(), rel)?],
-            master_seconds,
+            counted.seconds,
         ));
     } else {
         remove_any(&master)?;

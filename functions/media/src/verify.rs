@@ -275,10 +275,12 @@ pub(crate) async fn timings(
 
 /// What [`verify`] counted in the joined video: every remux of it must carry
 /// the same packets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Counted {
     pub video_packets: u64,
     pub audio_packets: u64,
+    /// The container's duration, seconds, as ffprobe reports it.
+    pub seconds: Option<f64>,
 }
 
 /// Check the joined video (with its audio) against the source: NOTES §7.
@@ -374,6 +376,7 @@ async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<C
     let mut counted = Counted {
         video_packets: vt.packets,
         audio_packets: 0,
+        seconds: crate::probe::num(json.format.as_ref().and_then(|f| f.duration.as_deref())),
     };
     match (plan.has_audio, audios.first()) {
         (false, Some(_)) => problems.push("it has an audio stream the job does not expect".into()),
@@ -764,6 +767,7 @@ mod tests {
         let master = Counted {
             video_packets: 100,
             audio_packets: 188,
+            seconds: Some(4.0),
         };
         let good = [seg(1.4, true, 50, 94), seg(3.4, true, 50, 94)];
         verify_hls(&pl, &plan, &master, &good).unwrap();
