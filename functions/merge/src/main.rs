@@ -7,7 +7,7 @@ use fc_runtime::Context;
 
 const HELP: &str = r#"merge: joins the encoded pieces in order, muxes the audio, packages every requested format
 from the one encode, verifies the result against the source and uploads it.
-Input: {"jobId": "...", "pieces": [<transcode answers>]}.
+Input: {"jobId": "...", "tasks": [<transcode answers: the pieces and the audio>]}.
 
 Environment:
   NAS_MOUNT_DIR (default /mnt/auto)   OSS_ENDPOINT   FFMPEG_PATH, FFPROBE_PATH

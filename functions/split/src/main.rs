@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fc_runtime::Context;
 
 const HELP: &str = r#"split: downloads the source to the NAS job folder, probes it, cuts key-frame-aligned
-video-only pieces and encodes the audio once. Input: the JobRequest (the execution input).
+video-only pieces; the audio is a Map task for transcode. Input: the JobRequest (the execution input).
 
 Environment:
   NAS_MOUNT_DIR (default /mnt/auto)   OSS_ENDPOINT (default the region's internal endpoint)
