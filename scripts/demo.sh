@@ -1,24 +1,14 @@
 #!/usr/bin/env bash
 # Command 1 of the README: run the whole pipeline on this machine.
-# Installs ffmpeg if missing (as root; otherwise says how), builds the
+# Installs ffmpeg if missing (scripts/deps.sh: as root; otherwise says how), builds the
 # handlers and the local runner, makes a sample video if you gave none, and
 # runs upload -> trigger -> workflow -> outputs through the local runner.
 #
-#   scripts/demo.sh [VIDEO.mp4]
+#   scripts/demo.sh [VIDEO]   (any video file: .mp4, .mov, .mkv, .webm, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "demo: installing ffmpeg (Debian package)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
-  else
-    echo "demo: ffmpeg is missing. Install it, then run this again:" >&2
-    echo "  sudo apt-get install -y ffmpeg" >&2
-    exit 1
-  fi
-fi
+scripts/deps.sh ffmpeg
 if ! command -v cargo >/dev/null 2>&1; then
   echo "demo: cargo is missing: install the Rust toolchain (https://rustup.rs), then run this again" >&2
   exit 1

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # The whole test suite: the one command the README gives and .ci/run calls.
-# Needs ffmpeg and the Python clients of tests/python/requirements.txt
-# (.ci/run installs both).
+# On a machine with only the Rust toolchain it first installs what the tests
+# need (scripts/deps.sh: ffmpeg, the pinned Python clients in .venv/, the
+# pinned npm packages), or says exactly what to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test: cargo is missing: install the Rust toolchain (https://rustup.rs), then run this again" >&2
+  exit 1
+fi
+scripts/deps.sh
+# Tests call python3 and pytest: the virtual environment's, with the pins.
+export PATH="$PWD/.venv/bin:$PATH"
+ffmpeg -hide_banner -version | head -n 1
 # Handler binaries first: the end-to-end tests start them as FC would.
 # --all-targets builds them with the same features as `cargo test`, so
 # nothing is compiled twice.
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads=2
-# The workflow API against Alibaba Cloud's official Python SDK.
+# The workflow API and the pipeline against Alibaba Cloud's official Python SDKs.
 python3 -m pytest -q -p no:cacheprovider tests/python/test_flow_api.py tests/python/test_pipeline_oss2.py

@@ -1,5 +1,5 @@
 //! The OSS event that FC delivers to a function with an OSS trigger
-//! (../shared/reference/oss-event.example.json; NOTES §3). Only the fields we
+//! (fixtures/oss-event.example.json, from Alibaba's OSS trigger documentation). Only the fields we
 //! use are required; everything else is optional so that a field OSS adds
 //! tomorrow does not break parsing.
 
@@ -110,7 +110,7 @@ impl OssRecord {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../../../shared/reference/oss-event.example.json");
+    const EXAMPLE: &str = include_str!("../../../fixtures/oss-event.example.json");
 
     #[test]
     fn parses_the_reference_event() {

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need beyond the Rust toolchain, only
+# when it is missing, and says exactly what to run when it cannot:
+#   ffmpeg   ffmpeg and ffprobe, Debian's package (apt-get, as root)
+#   python   the pinned Python clients of tests/python/requirements.txt, in a
+#            virtual environment .venv/ (callers put .venv/bin first on PATH)
+#   node     the pinned npm packages of tests/node/package-lock.json (npm ci)
+#
+#   scripts/deps.sh                 # all three
+#   scripts/deps.sh ffmpeg          # only ffmpeg (the demo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "deps: $*" >&2; }
+is_root() { [ "$(id -u)" = 0 ]; }
+apt_updated=
+apt_install() {
+  if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
+    say "missing: $*. Install it, then run this again:"
+    say "  sudo apt-get install -y $*"
+    exit 1
+  fi
+  if [ -z "$apt_updated" ]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  say "installing $* (Debian packages)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# A stamp holds the hash of the file that was installed from, so a second run
+# costs nothing and a changed pin reinstalls.
+fresh() { [ -f "$2" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$(cat "$2")" ]; }
+stamp() { sha256sum "$1" | cut -d' ' -f1 >"$2"; }
+
+need_ffmpeg() {
+  if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+    apt_install ffmpeg
+  fi
+}
+
+need_python() {
+  local req=tests/python/requirements.txt
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  if [ ! -x .venv/bin/python3 ]; then
+    rm -rf .venv
+    if ! python3 -m venv .venv >/dev/null 2>&1; then
+      rm -rf .venv
+      apt_install python3-venv
+      python3 -m venv .venv
+    fi
+  fi
+  if ! fresh "$req" .venv/.requirements.sha256; then
+    say "installing the pinned Python clients into .venv ($req)"
+    .venv/bin/python3 -m pip install -q --disable-pip-version-check -r "$req"
+    stamp "$req" .venv/.requirements.sha256
+  fi
+}
+
+need_node() {
+  local dir=tests/node
+  [ -f "$dir/package-lock.json" ] || return 0
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  if ! fresh "$dir/package-lock.json" "$dir/node_modules/.lock.sha256"; then
+    say "installing the pinned npm packages ($dir/package-lock.json)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    stamp "$dir/package-lock.json" "$dir/node_modules/.lock.sha256"
+  fi
+}
+
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(ffmpeg python node)
+for w in "${wanted[@]}"; do
+  case "$w" in
+    ffmpeg) need_ffmpeg ;;
+    python) need_python ;;
+    node) need_node ;;
+    *) say "unknown part $w (ffmpeg, python, node)"; exit 2 ;;
+  esac
+done
