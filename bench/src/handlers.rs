@@ -99,7 +99,6 @@ pub fn trial(bin: &Path, nas: &Path) -> R<(f64, u64, String)> {
         .env("FLOW_ENDPOINT", "http://127.0.0.1:9")
         .env("OSS_ENDPOINT", "http://127.0.0.1:9")
         .env("INPUT_PREFIX", "source/")
-        .env("INPUT_SUFFIX", ".mp4")
         .env("OUTPUT_PREFIX", "dest/")
         .env("NAS_MOUNT_DIR", nas)
         .stdin(Stdio::null())

@@ -25,6 +25,7 @@ instance, FC headers and temporary credentials, timeouts), NAS (a folder) and Cl
     after_help = "Examples:\n  \
 local-runner run --input clip.mp4 --out out/\n  \
 local-runner run --input clip.mp4 --formats mp4,hls,gif --segment-seconds 10 --json\n  \
+local-runner run --input clip.MOV --var crf=20 --var maxHeight=720\n  \
 local-runner up --json\n  \
 local-runner replay event.json\n  \
 local-runner invoke vpf-split --event job.json"
@@ -56,6 +57,22 @@ struct Common {
     /// Transcode tasks (pieces, audio) at once, at most (default: the number of cores).
     #[arg(long, global = true)]
     max_concurrency: Option<u32>,
+    /// Override an s.yaml var, as NAME=VALUE (repeatable): --var crf=20 --var
+    /// formats=mp4,hls. Only vars that s.yaml declares; a typo is refused.
+    #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE`, split at the first `=`.
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!(
+            "{s:?} is not NAME=VALUE (e.g. --var segmentSeconds=10)"
+        )),
+    }
 }
 
 #[derive(Subcommand)]
@@ -101,7 +118,7 @@ Exit status: 0 when the execution succeeded, 1 when it failed, 2 on a usage or s
     },
     /// Deliver a recorded OSS event to the functions whose triggers match, and wait for the executions.
     #[command(
-        after_help = "Example:\n  local-runner replay ../shared/reference/oss-event.example.json"
+        after_help = "Example:\n  local-runner replay fixtures/oss-event.example.json   # Alibaba's sample event: skipped, outside the trigger prefix"
     )]
     Replay {
         /// The event file ({"events": [...]}).
@@ -146,6 +163,7 @@ fn init_logging() {
 
 fn options(c: &Common) -> Options {
     let mut o = Options::new(&c.s_yaml, &c.state_dir);
+    o.vars.extend(c.vars.iter().cloned());
     o.bin_dir = c.bin_dir.clone().or_else(|| default_bin_dir(&c.s_yaml));
     if let Some(m) = c.max_concurrency {
         o.max_concurrency = Some(m);
@@ -362,7 +380,7 @@ async fn run_one(
     let key = format!("{prefix}{name}");
     if !key.ends_with(&suffix) {
         return Err(format!(
-            "{name} does not end with the trigger suffix {suffix:?} (s.yaml vars.inputSuffix): rename it or change the suffix"
+            "{name} does not end with the trigger suffix {suffix:?} (the trigger's filter in s.yaml): rename it or change the suffix"
         ));
     }
     let client = OssClient::new(OssConfig::new(

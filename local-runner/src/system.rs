@@ -430,6 +430,17 @@ impl System {
             .ok_or_else(|| Error::internal(format!("execution {execution} vanished")))
     }
 
+    /// The extensions whose uploads the triggered function processes: its
+    /// `INPUT_EXTENSIONS`, read as oss-trigger reads it.
+    fn input_extensions(&self, function: &str) -> Vec<String> {
+        let props = self.s.function(function).ok().flatten();
+        let env = props.as_ref().and_then(|p| {
+            p.environment_variables
+                .get(vpf_core::config::INPUT_EXTENSIONS)
+        });
+        vpf_core::config::extensions_or_default(env.map(String::as_str)).unwrap_or_default()
+    }
+
     /// What a client needs to talk to the system (`up --json`).
     pub fn describe(&self) -> Value {
         let trig = self.triggers.first();
@@ -442,6 +453,7 @@ impl System {
             "accessKeySecret": creds.access_key_secret,
             "triggerPrefix": trig.map(|t| t.prefix.clone()),
             "triggerSuffix": trig.map(|t| t.suffix.clone()),
+            "inputExtensions": trig.map(|t| self.input_extensions(&t.function)),
             "outputPrefix": self.s.vars.get("outputPrefix").cloned().unwrap_or(Value::Null),
             "workflowEndpoint": self.flow_endpoint,
             "flowName": self.engines.keys().next(),

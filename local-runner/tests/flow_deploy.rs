@@ -31,7 +31,7 @@ fn flow() -> Flow {
 
 #[test]
 fn every_function_validates_against_the_fc3_schema() {
-    let schema_path = root().join("../shared/reference/fc3-function-props.schema.json");
+    let schema_path = root().join("fixtures/fc3-function-props.schema.json");
     let schema: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&schema_path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
@@ -158,10 +158,14 @@ fn the_trigger_cannot_fire_on_outputs() {
     let input = &cfg.filter.key.prefix;
     let output = &p.environment_variables["OUTPUT_PREFIX"];
     assert_eq!(input, &p.environment_variables["INPUT_PREFIX"]);
-    assert_eq!(
-        cfg.filter.key.suffix,
-        p.environment_variables["INPUT_SUFFIX"]
-    );
+    // One trigger for every video extension: the filter's suffix stays
+    // empty and oss-trigger checks INPUT_EXTENSIONS, ignoring case.
+    assert_eq!(cfg.filter.key.suffix, "");
+    let exts =
+        vpf_core::config::parse_extensions(&p.environment_variables["INPUT_EXTENSIONS"]).unwrap();
+    for e in ["mp4", "mov", "mkv", "webm", "ts", "m4v", "avi", "flv"] {
+        assert!(exts.iter().any(|x| x == e), "{e} missing from {exts:?}");
+    }
     assert!(
         !input.is_empty() && !input.starts_with('/'),
         "an empty prefix matches everything; a leading / never fires"

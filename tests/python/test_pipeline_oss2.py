@@ -54,8 +54,10 @@ def frames(path):
 def test_up_json_names_what_a_client_needs(system):
     info, _ = system
     for k in ["ossEndpoint", "bucket", "region", "accessKeyId", "accessKeySecret",
-              "triggerPrefix", "triggerSuffix", "outputPrefix", "workflowEndpoint"]:
+              "triggerPrefix", "inputExtensions", "outputPrefix", "workflowEndpoint"]:
         assert info.get(k), k
+    # The trigger's filter suffix: empty, oss-trigger checks inputExtensions.
+    assert info["triggerSuffix"] == ""
 
 
 def test_an_oss2_upload_under_the_trigger_prefix_is_processed(system, tmp_path):
@@ -69,7 +71,8 @@ def test_an_oss2_upload_under_the_trigger_prefix_is_processed(system, tmp_path):
     bucket = bucket_of(info)
     key = info["triggerPrefix"] + "clip.mp4"
     bucket.put_object_from_file(key, str(clip))
-    manifest_key = info["outputPrefix"].rstrip("/") + "/clip/manifest.json"
+    # Outputs of source/clip.mp4 go under dest/clip.mp4/.
+    manifest_key = info["outputPrefix"].rstrip("/") + "/clip.mp4/manifest.json"
     deadline = time.time() + 300
     while not bucket.object_exists(manifest_key):
         assert time.time() < deadline, "no manifest within 300 s"

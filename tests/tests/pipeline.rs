@@ -68,10 +68,10 @@ async fn every_format_matches_the_source_frame_for_frame() {
 
     let frame = 1.0 / 25.0;
     for key in [
-        "dest/show/show.mp4",
-        "dest/show/show.flv",
-        "dest/show/hls/index.m3u8",
-        "dest/show/show.avi",
+        "dest/show.mp4/show.mp4",
+        "dest/show.mp4/show.flv",
+        "dest/show.mp4/hls/index.m3u8",
+        "dest/show.mp4/show.avi",
     ] {
         let local = if key.ends_with(".m3u8") {
             // The playlist and its segments, side by side, as a player sees them.
@@ -80,7 +80,7 @@ async fn every_format_matches_the_source_frame_for_frame() {
             for k in all_keys(&sys)
                 .await
                 .into_iter()
-                .filter(|k| k.starts_with("dest/show/hls/"))
+                .filter(|k| k.starts_with("dest/show.mp4/hls/"))
             {
                 let name = k.rsplit('/').next().unwrap().to_string();
                 client(&sys)
@@ -114,7 +114,7 @@ async fn every_format_matches_the_source_frame_for_frame() {
         decodes(&local);
     }
     // No gap stretched into a long packet anywhere in the mp4's audio.
-    let mp4 = probe(&fetch(&sys, "dest/show/show.mp4", tmp.path()).await);
+    let mp4 = probe(&fetch(&sys, "dest/show.mp4/show.mp4", tmp.path()).await);
     let n = mp4.audio_packet_samples.len();
     assert!(
         mp4.audio_packet_samples[..n - 1].iter().all(|&s| s == 1024),
@@ -122,20 +122,20 @@ async fn every_format_matches_the_source_frame_for_frame() {
         mp4.audio_packet_samples
     );
     // The preview and the thumbnail are what they say.
-    let gif = probe(&fetch(&sys, "dest/show/show.gif", tmp.path()).await);
+    let gif = probe(&fetch(&sys, "dest/show.mp4/show.gif", tmp.path()).await);
     assert!(
         gif.video_frames >= 20 && gif.video_frames <= 40,
         "gif frames {}",
         gif.video_frames
     );
-    let jpg = probe(&fetch(&sys, "dest/show/show.jpg", tmp.path()).await);
+    let jpg = probe(&fetch(&sys, "dest/show.mp4/show.jpg", tmp.path()).await);
     assert_eq!((jpg.width, jpg.height), (640, 360));
 
     // Nothing left on NAS; nothing written outside the output prefix.
     assert!(nas_jobs(&sys).is_empty(), "{:?}", nas_jobs(&sys));
     for k in all_keys(&sys).await {
         assert!(
-            k == "source/show.mp4" || k.starts_with("dest/show/"),
+            k == "source/show.mp4" || k.starts_with("dest/show.mp4/"),
             "unexpected object {k}"
         );
     }
@@ -165,7 +165,7 @@ async fn a_corrupt_upload_fails_cleanly_with_its_reason() {
     assert_eq!(attempts, 1);
     assert!(nas_jobs(&sys).is_empty());
     let keys = all_keys(&sys).await;
-    assert_eq!(keys, ["dest/junk/manifest.json", "source/junk.mp4"]);
+    assert_eq!(keys, ["dest/junk.mp4/manifest.json", "source/junk.mp4"]);
     sys.shutdown().await;
 }
 

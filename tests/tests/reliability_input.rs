@@ -785,22 +785,22 @@ async fn the_same_event_twice_is_one_job_and_new_content_is_a_new_job() {
     assert_ne!(rec2.name, rec1.name);
     assert_eq!(sys.engine().unwrap().list().len(), 2);
     let want = probe(&second).video_frames;
-    let mp4 = probe(&fetch(&sys, "dest/same/same.mp4", &dl).await);
+    let mp4 = probe(&fetch(&sys, "dest/same.mp4/same.mp4", &dl).await);
     assert_eq!(mp4.video_frames, want, "the mp4 is the new content");
-    let m = manifest(&sys, "dest/same/manifest.json", &dl).await;
+    let m = manifest(&sys, "dest/same.mp4/manifest.json", &dl).await;
     assert_eq!(m.source.etag, req2.etag);
     // The HLS folder holds the new playlist and only its segments.
     let playlist =
-        std::fs::read_to_string(fetch(&sys, "dest/same/hls/index.m3u8", &dl).await).unwrap();
+        std::fs::read_to_string(fetch(&sys, "dest/same.mp4/hls/index.m3u8", &dl).await).unwrap();
     let listed: Vec<String> = playlist
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| format!("dest/same/hls/{l}"))
+        .map(|l| format!("dest/same.mp4/hls/{l}"))
         .collect();
     let mut expected = listed.clone();
-    expected.push("dest/same/hls/index.m3u8".into());
+    expected.push("dest/same.mp4/hls/index.m3u8".into());
     expected.sort();
-    let stored = keys_under(&sys, "dest/same/hls/").await;
+    let stored = keys_under(&sys, "dest/same.mp4/hls/").await;
     assert_eq!(stored, expected, "stale segments of the old upload remain");
     report.row(
         "the same key uploaded again with new content (new eTag)",

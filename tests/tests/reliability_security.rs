@@ -130,7 +130,7 @@ async fn bad_signatures_get_403_and_function_credentials_expire() {
         .presign_url(
             Method::GET,
             &sys.bucket,
-            "dest/sec/sec.mp4",
+            "dest/sec.mp4/sec.mp4",
             Duration::from_secs(60),
         )
         .await
@@ -379,7 +379,7 @@ async fn debug_logs_of_a_whole_run_hold_no_secret_and_ctrl_c_stops_everything() 
     assert_eq!(http.get(&bad).send().await.unwrap().status(), 403);
     let mut manifest = None;
     for _ in 0..1500 {
-        if c.head_object(bucket, "dest/logged/manifest.json")
+        if c.head_object(bucket, "dest/logged.mp4/manifest.json")
             .await
             .unwrap()
             .is_some()

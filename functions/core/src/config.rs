@@ -13,7 +13,7 @@ pub const OSS_ENDPOINT: &str = "OSS_ENDPOINT";
 pub const FLOW_NAME: &str = "FLOW_NAME";
 pub const FLOW_ENDPOINT: &str = "FLOW_ENDPOINT";
 pub const INPUT_PREFIX: &str = "INPUT_PREFIX";
-pub const INPUT_SUFFIX: &str = "INPUT_SUFFIX";
+pub const INPUT_EXTENSIONS: &str = "INPUT_EXTENSIONS";
 pub const OUTPUT_PREFIX: &str = "OUTPUT_PREFIX";
 pub const SEGMENT_SECONDS: &str = "SEGMENT_SECONDS";
 pub const MAX_PIECES: &str = "MAX_PIECES";
@@ -69,7 +69,72 @@ pub fn profile() -> Result<Profile> {
     Ok(p)
 }
 
+/// What phones, cameras, browsers, screen recorders and broadcast chains
+/// write: every container here is one ffmpeg reads and our pipeline is
+/// tested with (tests/python/test_uploads.py).
+pub const DEFAULT_VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mov", "mkv", "webm", "ts", "mts", "m2ts", "avi", "flv", "3gp", "mpg", "mpeg",
+    "mxf",
+];
+
+/// The extensions of uploads that start a job, from `INPUT_EXTENSIONS`
+/// (comma- or space-separated, dots optional, any case; default
+/// [`DEFAULT_VIDEO_EXTENSIONS`]).
+pub fn input_extensions() -> Result<Vec<String>> {
+    extensions_or_default(var(INPUT_EXTENSIONS).as_deref())
+}
+
+/// An `INPUT_EXTENSIONS` value as [`input_extensions`] reads it (`None` or
+/// blank: the default list), for readers of s.yaml too.
+pub fn extensions_or_default(value: Option<&str>) -> Result<Vec<String>> {
+    match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(DEFAULT_VIDEO_EXTENSIONS
+            .iter()
+            .map(|e| e.to_string())
+            .collect()),
+        Some(v) => parse_extensions(v),
+    }
+}
+
+/// `"mp4, .MOV mkv"` gives `["mp4", "mov", "mkv"]`.
+pub fn parse_extensions(list: &str) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for item in list.split([',', ' ', '\t']).filter(|s| !s.is_empty()) {
+        let e = item.trim_start_matches('.').to_ascii_lowercase();
+        if e.is_empty() || !e.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::invalid(format!(
+                "{INPUT_EXTENSIONS}: {item:?} is not a file extension (letters and digits, like mp4 or .mov)"
+            )));
+        }
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::invalid(format!(
+            "{INPUT_EXTENSIONS} names no extension"
+        )));
+    }
+    Ok(out)
+}
+
 /// The output formats from `FORMATS` (default `mp4, flv, hls`).
 pub fn formats() -> Result<Vec<Format>> {
     Format::parse_list(&var(FORMATS).unwrap_or_else(|| "mp4, flv, hls".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_lists_are_normalised_and_checked() {
+        assert_eq!(
+            parse_extensions("mp4, .MOV  mkv,mp4").unwrap(),
+            ["mp4", "mov", "mkv"]
+        );
+        assert!(parse_extensions(" , ").is_err());
+        assert!(parse_extensions("mp4, m/v").is_err());
+        assert!(parse_extensions("*.mp4").is_err());
+    }
 }

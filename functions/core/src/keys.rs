@@ -87,18 +87,33 @@ pub fn matches_filter(key: &str, prefix: &str, suffix: &str) -> bool {
     key.starts_with(prefix) && key.ends_with(suffix)
 }
 
+/// The file extension of a key, without the dot (`source/a.MOV` gives
+/// `MOV`); `None` when the file name has none.
+pub fn extension(key: &str) -> Option<&str> {
+    let file = key.rsplit(['/', '\\']).next().unwrap_or(key);
+    match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => Some(ext),
+        _ => None,
+    }
+}
+
+/// Whether the key's extension is one of `allowed` (without dots), ignoring
+/// case: phones and cameras write `.MP4` and `.MOV`.
+pub fn has_extension(key: &str, allowed: &[String]) -> bool {
+    extension(key).is_some_and(|e| allowed.iter().any(|a| a.eq_ignore_ascii_case(e)))
+}
+
 /// Split a source key into the output base and the stem:
-/// `source/shows/a.mp4` with input prefix `source/` and output prefix `dest`
-/// gives (`dest/shows/a`, `a`). The relative folder is kept so that two
-/// sources with the same name in different folders never collide.
+/// `source/shows/a.mov` with input prefix `source/` and output prefix `dest`
+/// gives (`dest/shows/a.mov`, `a`). The output folder is the source's path
+/// below the input prefix, file name and extension included, so two
+/// sources never share outputs: not in different folders, and not when they
+/// differ only in extension (`a.mp4`, `a.mov`).
 pub fn output_base(key: &str, input_prefix: &str, output_prefix: &str) -> Result<(String, String)> {
     validate_key(key)?;
     let rel = key.strip_prefix(input_prefix).unwrap_or(key);
     let rel = rel.trim_start_matches('/');
-    let (dir, file) = match rel.rsplit_once('/') {
-        Some((d, f)) => (d, f),
-        None => ("", rel),
-    };
+    let file = rel.rsplit('/').next().unwrap_or(rel);
     let stem = match file.rsplit_once('.') {
         Some((s, _)) if !s.is_empty() => s,
         _ => file,
@@ -107,15 +122,11 @@ pub fn output_base(key: &str, input_prefix: &str, output_prefix: &str) -> Result
         return Err(Error::invalid(format!("object key {key:?} names no file")));
     }
     let out_prefix = output_prefix.trim_matches('/');
-    let mut parts: Vec<&str> = Vec::new();
-    if !out_prefix.is_empty() {
-        parts.push(out_prefix);
-    }
-    if !dir.is_empty() {
-        parts.push(dir);
-    }
-    parts.push(stem);
-    let base = parts.join("/");
+    let base = if out_prefix.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{out_prefix}/{rel}")
+    };
     validate_key(&base)?;
     validate_segment(stem)?;
     Ok((base, stem.to_string()))
@@ -179,20 +190,47 @@ mod tests {
     }
 
     #[test]
-    fn output_base_keeps_relative_folder() {
+    fn output_base_keeps_relative_folder_and_file_name() {
         assert_eq!(
             output_base("source/shows/a.mp4", "source/", "dest").unwrap(),
-            ("dest/shows/a".into(), "a".into())
+            ("dest/shows/a.mp4".into(), "a".into())
         );
         assert_eq!(
             output_base("source/a.b.mov", "source/", "dest/").unwrap(),
-            ("dest/a.b".into(), "a.b".into())
+            ("dest/a.b.mov".into(), "a.b".into())
         );
         assert_eq!(
             output_base("x.mp4", "", "").unwrap(),
-            ("x".into(), "x".into())
+            ("x.mp4".into(), "x".into())
         );
         assert!(output_base("source/../x.mp4", "source/", "dest").is_err());
+    }
+
+    #[test]
+    fn sources_differing_only_in_extension_get_separate_outputs() {
+        let names = ["a.mp4", "a.mov", "a.MP4", "a.mp4.mov", "a-mp4.mov", "a"];
+        let bases: std::collections::HashSet<String> = names
+            .iter()
+            .map(|n| {
+                output_base(&format!("source/{n}"), "source/", "dest/")
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        assert_eq!(bases.len(), names.len(), "{bases:?}");
+    }
+
+    #[test]
+    fn extensions_match_ignoring_case() {
+        let allowed = vec!["mp4".to_string(), "mov".to_string()];
+        assert_eq!(extension("source/a.MOV"), Some("MOV"));
+        assert_eq!(extension("source/.hidden"), None);
+        assert_eq!(extension("source/noext"), None);
+        assert_eq!(extension("source/dir.mp4/noext"), None);
+        assert!(has_extension("source/clip.MP4", &allowed));
+        assert!(has_extension("source/clip.mov", &allowed));
+        assert!(!has_extension("source/clip.mp4.txt", &allowed));
+        assert!(!has_extension("source/mp4", &allowed));
     }
 
     #[test]

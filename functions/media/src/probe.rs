@@ -418,8 +418,8 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
         }));
     };
     let mut scan = scan?;
-    let video = video_info(vs, &mut scan)?;
     let format = json.format.unwrap_or_default();
+    let video = video_info(vs, &mut scan, sample_table_counts_frames(&format))?;
     let audio = match json.streams.iter().find(|s| s.is_audio()) {
         Some(a) => Some(audio_info(a, &format)?),
         None => None,
@@ -438,9 +438,22 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
     Ok(Probed { info, scan })
 }
 
+/// Whether the container's frame count is exact, so that fewer frames read
+/// than declared means the file was cut short. In MP4/MOV the sample table
+/// lists every frame. AVI's header counts index entries, and ffmpeg's own
+/// AVI muxer (and cameras) write empty chunks for dropped frames, which no
+/// decoder returns: an intact AVI can declare more frames than it has.
+fn sample_table_counts_frames(format: &FormatJson) -> bool {
+    format
+        .format_name
+        .as_deref()
+        .is_some_and(|n| n.split(',').any(|f| f == "mov" || f == "mp4"))
+}
+
 /// The video's facts from its stream entry and packet pass; fills in the
 /// packets' missing durations (as every later use of the pass expects).
-fn video_info(s: &StreamJson, scan: &mut Scan) -> Result<VideoInfo> {
+/// `exact_count`: the stream's declared frame count can be trusted.
+fn video_info(s: &StreamJson, scan: &mut Scan, exact_count: bool) -> Result<VideoInfo> {
     let codec = s
         .codec_name
         .clone()
@@ -472,6 +485,7 @@ fn video_info(s: &StreamJson, scan: &mut Scan) -> Result<VideoInfo> {
     let declared = s
         .nb_frames
         .as_deref()
+        .filter(|_| exact_count)
         .and_then(|n| n.trim().parse::<u64>().ok());
     let read = (scan.packets.len() + scan.skipped_leading) as u64;
     if let Some(n) = declared.filter(|&n| n > read) {

@@ -135,3 +135,57 @@ async fn tools_report_their_version() {
         "{v}"
     );
 }
+
+/// An intact AVI whose header counts one frame more than it holds (ffmpeg's
+/// own AVI muxer writes such files) is not taken for a truncated one: only
+/// MP4/MOV sample tables count frames exactly.
+#[tokio::test]
+async fn an_avi_header_that_counts_an_empty_chunk_is_not_truncation() {
+    let t = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let avi = dir.path().join("camera.avi");
+    let avi_s = avi.to_string_lossy().into_owned();
+    ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-t",
+        "2",
+        "-c:v",
+        "mpeg4",
+        "-q:v",
+        "5",
+        "-c:a",
+        "libmp3lame",
+        "-shortest",
+        &avi_s,
+    ]);
+    let declared = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_frames",
+            "-of",
+            "csv=p=0",
+        ],
+        &avi,
+    );
+    let p = vpf_media::probe(&t, &avi)
+        .await
+        .expect("an intact AVI probes");
+    let v = p.video.expect("video");
+    assert_eq!(v.frames, decoded_frames(&avi));
+    // The premise: the header declares more than can be read.
+    assert!(
+        declared.trim().parse::<u64>().unwrap() > v.frames,
+        "{declared}"
+    );
+}

@@ -24,7 +24,11 @@ pub struct Settings {
     /// The trigger's filter, checked again here: FC delivers what the
     /// trigger matches, but a replayed or hand-made event may not match.
     pub input_prefix: String,
-    pub input_suffix: String,
+    /// Extensions (lower case, no dot) of uploads that start a job, compared
+    /// ignoring case. The trigger's own filter has one suffix only, so
+    /// s.yaml leaves it empty and the choice is made here (README, "Which
+    /// uploads start a job").
+    pub input_extensions: Vec<String>,
     /// Where outputs go; never processed as input (loop guard).
     pub output_prefix: String,
     pub segment_seconds: f64,
@@ -42,7 +46,7 @@ impl Settings {
             flow_endpoint: config::var(config::FLOW_ENDPOINT),
             oss_endpoint: config::var(config::OSS_ENDPOINT),
             input_prefix: config::var(config::INPUT_PREFIX).unwrap_or_default(),
-            input_suffix: config::var(config::INPUT_SUFFIX).unwrap_or_default(),
+            input_extensions: config::input_extensions()?,
             output_prefix: config::var(config::OUTPUT_PREFIX).unwrap_or_else(|| "dest".into()),
             segment_seconds: config::parse_or(config::SEGMENT_SECONDS, 30.0)?,
             max_pieces: config::parse_or(config::MAX_PIECES, vpf_core::job::DEFAULT_MAX_PIECES)?,
@@ -60,12 +64,13 @@ impl Settings {
                 "OUTPUT_PREFIX is empty: outputs would land where uploads trigger the flow",
             ));
         }
-        // The loop guard: an output key starts with `<out>/`; if the input
-        // filter could match it, every output would start a new job.
-        let sample_output = format!("{out}/x/x{}", self.input_suffix);
+        // The loop guard: an output key starts with `<out>/` and may end in
+        // any allowed extension (an mp4 output does); if the input prefix
+        // could match it, every output would start a new job.
+        let sample_output = format!("{out}/x");
         if sample_output.starts_with(&self.input_prefix) {
             return Err(Error::invalid(format!(
-                "OUTPUT_PREFIX {out:?} lies under INPUT_PREFIX {:?}: outputs would trigger new jobs forever; set INPUT_PREFIX (e.g. source/) or INPUT_SUFFIX, or move OUTPUT_PREFIX",
+                "OUTPUT_PREFIX {out:?} lies under INPUT_PREFIX {:?}: outputs would trigger new jobs forever; set INPUT_PREFIX (e.g. source/) or move OUTPUT_PREFIX",
                 self.input_prefix
             )));
         }
@@ -141,10 +146,17 @@ pub fn screen(record: &OssRecord, s: &Settings) -> Screen {
             last_reason = format!("key is under the output prefix {out:?} (loop guard)");
             continue;
         }
-        if !keys::matches_filter(&key, &s.input_prefix, &s.input_suffix) {
+        if !key.starts_with(&s.input_prefix) {
+            last_reason = format!("key is outside the trigger prefix {:?}", s.input_prefix);
+            continue;
+        }
+        if !keys::has_extension(&key, &s.input_extensions) {
             last_reason = format!(
-                "key is outside the trigger filter (prefix {:?}, suffix {:?})",
-                s.input_prefix, s.input_suffix
+                "{} is not a video extension this system processes (INPUT_EXTENSIONS: {})",
+                keys::extension(&key)
+                    .map(|e| format!("extension .{e}"))
+                    .unwrap_or_else(|| "a file name without an extension".into()),
+                s.input_extensions.join(", ")
             );
             continue;
         }

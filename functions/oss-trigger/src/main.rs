@@ -11,18 +11,20 @@ use vpf_core::event::OssEvent;
 const HELP: &str = r#"oss-trigger: turns OSS upload events into workflow executions, one per new object.
 
 Takes the OSS event ({"events": [...]}); skips, with a reason, events that are not
-ObjectCreated:*, keys outside INPUT_PREFIX/INPUT_SUFFIX and keys under OUTPUT_PREFIX;
+ObjectCreated:*, keys outside INPUT_PREFIX or without a video extension of
+INPUT_EXTENSIONS (any case) and keys under OUTPUT_PREFIX;
 starts FLOW_NAME once per object (execution name from bucket, key and eTag).
 
 Environment:
   FLOW_NAME (required)   FLOW_ENDPOINT (default https://<region>.fnf.aliyuncs.com)
-  INPUT_PREFIX, INPUT_SUFFIX, OUTPUT_PREFIX (default dest)
+  INPUT_PREFIX, OUTPUT_PREFIX (default dest)
+  INPUT_EXTENSIONS (default mp4, m4v, mov, mkv, webm, ts, mts, m2ts, avi, flv, 3gp, mpg, mpeg, mxf)
   SEGMENT_SECONDS (30), MAX_PIECES (100), FORMATS (mp4, flv, hls)
   CRF (23), PRESET (veryfast), MAX_HEIGHT, AUDIO_KBPS (128), GIF_SECONDS (3)
   OSS_ENDPOINT (default https://oss-<region>-internal.aliyuncs.com)
 
 Example:
-  FC_SERVER_PORT=9010 FLOW_NAME=video-process-flow INPUT_PREFIX=source/ INPUT_SUFFIX=.mp4 oss-trigger &
+  FC_SERVER_PORT=9010 FLOW_NAME=video-process-flow INPUT_PREFIX=source/ oss-trigger &
   curl -X POST localhost:9010/invoke -H 'x-fc-access-key-id: AK' -H 'x-fc-access-key-secret: SK' \
        -H 'x-fc-region: cn-hangzhou' --data-binary @event.json"#;
 

@@ -38,7 +38,7 @@ fn settings() -> Settings {
         flow_endpoint: None,
         oss_endpoint: None,
         input_prefix: "source/".into(),
-        input_suffix: ".mp4".into(),
+        input_extensions: vpf_core::config::parse_extensions("mp4, mov, mkv").unwrap(),
         output_prefix: "dest".into(),
         segment_seconds: 10.0,
         max_pieces: 100,
@@ -48,10 +48,8 @@ fn settings() -> Settings {
 }
 
 fn record(name: &str, key: &str, etag: &str) -> serde_json::Value {
-    let mut ev: serde_json::Value = serde_json::from_str(include_str!(
-        "../../../../shared/reference/oss-event.example.json"
-    ))
-    .unwrap();
+    let mut ev: serde_json::Value =
+        serde_json::from_str(include_str!("../../../fixtures/oss-event.example.json")).unwrap();
     let r = ev["events"][0].take();
     let mut r = r;
     r["eventName"] = name.into();
@@ -76,18 +74,27 @@ async fn every_record_is_handled_and_skips_say_why() {
         ),
         record("ObjectRemoved:DeleteObject", "source/c.mp4", "E3"),
         record("ObjectCreated:PutObject", "other/d.mp4", "E4"),
-        record("ObjectCreated:PutObject", "source/e.mov", "E5"),
+        record("ObjectCreated:PutObject", "source/e.txt", "E5"),
         record("ObjectCreated:PutObject", "dest/a/a.mp4", "E6"),
         record("ObjectCreated:PutObject", "source/../etc/x.mp4", "E7"),
+        record("ObjectCreated:PutObject", "source/a.MOV", "E8"),
+        record("ObjectCreated:PutObject", "source/a.mov", "E9"),
     ]);
     let out = handle(&ev, &settings(), &svc).await.unwrap();
-    assert_eq!(out.records.len(), 7);
+    assert_eq!(out.records.len(), 9);
     let started = svc.started.lock().unwrap();
-    assert_eq!(started.len(), 2);
+    assert_eq!(started.len(), 4);
     assert_eq!(started[0].1.key, "source/a.mp4");
-    assert_eq!(started[0].1.output_base, "dest/a");
-    assert_eq!(started[1].1.output_base, "dest/shows/b");
+    assert_eq!(started[0].1.output_base, "dest/a.mp4");
+    assert_eq!(started[1].1.output_base, "dest/shows/b.mp4");
     assert_eq!(started[1].1.formats, vec![Format::Mp4, Format::Hls]);
+    // Upper-case extensions start jobs; a.mp4, a.MOV and a.mov never share outputs.
+    assert_eq!(started[2].1.output_base, "dest/a.MOV");
+    assert_eq!(started[3].1.output_base, "dest/a.mov");
+    assert_eq!(
+        started.iter().map(|s| &s.1.stem).collect::<Vec<_>>(),
+        ["a", "b", "a", "a"]
+    );
     let reasons: Vec<String> = out
         .records
         .iter()
@@ -98,8 +105,16 @@ async fn every_record_is_handled_and_skips_say_why() {
         .collect();
     assert_eq!(reasons.len(), 5);
     assert!(reasons[0].contains("not an ObjectCreated"));
-    assert!(reasons[1].contains("outside the trigger filter"));
-    assert!(reasons[2].contains("outside the trigger filter"));
+    assert!(
+        reasons[1].contains("outside the trigger prefix"),
+        "{}",
+        reasons[1]
+    );
+    assert!(
+        reasons[2].contains("extension .txt is not a video extension"),
+        "{}",
+        reasons[2]
+    );
     assert!(reasons[3].contains("loop guard"), "{}", reasons[3]);
     assert!(reasons[4].contains("'..'"), "{}", reasons[4]);
 }
@@ -178,7 +193,10 @@ async fn bad_events_and_transient_failures_are_errors() {
 fn settings_refuse_an_output_prefix_that_would_loop() {
     let mut s = settings();
     s.input_prefix = "".into();
-    s.input_suffix = "".into();
+    assert!(s.validate().is_err());
+    // An output is an .mp4 itself: no extension list can guard the loop.
+    let mut s = settings();
+    s.input_prefix = "de".into();
     assert!(s.validate().is_err());
     let mut s = settings();
     s.input_prefix = "media/".into();

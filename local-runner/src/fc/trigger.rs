@@ -29,8 +29,7 @@ impl OssTrigger {
                 None => name == pat,
             }
         });
-        let key = &rec.oss.object.key;
-        event_ok && key.starts_with(&self.prefix) && key.ends_with(&self.suffix)
+        event_ok && vpf_core::keys::matches_filter(&rec.oss.object.key, &self.prefix, &self.suffix)
     }
 }
 
@@ -39,10 +38,8 @@ mod tests {
     use super::*;
 
     fn rec(name: &str, key: &str) -> OssRecord {
-        let mut ev: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../../shared/reference/oss-event.example.json"
-        ))
-        .unwrap();
+        let mut ev: serde_json::Value =
+            serde_json::from_str(include_str!("../../../fixtures/oss-event.example.json")).unwrap();
         ev["events"][0]["eventName"] = name.into();
         ev["events"][0]["oss"]["object"]["key"] = key.into();
         serde_json::from_value(ev["events"][0].take()).unwrap()
