@@ -221,3 +221,65 @@ async fn a_relative_bin_dir_works() {
     );
     assert!(tmp.path().join("out/rel.mp4").is_file());
 }
+
+/// `--var NAME=VALUE` overrides any s.yaml var (here two, with effects one
+/// can see in the output); a var s.yaml does not declare, or a malformed
+/// one, is refused before anything starts, naming the mistake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn var_overrides_reach_the_job_and_typos_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("Phone Clip.MOV");
+    Clip::new(320, 240)
+        .seconds(2.0)
+        .write(&Tools::from_env(), &src)
+        .await
+        .unwrap();
+    let out = runner()
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["--var", "maxHeight=120", "--var", "formats=mp4,jpg"])
+        .args(["run", "--json", "--input"])
+        .arg(&src)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let formats: Vec<&str> = r["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(formats, ["mp4", "jpg"]);
+    let mp4 = probe(std::path::Path::new(
+        r["outputs"][0]["localPath"].as_str().unwrap(),
+    ));
+    assert_eq!((mp4.width, mp4.height), (160, 120));
+
+    for (args, says) in [
+        (
+            vec!["--var", "maxHieght=120"],
+            "vars.maxHieght: no such variable",
+        ),
+        (vec!["--var", "maxHeight"], "is not NAME=VALUE"),
+    ] {
+        let out = runner()
+            .arg("--state-dir")
+            .arg(tmp.path().join("state2"))
+            .args(&args)
+            .args(["run", "--input"])
+            .arg(&src)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
