@@ -1,8 +1,11 @@
-//! The official Python client `oss2` against the emulator: an independent
-//! implementation of OSS V4 and V1 signing, XML and CRC-64 checks. Runs
-//! tests/python/test_oss_emulator.py with pytest against an emulator started
-//! here. CI installs tests/python/requirements.txt; without it this test
-//! fails and says how to install it.
+//! Alibaba Cloud's official Python clients against the emulator, each an
+//! independent implementation of OSS V4 and V1 signing, XML and CRC-64
+//! checks: `oss2` (tests/python/test_oss_emulator.py) and
+//! `alibabacloud-oss-v2` (tests/python/test_oss_clients_v2.py: path style and
+//! virtual-hosted style, multipart, presigned URLs). Runs both with pytest
+//! against an emulator started here. CI installs
+//! tests/python/requirements.txt; without it this test fails and says how to
+//! install it.
 
 mod oss_support;
 
@@ -12,13 +15,13 @@ use std::time::Duration;
 use oss_support::start;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oss2_drives_the_emulator() {
+async fn official_python_clients_drive_the_emulator() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root");
     let requirements = repo.join("tests/python/requirements.txt");
     let check = tokio::process::Command::new("python3")
-        .args(["-c", "import oss2, pytest, requests"])
+        .args(["-c", "import oss2, alibabacloud_oss_v2, pytest, requests"])
         .output()
         .await;
     match check {
@@ -27,7 +30,7 @@ async fn oss2_drives_the_emulator() {
             requirements.display()
         ),
         Ok(o) if !o.status.success() => panic!(
-            "oss2/pytest are missing: run `pip install -r {}`\n{}",
+            "oss2/alibabacloud-oss-v2/pytest are missing: run `pip install -r {}`\n{}",
             requirements.display(),
             String::from_utf8_lossy(&o.stderr)
         ),
@@ -50,6 +53,7 @@ async fn oss2_drives_the_emulator() {
             "-p",
             "no:cacheprovider",
             "tests/python/test_oss_emulator.py",
+            "tests/python/test_oss_clients_v2.py",
         ])
         .current_dir(repo)
         .env("OSS_EMULATOR_JSON", info.to_string())
@@ -60,7 +64,10 @@ async fn oss2_drives_the_emulator() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "oss2 tests failed:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "oss2/alibabacloud-oss-v2 tests failed:\n{stdout}"
+    );
     assert!(
         stdout.contains(" passed") && !stdout.contains("skipped"),
         "{stdout}"

@@ -5,9 +5,9 @@ XML, and of its CRC-64 checks (enable_crc is on by default, so every upload
 and download here also checks the emulator's x-oss-hash-crc64ecma). The POST
 form upload is signed by hand below, following the OSS documentation.
 
-The emulator under test comes from the environment variable OSS_EMULATOR_JSON
-(local-runner/tests/oss_python.rs starts one in-process and sets it). Without
-it, the `emulator` fixture starts one with
+The emulator under test is the `emulator` fixture of conftest.py: the one
+named by OSS_EMULATOR_JSON (local-runner/tests/oss_python.rs starts one
+in-process and sets it) or, without it, one started with
 `cargo run -p local-runner --example oss-serve -- --json --stdin-lifeline`.
 """
 
@@ -17,8 +17,6 @@ import hashlib
 import hmac
 import json
 import os
-import pathlib
-import subprocess
 import types
 import uuid
 from unittest import mock
@@ -26,35 +24,6 @@ from unittest import mock
 import oss2
 import pytest
 import requests
-
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def emulator():
-    given = os.environ.get("OSS_EMULATOR_JSON")
-    if given:
-        yield json.loads(given)
-        return
-    proc = subprocess.Popen(
-        ["cargo", "run", "-q", "-p", "local-runner", "--example", "oss-serve", "--",
-         "--json", "--stdin-lifeline"],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        pytest.fail("oss-serve exited before printing its JSON line")
-    try:
-        yield json.loads(line)
-    finally:
-        # Closing stdin is the emulator's signal to stop.
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def make_bucket(emu, auth):

@@ -77,6 +77,8 @@ pub(crate) struct Ctx {
     pub query: Vec<(String, String)>,
     pub bucket: Option<String>,
     pub key: Option<String>,
+    /// The bucket came from the Host header (virtual-hosted style).
+    pub virtual_host: bool,
 }
 
 impl Ctx {
@@ -91,6 +93,14 @@ impl Ctx {
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The object's URL in the style the request used (`Location` answers).
+    pub fn object_url(&self, bucket: &str, key: &str) -> String {
+        if self.virtual_host {
+            format!("http://{}/{key}", self.host)
+        } else {
+            format!("http://{}/{bucket}/{key}", self.host)
+        }
     }
     fn url_encoded(&self) -> OssResult<bool> {
         match self.q("encoding-type") {
@@ -179,7 +189,11 @@ async fn dispatch(
     if sh.take_503() {
         return Err(OssError::unavailable());
     }
-    let (bucket, key) = target(&sh.base_hosts, host, parts.uri.path())?;
+    let Target {
+        bucket,
+        key,
+        virtual_host,
+    } = target(&sh.base_hosts, host, parts.uri.path())?;
     let query = parse_query(parts.uri.query());
     if let Some(b) = &bucket {
         vpf_core::keys::validate_bucket(b).map_err(|_| {
@@ -204,8 +218,9 @@ async fn dispatch(
         query,
         bucket,
         key,
+        virtual_host,
     };
-    tracing::debug!(request_id = %rid, method = %cx.method, bucket = cx.bucket.as_deref(), key = cx.key.as_deref(), "OSS request");
+    tracing::debug!(request_id = %rid, method = %cx.method, bucket = cx.bucket.as_deref(), key = cx.key.as_deref(), virtual_host, "OSS request");
 
     // A form upload carries its credentials in the form.
     if cx.method == Method::POST
@@ -296,12 +311,20 @@ fn take(body: &mut Option<Body>) -> OssResult<Body> {
         .ok_or_else(|| OssError::internal("request body used twice"))
 }
 
-/// Bucket and key from the Host header and the path.
-fn target(
-    base_hosts: &[String],
-    host: &str,
-    path: &str,
-) -> OssResult<(Option<String>, Option<String>)> {
+/// What a request addresses.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    bucket: Option<String>,
+    key: Option<String>,
+    /// The bucket came from the Host header, not from the path.
+    virtual_host: bool,
+}
+
+/// Bucket and key from the Host header and the path, as OSS reads them: a
+/// Host that names a bucket (see [`virtual_bucket`]) makes the whole path
+/// the key (virtual-hosted style); otherwise the path is `/bucket/key`
+/// (path style). Either way the signature covers `/bucket/key`.
+fn target(base_hosts: &[String], host: &str, path: &str) -> OssResult<Target> {
     let hostname = if host.starts_with('[') {
         host.split(']')
             .next()
@@ -310,13 +333,7 @@ fn target(
     } else {
         host.split(':').next().unwrap_or("").to_ascii_lowercase()
     };
-    let virtual_bucket = base_hosts.iter().find_map(|base| {
-        hostname
-            .strip_suffix(base.as_str())
-            .and_then(|rest| rest.strip_suffix('.'))
-            .filter(|label| !label.is_empty() && !label.contains('.'))
-            .map(str::to_string)
-    });
+    let virtual_bucket = virtual_bucket(base_hosts, &hostname);
     let path = path
         .strip_prefix('/')
         .ok_or_else(|| OssError::invalid_argument("The request path must start with /."))?;
@@ -326,6 +343,7 @@ fn target(
             .map(|c| c.into_owned())
             .map_err(|_| OssError::invalid_argument("The object key is not valid UTF-8."))
     };
+    let virtual_host = virtual_bucket.is_some();
     let (bucket, key_raw) = match virtual_bucket {
         Some(b) => (Some(b), path),
         None if path.is_empty() => (None, ""),
@@ -339,7 +357,45 @@ fn target(
     } else {
         Some(decode(key_raw)?)
     };
-    Ok((bucket, key))
+    Ok(Target {
+        bucket,
+        key,
+        virtual_host,
+    })
+}
+
+/// The bucket a Host names in virtual-hosted style: its first label, when
+/// the rest is one of the emulator's own names (`<bucket>.localhost`) or an
+/// OSS endpoint (`<bucket>.oss-cn-hangzhou.aliyuncs.com`,
+/// `<bucket>.oss-cn-hangzhou-internal.aliyuncs.com`,
+/// `<bucket>.oss-accelerate.aliyuncs.com`, `<bucket>.cn-hangzhou.oss.aliyuncs.com`).
+/// ali-oss sends the last-but-one form to an IP endpoint: it connects to the
+/// IP and sets `Host: <bucket>.<region>.aliyuncs.com` with the key alone as
+/// path (lib/common/utils/createRequest.js, lib/common/client/getReqUrl.js).
+/// An IP address or a bare endpoint names no bucket (path style).
+fn virtual_bucket(base_hosts: &[String], hostname: &str) -> Option<String> {
+    if hostname.starts_with('[') || hostname.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let (label, rest) = hostname.split_once('.')?;
+    if label.is_empty() {
+        return None;
+    }
+    (base_hosts.iter().any(|b| b == rest) || is_oss_endpoint(rest)).then(|| label.to_string())
+}
+
+/// `oss-<region>[-internal].aliyuncs.com` (and the other `oss-*` service
+/// names: `oss-accelerate`, `oss-cn-hangzhou-internal`) or
+/// `<region>.oss.aliyuncs.com`: an OSS endpoint without a bucket.
+fn is_oss_endpoint(host: &str) -> bool {
+    let Some(service) = host.strip_suffix(".aliyuncs.com") else {
+        return false;
+    };
+    match service.split('.').collect::<Vec<_>>()[..] {
+        [name] => name.starts_with("oss-") && name.len() > "oss-".len(),
+        [region, "oss"] => !region.is_empty(),
+        _ => false,
+    }
 }
 
 /// Query pairs decoded as OSS does (`+` is a space, `%XX` a byte), in order.
@@ -1095,7 +1151,7 @@ async fn complete(cx: &Ctx, bucket: &str, key: &str, body: Body) -> OssResult<Re
     if url {
         doc.text("EncodingType", "url");
     }
-    doc.text("Location", format!("http://{}/{bucket}/{key}", cx.host))
+    doc.text("Location", cx.object_url(bucket, key))
         .text("Bucket", bucket)
         .name("Key", key)
         .text("ETag", quoted(&meta.etag));
@@ -1174,24 +1230,127 @@ mod tests {
 
     #[test]
     fn targets_from_path_and_host() {
-        let bases = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let t = |host: &str, path: &str| target(&bases, host, path).unwrap();
+        let bases = vec!["localhost".to_string()];
+        let t = |host: &str, path: &str| {
+            let t = target(&bases, host, path).unwrap();
+            (t.bucket, t.key, t.virtual_host)
+        };
+        let path = |b: &str, k: Option<&str>| (Some(b.to_string()), k.map(str::to_string), false);
+        let virt = |b: &str, k: Option<&str>| (Some(b.to_string()), k.map(str::to_string), true);
+        // Path style: an IP, localhost, an unknown name, a bare OSS endpoint.
         assert_eq!(
             t("127.0.0.1:9", "/b/a%20b/c%2Bd"),
-            (Some("b".into()), Some("a b/c+d".into()))
+            path("b", Some("a b/c+d"))
         );
-        assert_eq!(t("127.0.0.1:9", "/b/"), (Some("b".into()), None));
-        assert_eq!(t("127.0.0.1:9", "/"), (None, None));
+        assert_eq!(t("127.0.0.1:9", "/b/"), path("b", None));
+        assert_eq!(t("127.0.0.1:9", "/"), (None, None, false));
+        assert_eq!(t("[::1]:9", "/b/k"), path("b", Some("k")));
+        assert_eq!(t("localhost:9", "/b/k"), path("b", Some("k")));
+        assert_eq!(t("example.com", "/b/k"), path("b", Some("k")));
+        assert_eq!(t("other.example.com", "/b/k"), path("b", Some("k")));
         assert_eq!(
-            t("vb.localhost:9", "/x/y"),
-            (Some("vb".into()), Some("x/y".into()))
+            t("oss-cn-hangzhou.aliyuncs.com", "/b/k"),
+            path("b", Some("k"))
         );
-        assert_eq!(t("vb.localhost:9", "/"), (Some("vb".into()), None));
         assert_eq!(
-            t("localhost:9", "/b/k"),
-            (Some("b".into()), Some("k".into()))
+            t("cn-hangzhou.oss.aliyuncs.com", "/b/k"),
+            path("b", Some("k"))
         );
+        assert_eq!(t("ecs.aliyuncs.com", "/b/k"), path("b", Some("k")));
+        assert_eq!(t("x.ecs.aliyuncs.com", "/b/k"), path("b", Some("k")));
+        // Virtual-hosted style: the Host's first label is the bucket and the
+        // whole path is the key.
+        assert_eq!(t("vb.localhost:9", "/x/y"), virt("vb", Some("x/y")));
+        assert_eq!(t("VB.LocalHost", "/x%20y"), virt("vb", Some("x y")));
+        assert_eq!(t("vb.localhost:9", "/"), virt("vb", None));
+        assert_eq!(
+            t("media-in.oss-cn-hangzhou.aliyuncs.com", "/source/a.mp4"),
+            virt("media-in", Some("source/a.mp4"))
+        );
+        assert_eq!(
+            t("media-in.oss-cn-hangzhou-internal.aliyuncs.com:80", "/k"),
+            virt("media-in", Some("k"))
+        );
+        assert_eq!(
+            t("media-in.oss-accelerate.aliyuncs.com", "/k"),
+            virt("media-in", Some("k"))
+        );
+        assert_eq!(
+            t("media-in.cn-hangzhou.oss.aliyuncs.com", "/k"),
+            virt("media-in", Some("k"))
+        );
+        // A key that looks like a bucket and key stays whole.
+        assert_eq!(
+            t("media-in.localhost", "/media-in/k"),
+            virt("media-in", Some("media-in/k"))
+        );
+        // Deeper names are not `<bucket>.<endpoint>`.
+        assert_eq!(t("a.b.localhost", "/b/k"), path("b", Some("k")));
         assert!(target(&bases, "h", "/b/%FF").is_err());
+        assert!(target(&bases, "vb.localhost", "/%FF").is_err());
+    }
+
+    /// A PutObject as ali-oss 6.23 sends it to an IP endpoint (key alone as
+    /// the path, bucket in the Host) and signs it: the V4 and V1 signatures
+    /// below come from its lib/common/signUtils.js (`authorizationV4`,
+    /// `authorization`), both over `/media-in/source/a b+ü.mp4`.
+    #[test]
+    fn virtual_hosted_requests_verify_with_the_clients_signatures() {
+        use super::super::auth::KeyRing;
+        use vpf_core::credentials::Credentials;
+
+        let bases = vec!["localhost".to_string()];
+        let mut ring = KeyRing::default();
+        ring.add_static(&Credentials::new("testid", "yourAccessKeySecret"));
+        let signed_at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_744_353_684);
+        let path = "/source/a%20b%2B%C3%BC.mp4";
+        let check = |host: &str, date: &str, authorization: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("host", host.parse().unwrap());
+            h.insert("x-oss-date", date.parse().unwrap());
+            h.insert("content-type", "video/mp4".parse().unwrap());
+            h.insert("content-md5", "ICy5YqxZB1uWSwcVLSNLcA==".parse().unwrap());
+            if date.starts_with("2025") {
+                h.insert("x-oss-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
+            }
+            h.insert("authorization", authorization.parse().unwrap());
+            let t = target(&bases, host, path).unwrap();
+            let view = RequestView {
+                method: &Method::PUT,
+                bucket: t.bucket.as_deref(),
+                key: t.key.as_deref(),
+                query: &[],
+                headers: &h,
+            };
+            ring.verify(&view, "cn-hangzhou", true, signed_at)
+                .map(|_| (t.bucket.unwrap(), t.key.unwrap()))
+                .map_err(|e| e.code)
+        };
+        let v4 = (
+            "20250411T064124Z",
+            "OSS4-HMAC-SHA256 Credential=testid/20250411/cn-hangzhou/oss/aliyun_v4_request,Signature=92f7678e7a3630d71f637fcb8cbf847409c458488c47f301f864ba3059f994f2",
+        );
+        let v1 = (
+            "Fri, 11 Apr 2025 06:41:24 GMT",
+            "OSS testid:8UWwJviG+Rw35Bwit9qyExpCOuo=",
+        );
+        let expected = ("media-in".to_string(), "source/a b+ü.mp4".to_string());
+        for (date, auth) in [v4, v1] {
+            assert_eq!(
+                check("media-in.oss-cn-hangzhou.aliyuncs.com", date, auth),
+                Ok(expected.clone())
+            );
+            assert_eq!(
+                check("media-in.localhost:9100", date, auth),
+                Ok(expected.clone())
+            );
+            // Read as path style (bucket `source`), the same request no
+            // longer matches its signature.
+            assert_eq!(
+                check("127.0.0.1:9100", date, auth),
+                Err("SignatureDoesNotMatch")
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,12 @@
 //!   GetObjectMeta, DeleteObject, DeleteMultipleObjects, ListObjects (v1 and
 //!   v2), CopyObject, Initiate/UploadPart/Complete/Abort multipart upload,
 //!   ListParts, PostObject, ListBuckets. Other subresources answer 501.
-//! - Path style (`/bucket/key`) and virtual host style (`Host: bucket.localhost:port`).
+//! - Path style (`/bucket/key`) and virtual-hosted style, as OSS serves
+//!   both: a Host of `<bucket>.localhost[:port]` or of `<bucket>.<OSS
+//!   endpoint>` (`<bucket>.oss-cn-hangzhou.aliyuncs.com`, what `ali-oss` sends
+//!   to an IP endpoint) names the bucket and the whole path is the key. An IP
+//!   address, `localhost` or any other Host means path style. Signatures
+//!   cover `/bucket/key` either way (V1 resource and V4 canonical URI).
 //! - Every request must be signed: V4 (header or presigned URL) or V1 (header
 //!   or `Signature`/`Expires` URL, unless `accept_v1` is off) with a configured
 //!   key or temporary credentials from [`RunningOss::issue_temporary`].
@@ -140,8 +145,10 @@ impl OssEmulator {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::internal(format!("OSS emulator: {e}")))?;
-        let mut base_hosts = vec!["localhost".to_string(), addr.ip().to_string()];
-        base_hosts.dedup();
+        // The emulator's own names that a bucket label may prefix. Not its
+        // IP: `<bucket>.127.0.0.1` is no host name (clients such as ali-oss
+        // and alibabacloud-oss-v2 switch to path style for IP endpoints).
+        let base_hosts = vec!["localhost".to_string()];
         let shared = Arc::new(Shared {
             store,
             keys: Mutex::new(keys),
@@ -337,7 +344,8 @@ pub(crate) struct Shared {
     region: String,
     account_id: String,
     accept_v1: bool,
-    /// Hosts that name the endpoint itself; `<bucket>.<host>` is virtual host style.
+    /// Hosts that name the endpoint itself; `<bucket>.<host>` is virtual host
+    /// style (so is `<bucket>.<OSS endpoint>`, see `api::virtual_bucket`).
     base_hosts: Vec<String>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<OssRecord>>>,
     faults: Mutex<FaultPlan>,

@@ -150,7 +150,7 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
         let mut r = if status == StatusCode::CREATED {
             let mut doc = Doc::new("PostResponse", false);
             doc.text("Bucket", bucket)
-                .text("Location", format!("http://{}/{bucket}/{key}", cx.host))
+                .text("Location", cx.object_url(bucket, &key))
                 .text("Key", &key)
                 .text("ETag", format!("\"{}\"", meta.etag));
             xml_response(status, doc.finish("PostResponse"))
