@@ -7,40 +7,20 @@ does it) and ffmpeg.
 """
 
 import json
-import os
-import pathlib
 import subprocess
 import time
 
 import oss2
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("VPF_BIN_DIR", ROOT / "target" / "debug"))
+from conftest import bucket_of, start_runner
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
-    proc = subprocess.Popen(
-        [str(BIN / "local-runner"), "--state-dir", str(state), "--bin-dir", str(BIN),
-         "up", "--json", "--oss-port", "0", "--flow-port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        pytest.fail("local-runner up printed nothing: " + proc.stderr.read())
-    info = json.loads(line)
-    yield info, state
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def bucket_of(info):
-    auth = oss2.ProviderAuthV4(
-        oss2.credentials.StaticCredentialsProvider(info["accessKeyId"], info["accessKeySecret"]))
-    return oss2.Bucket(auth, info["ossEndpoint"], info["bucket"], region=info["region"])
+    with start_runner(state) as info:
+        yield info, state
 
 
 def frames(path):

@@ -11,16 +11,14 @@ does it) and ffmpeg.
 """
 
 import json
-import os
-import pathlib
 import subprocess
 import time
 
 import oss2
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("VPF_BIN_DIR", ROOT / "target" / "debug"))
+from conftest import bucket_of, start_runner
+
 
 LAVFI = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
          "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
@@ -46,28 +44,11 @@ UPLOADS = {
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    state = tmp_path_factory.mktemp("state")
     # --var overrides s.yaml vars from the command line: mp4 only keeps the
     # run short; every extension goes through the same split and encode.
-    proc = subprocess.Popen(
-        [str(BIN / "local-runner"), "--state-dir", str(state), "--bin-dir", str(BIN),
-         "--var", "formats=mp4", "--var", "segmentSeconds=1",
-         "up", "--json", "--oss-port", "0", "--flow-port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        pytest.fail("local-runner up printed nothing: " + proc.stderr.read())
-    yield json.loads(line)
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def bucket_of(info):
-    auth = oss2.ProviderAuthV4(
-        oss2.credentials.StaticCredentialsProvider(info["accessKeyId"], info["accessKeySecret"]))
-    return oss2.Bucket(auth, info["ossEndpoint"], info["bucket"], region=info["region"])
+    with start_runner(tmp_path_factory.mktemp("state"),
+                      "--var", "formats=mp4", "--var", "segmentSeconds=1") as info:
+        yield info
 
 
 def probe(path):
