@@ -1,10 +1,13 @@
 //! The Serverless Devs deploy file (`s.yaml`, edition 3.0.0), read into typed
 //! resources so that the local runner runs what `s deploy` would deploy.
 //!
-//! Magic variables resolved (Serverless Devs' syntax): `${vars.a.b}`,
-//! `${env('X')}` (optionally `${env('X', 'default')}`), `${config('AccountID')}`
-//! and `${file('path')}` (the file's text, relative to s.yaml). A string that
-//! is one `${vars...}` takes the variable's own type. Anything else, e.g.
+//! Magic variables resolved as the Serverless Devs CLI (3.1.10) resolves
+//! them: `${vars.a.b}`, `${env('X')}` (optionally `${env('X', 'default')}`),
+//! `${config('AccountID')}`, `${file('path')}` (the file's text, relative to
+//! s.yaml, itself rendered: a `${...}` inside the file is resolved too),
+//! `${path('p')}` (absolute), and `${yaml(file('p'))}` / `${json(file('p'))}`
+//! (the rendered file parsed into a mapping). A string that is one `${...}`
+//! takes the value's own type. Anything else, e.g.
 //! `${resources.x.output}`, an unknown variable or an unset environment
 //! variable, is refused with its place: `resources.split.props.timeout:
 //! unknown variable vars.timeoutz`.
@@ -197,12 +200,45 @@ pub struct FlowProps {
     pub region: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// The definition's YAML text.
-    pub definition: String,
+    /// A mapping (the flow itself), or a string: the path of the flow file,
+    /// which the `flow` component reads as written (relative to the folder
+    /// `s` runs in; we take s.yaml's folder). Read by [`FlowProps::flow_document`].
+    pub definition: Value,
     #[serde(default)]
     pub role_arn: Option<String>,
     #[serde(default)]
     pub execution_mode: Option<String>,
+}
+
+impl FlowProps {
+    /// The flow definition as the `flow` component deploys it: a mapping as
+    /// it is; a string read as a file path, its text parsed as YAML.
+    pub fn flow_document(&self, dir: &Path) -> Result<Value, SdevsError> {
+        match &self.definition {
+            Value::Object(_) => Ok(self.definition.clone()),
+            Value::String(p) => {
+                let path = dir.join(p);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    SdevsError(format!(
+                        "flow {}: definition is read as a file path ({}): {e}",
+                        self.name,
+                        path.display()
+                    ))
+                })?;
+                serde_saphyr::from_str(&text).map_err(|e| {
+                    SdevsError(format!(
+                        "flow {}: {} is not YAML: {e}",
+                        self.name,
+                        path.display()
+                    ))
+                })
+            }
+            other => fail(format!(
+                "flow {}: definition must be a mapping or a file path, not {other}",
+                self.name
+            )),
+        }
+    }
 }
 
 /// The top level as written; `resources` keeps the file's order.
@@ -452,30 +488,83 @@ impl Ctx<'_> {
                     let p =
                         arg(0).ok_or_else(|| SdevsError(format!("{loc}: file() needs a path")))?;
                     let path = self.dir.join(&p);
-                    std::fs::read_to_string(&path)
-                        .map(Value::String)
-                        .map_err(|e| SdevsError(format!("{loc}: file('{p}'): {e}")))
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| SdevsError(format!("{loc}: file('{p}'): {e}")))?;
+                    // The CLI renders a file's text again: `${...}` in it resolve.
+                    self.resolve_str(&text, &format!("{loc} (file '{p}')"))
+                }
+                "path" => {
+                    let p =
+                        arg(0).ok_or_else(|| SdevsError(format!("{loc}: path() needs a path")))?;
+                    // As node's path.join: `.` segments dropped.
+                    let joined: PathBuf = self
+                        .dir
+                        .join(&p)
+                        .components()
+                        .filter(|c| *c != std::path::Component::CurDir)
+                        .collect();
+                    Ok(Value::String(joined.to_string_lossy().into_owned()))
+                }
+                "yaml" | "json" => {
+                    let inner =
+                        arg(0).ok_or_else(|| SdevsError(format!("{loc}: {func}() needs text")))?;
+                    // The argument is an expression (`file('p')`) or literal text.
+                    let text = match call(&inner) {
+                        Some(_) => match self.eval(&inner, loc)? {
+                            Value::String(t) => t,
+                            other => return fail(format!("{loc}: {func}() of {other}")),
+                        },
+                        None => inner,
+                    };
+                    let parsed: Result<Value, String> = if func == "json" {
+                        serde_json::from_str(&text).map_err(|e| e.to_string())
+                    } else {
+                        serde_saphyr::from_str(&text).map_err(|e| e.to_string())
+                    };
+                    parsed.map_err(|e| SdevsError(format!("{loc}: {func}(): {e}")))
                 }
                 other => fail(format!("{loc}: unsupported function {other}() in ${{{e}}}")),
             };
         }
         fail(format!(
-            "{loc}: unsupported variable ${{{e}}} (supported: vars.*, env(), config(), file())"
+            "{loc}: unsupported variable ${{{e}}} (supported: vars.*, env(), config(), file(), path(), yaml(), json())"
         ))
     }
 }
 
-/// `name('a', "b", c)` -> (name, [a, b, c]).
+/// `name('a', "b", c)` -> (name, [a, b, c]); an argument that is itself a
+/// call (`yaml(file('p'))`) is kept whole.
 fn call(e: &str) -> Option<(&str, Vec<String>)> {
+    let e = e.trim();
     let open = e.find('(')?;
     let inner = e.strip_suffix(')')?.get(open + 1..)?;
     let name = e[..open].trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
     }
-    let args = inner
-        .split(',')
-        .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+    let mut args = Vec::new();
+    let (mut depth, mut quote, mut cur) = (0usize, None::<char>, String::new());
+    for c in inner.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') if depth == 0 => quote = Some(c),
+            (None, '(') => {
+                depth += 1;
+                cur.push(c);
+            }
+            (None, ')') => {
+                depth = depth.saturating_sub(1);
+                cur.push(c);
+            }
+            (None, ',') if depth == 0 => args.push(std::mem::take(&mut cur)),
+            (None, c) => cur.push(c),
+        }
+    }
+    args.push(cur);
+    let args = args
+        .into_iter()
+        .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty())
         .collect();
     Some((name, args))
@@ -539,5 +628,53 @@ resources:
         let y = y.replace("${resources.g.output.x}", "${env('UNSET_X')}");
         let e = SYaml::parse(&y, Path::new("."), &settings()).unwrap_err();
         assert!(e.0.contains("UNSET_X is not set"), "{}", e.0);
+    }
+
+    /// As the CLI renders them (checked against it in tests/sdevs_cli.rs):
+    /// a file's text is rendered again, `yaml(file())` parses the rendered
+    /// text, `path()` is absolute, `.$` keys and `$Context` stay as written.
+    #[test]
+    fn files_are_rendered_then_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("flow.yaml"),
+            "States:\n  - Parameters:\n      resourceArn: acs:fc:${vars.region}:${config('AccountID')}:functions/x/LATEST\n      body.$: $Input\n    MaxConcurrency: ${vars.n}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("x.json"), r#"{"a": ["${vars.region}"]}"#).unwrap();
+        let y = r#"
+edition: 3.0.0
+name: app
+vars:
+  region: cn-hangzhou
+  n: 7
+resources:
+  f:
+    component: flow
+    props:
+      definition: ${yaml(file('./flow.yaml'))}
+      text: ${file('./flow.yaml')}
+      where: ${path('./flow.yaml')}
+      j: ${json(file("./x.json"))}
+"#;
+        let s = SYaml::parse(y, dir.path(), &settings()).unwrap();
+        let p = &s.resources[0].props;
+        assert_eq!(
+            p["definition"],
+            json!({"States": [{"Parameters": {
+                "resourceArn": "acs:fc:cn-hangzhou:123:functions/x/LATEST",
+                "body.$": "$Input"}, "MaxConcurrency": 7}]})
+        );
+        assert!(
+            p["text"]
+                .as_str()
+                .unwrap()
+                .contains("acs:fc:cn-hangzhou:123:functions")
+        );
+        assert_eq!(
+            p["where"],
+            json!(dir.path().join("flow.yaml").to_string_lossy())
+        );
+        assert_eq!(p["j"], json!({"a": ["cn-hangzhou"]}));
     }
 }

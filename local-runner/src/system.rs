@@ -268,7 +268,8 @@ impl System {
         .into_iter()
         .collect();
         for (rname, fp) in flows {
-            let flow = Flow::parse(&fp.definition, &vars)
+            let doc = fp.flow_document(&s.dir).map_err(|e| Error::invalid(e.0))?;
+            let flow = Flow::from_document(&doc, &vars)
                 .map_err(|e| Error::invalid(format!("resources.{rname}: {}", e.0)))?;
             for t in flow.root.tasks() {
                 if !fc.function_names().contains(&t.function) {

@@ -26,7 +26,8 @@ fn flow() -> Flow {
     let s = syaml();
     let flows = s.flows().unwrap();
     assert_eq!(flows.len(), 1);
-    Flow::parse(&flows[0].1.definition, &Vars::new()).unwrap()
+    let doc = flows[0].1.flow_document(&s.dir).unwrap();
+    Flow::from_document(&doc, &Vars::new()).unwrap()
 }
 
 #[test]

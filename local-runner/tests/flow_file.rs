@@ -8,12 +8,18 @@ use std::time::Duration;
 
 use flow_support::Script;
 use local_runner::flow::{Engine, EngineOptions, Flow, Status, TaskError, Vars};
+use local_runner::sdevs::{SYaml, Settings};
 use serde_json::{Value, json};
 use vpf_core::job::*;
 
+/// The flow as s.yaml deploys it (the file is a template s.yaml renders).
 fn flow() -> Flow {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flow/video-process-flow.yaml");
-    Flow::load(&path, &Vars::new()).unwrap()
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../s.yaml");
+    let config = [("AccountID".to_string(), "1234567890".to_string())].into();
+    let s = SYaml::load(&path, &Settings::from_env(config)).unwrap();
+    let flows = s.flows().unwrap();
+    let doc = flows[0].1.flow_document(&s.dir).unwrap();
+    Flow::from_document(&doc, &Vars::new()).unwrap()
 }
 
 fn request() -> JobRequest {

@@ -204,7 +204,14 @@ impl Flow {
     pub fn parse(text: &str, vars: &Vars) -> Result<Flow, LoadError> {
         let doc: Value =
             serde_saphyr::from_str(text).map_err(|e| LoadError(format!("not valid YAML: {e}")))?;
-        let m = obj(&doc, "flow")?;
+        let mut flow = Flow::from_document(&doc, vars)?;
+        flow.source = text.to_string();
+        Ok(flow)
+    }
+
+    /// The flow from its definition as a mapping (how s.yaml hands it over).
+    pub fn from_document(doc: &Value, vars: &Vars) -> Result<Flow, LoadError> {
+        let m = obj(doc, "flow")?;
         allow(
             m,
             "",
@@ -230,7 +237,8 @@ impl Flow {
             name,
             description,
             root,
-            source: text.to_string(),
+            // The definition as DescribeFlow returns it (JSON is YAML too).
+            source: serde_json::to_string_pretty(doc).unwrap_or_default(),
         })
     }
 }

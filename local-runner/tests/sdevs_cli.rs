@@ -1,0 +1,151 @@
+//! s.yaml as the real Serverless Devs CLI renders it (`s preview`, npm
+//! `@serverless-devs/s` pinned in tests/node/package.json): what `s deploy`
+//! would ship must be valid for the fc3 component, must give the flow
+//! component a definition it can deploy, and must equal what the local runner
+//! reads from the same file, so that the emulator cannot drift from the cloud.
+//!
+//! The CLI renders offline: `s config add` with placeholder keys in a
+//! temporary HOME gives `${config('AccountID')}` a value; `preview` needs
+//! neither the network nor the fc3/flow components.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use local_runner::flow::{Flow, Vars};
+use local_runner::sdevs::{SYaml, Settings};
+use serde_json::Value;
+
+const ACCOUNT: &str = "1234567890";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The CLI's render of s.yaml, as JSON.
+fn cli_render() -> Value {
+    let s = root().join("tests/node/node_modules/.bin/s");
+    assert!(
+        s.exists(),
+        "the Serverless Devs CLI is missing: run `npm ci --prefix tests/node` (scripts/deps.sh does)"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let add = Command::new(&s)
+        .args(["config", "add", "--AccessKeyID", "placeholder-id"])
+        .args([
+            "--AccessKeySecret",
+            "placeholder-secret",
+            "--AccountID",
+            ACCOUNT,
+        ])
+        .args(["-a", "default", "-f"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stdout)
+    );
+    let out = Command::new(&s)
+        .args(["preview", "-o", "json", "--silent"])
+        .current_dir(root())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    // The CLI prints its errors on stdout too.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "s preview failed:\n{stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// The local runner's reading of the same file, with the same account.
+fn runner_render() -> SYaml {
+    let settings = Settings::from_env(BTreeMap::from([(
+        "AccountID".to_string(),
+        ACCOUNT.to_string(),
+    )]));
+    SYaml::load(&root().join("s.yaml"), &settings).unwrap()
+}
+
+#[test]
+fn the_cli_and_the_local_runner_render_s_yaml_alike_and_it_deploys() {
+    let cli = cli_render();
+    let ours = runner_render();
+    let text = cli.to_string();
+    assert!(!text.contains("${"), "unrendered variables: {text}");
+    assert!(
+        text.contains(ACCOUNT),
+        "config('AccountID') was not rendered"
+    );
+
+    // The same vars and, resource by resource, the same component and props.
+    assert_eq!(cli["vars"], ours.vars, "vars");
+    let resources = cli["resources"].as_object().expect("resources");
+    let names: Vec<&String> = resources.keys().collect();
+    let our_names: Vec<&String> = ours.resources.iter().map(|r| &r.name).collect();
+    assert_eq!(
+        {
+            let mut n = names.clone();
+            n.sort();
+            n
+        },
+        {
+            let mut n = our_names.clone();
+            n.sort();
+            n
+        }
+    );
+    for r in &ours.resources {
+        let theirs = &resources[&r.name];
+        assert_eq!(theirs["component"], r.component.as_str(), "{}", r.name);
+        assert_eq!(
+            theirs["props"], r.props,
+            "resources.{}.props: the CLI renders\n{}\nthe local runner reads\n{}",
+            r.name, theirs["props"], r.props
+        );
+    }
+
+    // fc3: every function's props as the component validates them.
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/fc3-function-props.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut functions = 0;
+    for (name, r) in resources {
+        if r["component"] == "fc3" {
+            let errors: Vec<String> = validator
+                .iter_errors(&r["props"])
+                .map(|e| format!("{}: {e}", e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+            functions += 1;
+        }
+    }
+    assert_eq!(functions, 5);
+
+    // flow: the component deploys a mapping definition as it is (a string
+    // would be opened as a file path), and it is the flow the runner runs.
+    let flow = resources
+        .values()
+        .find(|r| r["component"] == "flow")
+        .expect("a flow resource");
+    let definition = &flow["props"]["definition"];
+    assert!(
+        definition.is_object(),
+        "definition must be a mapping, is {:.200}",
+        definition.to_string()
+    );
+    let (_, props) = ours.flows().unwrap().remove(0);
+    assert_eq!(definition, &props.flow_document(&ours.dir).unwrap());
+    let parsed = Flow::from_document(definition, &Vars::new()).unwrap();
+    let region = cli["vars"]["region"].as_str().unwrap();
+    for t in parsed.root.tasks() {
+        assert_eq!(
+            t.resource_arn,
+            format!("acs:fc:{region}:{ACCOUNT}:functions/{}/LATEST", t.function),
+            "the fully qualified FC 3.0 ARN"
+        );
+    }
+}
