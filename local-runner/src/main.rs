@@ -344,17 +344,33 @@ Outputs are only ever uploaded whole; run the same command again to process {}."
                 .map_err(|e| e.to_string())?;
             let outcome = sys.fc.invoke(&function, &bytes).await;
             sys.shutdown().await;
+            // What FC answers: the body, or its error with the name a flow sees.
+            let flow_error = local_runner::fc::task_result(outcome.clone())
+                .err()
+                .map(|e| e.error);
             match outcome {
                 local_runner::fc::Outcome::Ok(v) => {
                     println!("{v}");
                     Ok(ExitCode::SUCCESS)
                 }
-                local_runner::fc::Outcome::FunctionError(e) => {
-                    println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                local_runner::fc::Outcome::FunctionError(f) => {
+                    println!(
+                        "{}",
+                        json!({"xFcErrorType": f.kind.as_str(), "errorType": f.error_type,
+                               "errorMessage": f.error_message, "flowError": flow_error})
+                    );
                     Ok(ExitCode::from(1))
                 }
-                local_runner::fc::Outcome::PlatformError { code, message } => {
-                    println!("{}", json!({"errorCode": code, "errorMessage": message}));
+                local_runner::fc::Outcome::PlatformError {
+                    status,
+                    code,
+                    message,
+                } => {
+                    println!(
+                        "{}",
+                        json!({"status": status, "errorCode": code, "errorMessage": message,
+                               "flowError": flow_error})
+                    );
                     Ok(ExitCode::from(1))
                 }
             }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use vpf_core::event::OssRecord;
 use vpf_core::{Error, Result};
 
-use crate::fc::{CredentialSource, FcEmulator, FunctionSpec, OssTrigger, Outcome};
+use crate::fc::{CredentialSource, FcEmulator, FunctionSpec, OssTrigger};
 use crate::flow::{Engine, EngineOptions, ExecutionRecord, Flow, Invoker, TaskError};
 use crate::oss::{EmulatorConfig, OssEmulator, RunningOss};
 use crate::sdevs::{FunctionProps, SYaml};
@@ -116,15 +116,8 @@ impl Invoker for FcInvoker {
         payload: Value,
     ) -> std::result::Result<Value, TaskError> {
         let body = serde_json::to_vec(&payload).unwrap_or_default();
-        match self.fc.invoke(function, &body).await {
-            // The engine hands the answer on as `$Output.Body`.
-            Outcome::Ok(v) => Ok(v),
-            Outcome::FunctionError(e) => Err(TaskError::new(e.error_type, e.error_message)),
-            // FC's own failures reach the flow as FC.<code>.
-            Outcome::PlatformError { code, message } => {
-                Err(TaskError::new(format!("FC.{code}"), message))
-            }
-        }
+        // The engine hands the answer on as `$Output.Body`.
+        crate::fc::task_result(self.fc.invoke(function, &body).await)
     }
 }
 
@@ -482,14 +475,10 @@ async fn deliver(fc: &FcEmulator, t: &OssTrigger, rec: &OssRecord) -> Delivery {
     let mut wait = Duration::from_millis(500);
     let result = loop {
         attempts += 1;
-        let r = match fc
+        let outcome = fc
             .invoke_with_retry_count(&t.function, &body, attempts - 1)
-            .await
-        {
-            Outcome::Ok(v) => Ok(v),
-            Outcome::FunctionError(e) => Err(format!("{}: {}", e.error_type, e.error_message)),
-            Outcome::PlatformError { code, message } => Err(format!("FC.{code}: {message}")),
-        };
+            .await;
+        let r = crate::fc::task_result(outcome).map_err(|e| e.to_string());
         match r {
             Ok(v) => break Ok(v),
             Err(e) if attempts > ASYNC_RETRIES => break Err(e),

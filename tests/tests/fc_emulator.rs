@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use local_runner::fc::{FcEmulator, FunctionSpec, Outcome, codes};
+use local_runner::fc::{FailureKind, FcEmulator, FunctionSpec, Outcome, task_result};
 use serde_json::Value;
 use vpf_core::credentials::Credentials;
 
@@ -69,14 +69,23 @@ async fn invokes_with_fc_headers_and_env_and_reports_errors() {
     assert_eq!(v["env"], "from-s.yaml");
     assert!(!v["requestId"].as_str().unwrap().is_empty());
 
-    match fc.invoke("probe", br#"{"fail": "CorruptMedia"}"#).await {
-        Outcome::FunctionError(e) => assert_eq!(e.error_type, "CorruptMedia"),
+    // A handler's own failure: X-Fc-Error-Type HandledInvocationError, and
+    // the flow matches it by its errorType.
+    let failed = fc.invoke("probe", br#"{"fail": "CorruptMedia"}"#).await;
+    match &failed {
+        Outcome::FunctionError(f) => {
+            assert_eq!(f.kind, FailureKind::HandledInvocationError);
+            assert_eq!(f.error_type.as_deref(), Some("CorruptMedia"));
+        }
         o => panic!("{o:?}"),
     }
-    match fc.invoke("nope", b"{}").await {
-        Outcome::PlatformError { code, .. } => assert_eq!(code, codes::NOT_FOUND),
-        o => panic!("{o:?}"),
-    }
+    assert_eq!(flow_name(failed), "CorruptMedia");
+    // FC's own refusal: non-2xx with its code, FC.<code> to the flow.
+    let missing = fc.invoke("nope", b"{}").await;
+    assert!(
+        matches!(&missing, Outcome::PlatformError { status: 404, code, .. } if code == "FunctionNotFound")
+    );
+    assert_eq!(flow_name(missing), "FC.FunctionNotFound");
     // The instance is reused between calls.
     let a = ok(fc.invoke("probe", b"{}").await)["pid"].clone();
     let b = ok(fc.invoke("probe", b"{}").await)["pid"].clone();
@@ -95,13 +104,22 @@ async fn invokes_with_fc_headers_and_env_and_reports_errors() {
 async fn timeout_kills_the_instance_and_its_children_then_a_new_one_serves() {
     let (fc, logs) = emulator(vec![spec("probe", 700, 1)], 2);
     let first = ok(fc.invoke("probe", b"{}").await)["pid"].as_i64().unwrap();
-    match fc.invoke("probe", br#"{"spawn_sleep": 30}"#).await {
-        Outcome::PlatformError { code, message } => {
-            assert_eq!(code, codes::TIMEOUT);
-            assert!(message.contains("timed out"), "{message}");
+    // FC ends the call: an unhandled function error in FC's words, with no
+    // errorType, which the flow sees as FC.Unknown.
+    let timed_out = fc.invoke("probe", br#"{"spawn_sleep": 30}"#).await;
+    match &timed_out {
+        Outcome::FunctionError(f) => {
+            assert_eq!(f.kind, FailureKind::UnhandledInvocationError);
+            assert_eq!(f.error_type, None);
+            assert!(
+                f.error_message
+                    .starts_with("Function time out after 0.7 seconds"),
+                "{f:?}"
+            );
         }
         o => panic!("{o:?}"),
     }
+    assert_eq!(flow_name(timed_out), "FC.Unknown");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!alive(first), "the timed-out instance must be gone");
     let log = std::fs::read_to_string(logs.path().join("probe.log")).unwrap();
@@ -123,14 +141,44 @@ async fn timeout_kills_the_instance_and_its_children_then_a_new_one_serves() {
 }
 
 #[tokio::test]
-async fn a_crash_is_a_platform_error() {
+async fn a_crash_is_an_unhandled_function_error() {
     let (fc, _logs) = emulator(vec![spec("probe", 5000, 1)], 1);
-    match fc.invoke("probe", br#"{"exit": 3}"#).await {
-        Outcome::PlatformError { code, .. } => assert_eq!(code, codes::CRASHED),
+    let crashed = fc.invoke("probe", br#"{"exit": 3}"#).await;
+    match &crashed {
+        Outcome::FunctionError(f) => {
+            assert_eq!(f.kind, FailureKind::UnhandledInvocationError);
+            assert!(
+                f.error_message
+                    .starts_with("Process exited unexpectedly before completing request"),
+                "{f:?}"
+            );
+        }
         o => panic!("{o:?}"),
+    }
+    assert_eq!(flow_name(crashed), "FC.Unknown");
+    ok(fc.invoke("probe", b"{}").await);
+    fc.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_throttle_is_a_429_that_the_flow_names_fc_resource_exhausted() {
+    let (fc, _logs) = emulator(vec![spec("probe", 5000, 1)], 1);
+    fc.throttle_next("probe", 2);
+    for _ in 0..2 {
+        let o = fc.invoke("probe", b"{}").await;
+        assert!(
+            matches!(&o, Outcome::PlatformError { status: 429, code, .. } if code == "ResourceExhausted"),
+            "{o:?}"
+        );
+        assert_eq!(flow_name(o), "FC.ResourceExhausted");
     }
     ok(fc.invoke("probe", b"{}").await);
     fc.shutdown().await;
+}
+
+/// The name a flow's Retry and Catch see for a failed call.
+fn flow_name(o: Outcome) -> String {
+    task_result(o).expect_err("a failure").error
 }
 
 #[tokio::test]

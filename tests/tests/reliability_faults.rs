@@ -119,7 +119,13 @@ async fn a_transcode_instance_killed_mid_piece_is_retried_and_the_output_is_exac
     assert_eq!(rec.status, Status::Succeeded, "{:?}", rec.error);
     let crashed = failures(&rec, "Transcode");
     assert_eq!(crashed.len(), 1, "{crashed:?}");
-    assert_eq!(crashed[0].0, "FC.FunctionCrashed");
+    // FC reports a process that died mid-call in its own words, with no
+    // errorType: FC.Unknown to the flow, retried once.
+    assert_eq!(crashed[0].0, "FC.Unknown");
+    assert!(
+        crashed[0].2.contains("Process exited unexpectedly"),
+        "{crashed:?}"
+    );
     // 4 pieces and the audio task, and one retry.
     assert_eq!(scheduled(&rec, "Transcode"), 4 + 1 + 1, "one retry");
     let out = probe(&fetch(&sys, "dest/kill.mp4/kill.mp4", tmp.path()).await);
@@ -139,7 +145,7 @@ async fn a_transcode_instance_killed_mid_piece_is_retried_and_the_output_is_exac
     assert!(nas_jobs(&sys).is_empty(), "{:?}", nas_jobs(&sys));
     report.row(
         "transcode handler SIGKILLed mid-piece (its ffmpeg frozen first)",
-        "FC.FunctionCrashed, retried, succeeded, frame-exact, ffmpeg gone",
+        "FC.Unknown (\"Process exited unexpectedly\"), retried, succeeded, frame-exact, ffmpeg gone",
         format!(
             "succeeded after 1 retry; {} frames = source; NAS clean",
             out.video_frames
@@ -151,6 +157,48 @@ async fn a_transcode_instance_killed_mid_piece_is_retried_and_the_output_is_exac
     })
     .await;
     assert!(left.is_some(), "{:?}", processes_mentioning(&state));
+    report.finish();
+}
+
+/// FC answers a concurrency limit with 429 ResourceExhausted: the flow sees
+/// FC.ResourceExhausted and retries it with the backoff it declares (3 s,
+/// then 6 s: time-scaled here), and the job succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_step_is_retried_with_backoff_and_succeeds() {
+    let mut report = Report::new("faults-throttle");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("busy.mp4");
+    clip(&src, 320, 240, 1.0).await;
+    let sys = system(
+        &tmp.path().join("state"),
+        &[("segmentSeconds", "1"), ("formats", "mp4")],
+        |_| {},
+    )
+    .await;
+    sys.fc.throttle_next("vpf-split", 2);
+    let rec = upload_and_wait(&sys, &src, "source/busy.mp4").await;
+    assert_eq!(rec.status, Status::Succeeded, "{:?}", rec.error);
+    let throttled = failures(&rec, "Split");
+    assert_eq!(
+        throttled
+            .iter()
+            .map(|(e, a, _)| (e.as_str(), *a))
+            .collect::<Vec<_>>(),
+        [("FC.ResourceExhausted", 1), ("FC.ResourceExhausted", 2)]
+    );
+    let waits: Vec<f64> = rec
+        .events
+        .iter()
+        .filter(|e| e.kind == "RetryScheduled" && e.state.contains("Split"))
+        .filter_map(|e| e.delay_seconds)
+        .collect();
+    assert_eq!(waits, [3.0, 6.0], "IntervalSeconds 3, BackoffRate 2");
+    report.row(
+        "FC throttles split twice (429 ResourceExhausted)",
+        "FC.ResourceExhausted, retried after 3 s and 6 s, succeeded",
+        format!("succeeded; waits {waits:?}"),
+    );
+    sys.shutdown().await;
     report.finish();
 }
 
@@ -179,7 +227,9 @@ async fn a_step_past_its_timeout_is_retried_once_then_caught_and_cleaned_up() {
         .iter()
         .find(|e| e.kind == "TaskFailed" && e.state.contains("Transcode"))
         .expect("a transcode failed");
-    assert_eq!(first.error.as_deref(), Some("FC.FunctionTimeout"));
+    // A call past the timeout: FC's "Function time out after" message and no
+    // errorType, FC.Unknown to the flow.
+    assert_eq!(first.error.as_deref(), Some("FC.Unknown"));
     // The first piece to fail for good had two attempts: retried once.
     let retries: Vec<_> = rec
         .events
@@ -198,7 +248,7 @@ async fn a_step_past_its_timeout_is_retried_once_then_caught_and_cleaned_up() {
             .iter()
             .map(|(e, a, _)| (e.as_str(), *a))
             .collect::<Vec<_>>(),
-        [("FC.FunctionTimeout", 1), ("FC.FunctionTimeout", 2)]
+        [("FC.Unknown", 1), ("FC.Unknown", 2)]
     );
     assert!(
         rec.events
@@ -209,8 +259,12 @@ async fn a_step_past_its_timeout_is_retried_once_then_caught_and_cleaned_up() {
     let m = manifest(&sys, &req.manifest_key(), tmp.path()).await;
     assert_eq!(m.status, JobStatus::Failed);
     let err = m.error.expect("the manifest says why");
-    assert_eq!(err.error, "FC.FunctionTimeout");
-    assert!(err.cause.contains("timed out"), "{}", err.cause);
+    assert_eq!(err.error, "FC.Unknown");
+    assert!(
+        err.cause.starts_with("Function time out after"),
+        "{}",
+        err.cause
+    );
     assert!(m.outputs.is_empty());
     // Every call still running when the Map gave up ends (timed out, its
     // instance and ffmpeg killed) without bringing the job folder back.
@@ -232,7 +286,7 @@ async fn a_step_past_its_timeout_is_retried_once_then_caught_and_cleaned_up() {
     assert_eq!(keys, ["dest/slow.mp4/manifest.json", "source/slow.mp4"]);
     report.row(
         "transcode exceeds its timeout (25 ms)",
-        "FC.FunctionTimeout, retried once, caught: status failed, reason in manifest, NAS cleaned",
+        "FC.Unknown (\"Function time out after\"), retried once, caught: status failed, reason in manifest, NAS cleaned",
         format!(
             "failed; manifest error {} ({}); attempts 2; NAS clean",
             err.error, err.cause

@@ -551,7 +551,7 @@ fn event(sys: &System, key: &str, name: &str) -> serde_json::Value {
 
 fn function_error(o: Outcome) -> (String, String) {
     match o {
-        Outcome::FunctionError(e) => (e.error_type, e.error_message),
+        Outcome::FunctionError(e) => (e.error_type.unwrap_or_default(), e.error_message),
         other => panic!("expected a function error, got {other:?}"),
     }
 }

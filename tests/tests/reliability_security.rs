@@ -219,7 +219,7 @@ async fn bad_signatures_get_403_and_function_credentials_expire() {
 
 fn function_error(o: Outcome) -> (String, String) {
     match o {
-        Outcome::FunctionError(e) => (e.error_type, e.error_message),
+        Outcome::FunctionError(e) => (e.error_type.unwrap_or_default(), e.error_message),
         other => panic!("expected a function error, got {other:?}"),
     }
 }

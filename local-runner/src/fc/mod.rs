@@ -42,27 +42,105 @@ pub struct FunctionSpec {
     pub cwd: Option<PathBuf>,
 }
 
-/// How a call ended, in the terms the workflow engine needs.
+/// How a call ended, as FC 3.0's synchronous invocation answers it: this is
+/// all a caller, CloudFlow included, gets to see.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// HTTP 200: the function's JSON answer.
+    /// 200: the function's JSON answer.
     Ok(serde_json::Value),
-    /// The function answered with an error (404 + x-fc-status).
-    FunctionError(ErrorBody),
-    /// FC itself failed the call: timeout, crash, unreachable instance.
-    PlatformError { code: String, message: String },
+    /// 200 with `X-Fc-Error-Type`: the function failed ("A 2xx response does
+    /// not guarantee the function succeeded. Check for the X-Fc-Error-Type
+    /// response header", FC 3.0's error-handling page).
+    FunctionError(FunctionFailure),
+    /// A non-2xx answer: FC itself refused or failed the call, with its error
+    /// code (429 `ResourceExhausted`, 503 `ResourceThrottled`, 500
+    /// `InternalServerError`, 404 `FunctionNotFound`).
+    PlatformError {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
-/// FC's error codes for calls the function did not answer itself.
-pub mod codes {
-    /// The call ran longer than the function's timeout.
-    pub const TIMEOUT: &str = "FunctionTimeout";
-    /// The instance died during the call (killed, crashed).
-    pub const CRASHED: &str = "FunctionCrashed";
-    /// The instance could not be started.
-    pub const START_FAILED: &str = "FunctionNotStarted";
-    /// No function of that name.
+/// A failed function call: `X-Fc-Error-Type` and the body's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionFailure {
+    pub kind: FailureKind,
+    /// The function's own `errorType`; `None` when FC ended the call (a
+    /// timeout, a crash) and wrote the body itself.
+    pub error_type: Option<String>,
+    pub error_message: String,
+}
+
+/// The `X-Fc-Error-Type` header's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The function answered its failure itself (a custom runtime's 404 with
+    /// `x-fc-status: 404`).
+    HandledInvocationError,
+    /// FC ended the call: past the timeout, or the process exited.
+    UnhandledInvocationError,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::HandledInvocationError => "HandledInvocationError",
+            FailureKind::UnhandledInvocationError => "UnhandledInvocationError",
+        }
+    }
+}
+
+impl FunctionFailure {
+    fn handled(body: ErrorBody) -> FunctionFailure {
+        FunctionFailure {
+            kind: FailureKind::HandledInvocationError,
+            error_type: Some(body.error_type).filter(|t| !t.is_empty()),
+            error_message: body.error_message,
+        }
+    }
+    fn unhandled(message: impl Into<String>) -> FunctionFailure {
+        FunctionFailure {
+            kind: FailureKind::UnhandledInvocationError,
+            error_type: None,
+            error_message: message.into(),
+        }
+    }
+}
+
+/// The error names a flow's Retry and Catch match, from FC's answer. The one
+/// place where an FC failure becomes a flow error (README, "How failures are
+/// named"):
+/// - a non-2xx answer is `FC.<ErrorCode>`, as CloudFlow's error-handling page
+///   documents ("FC.{ErrorCode}: Function Compute returned an HTTP code other
+///   than 200");
+/// - a function's failure is its `errorType`, as Alibaba's flow samples match
+///   their functions' exception names (the documents do not say it for the
+///   current spec: the flow also retries and catches under the other reading);
+/// - a failure FC wrote itself (timeout, crash) has no `errorType`: `FC.Unknown`,
+///   the catch-all name of Alibaba's own retry lists.
+pub fn task_result(outcome: Outcome) -> Result<serde_json::Value, crate::flow::TaskError> {
+    use crate::flow::TaskError;
+    match outcome {
+        Outcome::Ok(v) => Ok(v),
+        Outcome::FunctionError(f) => Err(TaskError::new(
+            f.error_type.unwrap_or_else(|| names::UNKNOWN.to_string()),
+            f.error_message,
+        )),
+        Outcome::PlatformError { code, message, .. } => {
+            Err(TaskError::new(format!("FC.{code}"), message))
+        }
+    }
+}
+
+/// FC's error codes and the flow error names this emulator produces.
+pub mod names {
+    /// No function of that name (404).
     pub const NOT_FOUND: &str = "FunctionNotFound";
+    /// Too many calls at once (429), as FC answers a concurrency limit.
+    pub const RESOURCE_EXHAUSTED: &str = "ResourceExhausted";
+    /// A failure FC reports without a type (the flow's name for it).
+    pub const UNKNOWN: &str = "FC.Unknown";
 }
 
 /// Issues the temporary credentials handed to each call (in FC, the role's STS keys).
@@ -87,6 +165,18 @@ struct Function {
     slots: Arc<Semaphore>,
     peak_in_flight: std::sync::atomic::AtomicUsize,
     in_flight: std::sync::atomic::AtomicUsize,
+    /// The next this many calls are answered 429 ResourceExhausted (fault
+    /// injection: FC throttling, which a local machine never shows itself).
+    throttle: std::sync::atomic::AtomicUsize,
+}
+
+impl Function {
+    fn take_throttle(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.throttle
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 impl FcEmulator {
@@ -110,6 +200,7 @@ impl FcEmulator {
                     started: Default::default(),
                     peak_in_flight: Default::default(),
                     in_flight: Default::default(),
+                    throttle: Default::default(),
                     spec,
                 };
                 (f.spec.name.clone(), Arc::new(f))
@@ -161,15 +252,22 @@ impl FcEmulator {
     ) -> Outcome {
         let Some(f) = self.functions.get(name).cloned() else {
             return Outcome::PlatformError {
-                code: codes::NOT_FOUND.into(),
+                status: 404,
+                code: names::NOT_FOUND.into(),
                 message: format!("no function named {name:?} in s.yaml"),
             };
         };
-        let Ok(permit) = f.slots.clone().acquire_owned().await else {
+        if f.take_throttle() {
             return Outcome::PlatformError {
-                code: codes::START_FAILED.into(),
-                message: "the emulator is shutting down".into(),
+                status: 429,
+                code: names::RESOURCE_EXHAUSTED.into(),
+                message: format!("{name}: concurrent invocations exceed the limit (injected)"),
             };
+        }
+        let Ok(permit) = f.slots.clone().acquire_owned().await else {
+            return Outcome::FunctionError(FunctionFailure::unhandled(
+                "the emulator is shutting down",
+            ));
         };
         let ctx = Context {
             request_id: uuid::Uuid::new_v4().to_string(),
@@ -194,10 +292,19 @@ impl FcEmulator {
             drop(permit);
             out
         });
-        task.await.unwrap_or_else(|e| Outcome::PlatformError {
-            code: codes::CRASHED.into(),
-            message: format!("the call of {name} ended abnormally: {e}"),
+        task.await.unwrap_or_else(|e| {
+            Outcome::FunctionError(FunctionFailure::unhandled(format!(
+                "the call of {name} ended abnormally: {e}"
+            )))
         })
+    }
+
+    /// Answer the next `calls` invocations of `name` as FC answers a
+    /// concurrency limit: 429 `ResourceExhausted` (tests of the flow's retries).
+    pub fn throttle_next(&self, name: &str, calls: usize) {
+        if let Some(f) = self.functions.get(name) {
+            f.throttle.store(calls, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     /// Calls of a function in flight now, including calls whose callers
@@ -260,10 +367,10 @@ async fn call(
     let inst = match checkout(f, log_dir).await {
         Ok(i) => i,
         Err(e) => {
-            return Outcome::PlatformError {
-                code: codes::START_FAILED.into(),
-                message: format!("function {} did not start: {e}", f.spec.name),
-            };
+            return Outcome::FunctionError(FunctionFailure::unhandled(format!(
+                "function {} did not start: {e}",
+                f.spec.name
+            )));
         }
     };
     let mut req = http
@@ -290,40 +397,39 @@ async fn call(
             // FC kills an instance whose call timed out; so do we, with
             // its ffmpeg children, so nothing runs on unseen.
             inst.kill().await;
-            Outcome::PlatformError {
-                code: codes::TIMEOUT.into(),
-                message: format!(
-                    "Function timed out after {} seconds",
-                    f.spec.timeout.as_secs_f64()
-                ),
-            }
+            // FC's wording (its FAQ: "Function time out after").
+            Outcome::FunctionError(FunctionFailure::unhandled(format!(
+                "Function time out after {} seconds",
+                f.spec.timeout.as_secs_f64()
+            )))
         }
         Ok(Err(e)) => {
             inst.kill().await;
-            Outcome::PlatformError {
-                code: codes::CRASHED.into(),
-                message: format!(
-                    "the instance of {} failed during the call after {:.1} s: {e}",
-                    f.spec.name,
-                    started.elapsed().as_secs_f64()
-                ),
-            }
+            // FC's wording for a process that dies mid-call (FC 3.0's
+            // error-handling page).
+            Outcome::FunctionError(FunctionFailure::unhandled(format!(
+                "Process exited unexpectedly before completing request (duration: {}ms): {e}",
+                started.elapsed().as_millis()
+            )))
         }
         Ok(Ok((status, fc_status, body))) => {
             inst.free_slot();
             // FC's rule: a failure is a 404 *with* x-fc-status: 404.
             let failed = fc_status.as_deref() == Some("404");
             if failed {
-                let e = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
-                    error_type: "UnhandledInvocationError".into(),
-                    error_message: String::from_utf8_lossy(&body).chars().take(2000).collect(),
-                });
-                Outcome::FunctionError(e)
+                match serde_json::from_slice::<ErrorBody>(&body) {
+                    Ok(e) => Outcome::FunctionError(FunctionFailure::handled(e)),
+                    Err(_) => Outcome::FunctionError(FunctionFailure::unhandled(
+                        String::from_utf8_lossy(&body)
+                            .chars()
+                            .take(2000)
+                            .collect::<String>(),
+                    )),
+                }
             } else if !status.is_success() && status.as_u16() != 404 {
-                Outcome::FunctionError(ErrorBody {
-                    error_type: "UnhandledInvocationError".into(),
-                    error_message: format!("HTTP {status}"),
-                })
+                Outcome::FunctionError(FunctionFailure::unhandled(format!(
+                    "the function answered HTTP {status}"
+                )))
             } else {
                 match serde_json::from_slice(&body) {
                     Ok(v) => Outcome::Ok(v),
@@ -358,4 +464,47 @@ async fn checkout(f: &Arc<Function>, log_dir: &std::path::Path) -> std::io::Resu
     }
     pool.push(inst.clone());
     Ok(inst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fc_answers_become_flow_error_names() {
+        let handled = Outcome::FunctionError(FunctionFailure::handled(ErrorBody {
+            error_type: "CorruptMedia".into(),
+            error_message: "moov atom not found".into(),
+        }));
+        let e = task_result(handled).unwrap_err();
+        assert_eq!(
+            (e.error.as_str(), e.cause.as_str()),
+            ("CorruptMedia", "moov atom not found")
+        );
+        let untyped = Outcome::FunctionError(FunctionFailure::handled(ErrorBody {
+            error_type: String::new(),
+            error_message: "?".into(),
+        }));
+        assert_eq!(task_result(untyped).unwrap_err().error, "FC.Unknown");
+        let timeout = Outcome::FunctionError(FunctionFailure::unhandled(
+            "Function time out after 60 seconds",
+        ));
+        assert_eq!(task_result(timeout).unwrap_err().error, "FC.Unknown");
+        for (status, code) in [
+            (429, "ResourceExhausted"),
+            (503, "ResourceThrottled"),
+            (500, "InternalServerError"),
+        ] {
+            let o = Outcome::PlatformError {
+                status,
+                code: code.into(),
+                message: "m".into(),
+            };
+            assert_eq!(task_result(o).unwrap_err().error, format!("FC.{code}"));
+        }
+        assert_eq!(
+            task_result(Outcome::Ok(serde_json::json!({"a": 1}))).unwrap(),
+            serde_json::json!({"a": 1})
+        );
+    }
 }

@@ -72,48 +72,6 @@ pub trait Invoker: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Value, TaskError>> + Send;
 }
 
-/// How an FC invocation failure becomes a workflow error name.
-///
-/// - A function error (HTTP 404 with `x-fc-status: 404`, body
-///   `{"errorType","errorMessage"}`; FC 3.0 custom-runtime contract) is named
-///   by its `errorType`, so the flow's Retry/Catch lists name our error kinds
-///   (`StorageError`, `CorruptMedia`...). Without an errorType it is `FC.Unknown`.
-/// - An FC service error (`{"errorCode","errorMessage"}`, FC API error format)
-///   is `FC.<errorCode>`, e.g. `FC.ResourceThrottled` (HTTP 429) — the names the
-///   original sample's flow retries (`FC.ResourceThrottled`,
-///   `FC.ResourceExhausted`, `FC.InternalServerError`, `FC.Unknown`).
-/// - Anything else: 429 -> `FC.ResourceThrottled`, 503 -> `FC.ResourceExhausted`,
-///   other 5xx -> `FC.InternalServerError`, the rest `FC.Unknown`.
-///
-/// This is our reading of CloudFlow's error-handling page ("Function Compute
-/// errors in Serverless workflow": exceptions raised by FC itself vs. errors of
-/// the function code); the exact spelling CloudFlow uses for function errors
-/// could not be confirmed from public text, which is why our flow also catches
-/// `FnF.ALL`.
-pub fn fc_error(status: u16, x_fc_status: Option<&str>, body: &[u8]) -> TaskError {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let cause = text("errorMessage")
-        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(2000).collect());
-    let function_error = x_fc_status.is_some_and(|s| s.trim() == "404");
-    if function_error {
-        return TaskError::new(
-            text("errorType").unwrap_or_else(|| "FC.Unknown".into()),
-            cause,
-        );
-    }
-    if let Some(code) = text("errorCode") {
-        return TaskError::new(format!("FC.{code}"), cause);
-    }
-    let name = match status {
-        429 => "FC.ResourceThrottled",
-        503 => "FC.ResourceExhausted",
-        500..=599 => "FC.InternalServerError",
-        _ => "FC.Unknown",
-    };
-    TaskError::new(name, cause)
-}
-
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Real sleep = computed seconds × time_scale (1.0 in production; tests
@@ -752,26 +710,4 @@ fn write_history(dir: &std::path::Path, rec: &ExecutionRecord) -> std::io::Resul
         serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?,
     )?;
     std::fs::rename(tmp, path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fc_errors_map_to_names() {
-        let b = br#"{"errorType":"CorruptMedia","errorMessage":"moov atom not found"}"#;
-        assert_eq!(
-            fc_error(404, Some("404"), b),
-            TaskError::new("CorruptMedia", "moov atom not found")
-        );
-        assert_eq!(fc_error(404, Some("404"), b"{}").error, "FC.Unknown");
-        let b = br#"{"errorCode":"ResourceThrottled","errorMessage":"slow down"}"#;
-        assert_eq!(fc_error(429, None, b).error, "FC.ResourceThrottled");
-        assert_eq!(
-            fc_error(502, None, b"bad gateway").error,
-            "FC.InternalServerError"
-        );
-        assert_eq!(fc_error(503, None, b"").error, "FC.ResourceExhausted");
-    }
 }

@@ -11,5 +11,5 @@ pub mod sig;
 
 pub use def::{Flow, LoadError, Vars};
 pub use engine::{
-    Engine, EngineOptions, Event, ExecutionRecord, Invoker, StartError, Status, TaskError, fc_error,
+    Engine, EngineOptions, Event, ExecutionRecord, Invoker, StartError, Status, TaskError,
 };
