@@ -5,6 +5,8 @@
 #   python   the pinned Python clients of tests/python/requirements.txt, in a
 #            virtual environment .venv/ (callers put .venv/bin first on PATH)
 #   node     the pinned npm packages of tests/node/package-lock.json (npm ci)
+#   zig      what scripts/build-code.sh links with: zig (PyPI ziglang, into
+#            .venv/) and cargo-zigbuild (crates.io, into .tools/bin), pinned
 #
 #   scripts/deps.sh                 # all three
 #   scripts/deps.sh ffmpeg          # only ffmpeg (the demo)
@@ -68,6 +70,24 @@ need_node() {
   fi
 }
 
+# Pinned: the handler binaries FC runs are linked by these.
+ZIGLANG_VERSION=0.15.1
+CARGO_ZIGBUILD_VERSION=0.24.1
+need_zig() {
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  if [ ! -x .venv/bin/python3 ]; then
+    python3 -m venv .venv || { rm -rf .venv; apt_install python3-venv; python3 -m venv .venv; }
+  fi
+  if ! .venv/bin/python3 -m ziglang version 2>/dev/null | grep -qx "$ZIGLANG_VERSION"; then
+    say "installing zig $ZIGLANG_VERSION into .venv (PyPI ziglang)"
+    .venv/bin/python3 -m pip install -q --disable-pip-version-check "ziglang==$ZIGLANG_VERSION"
+  fi
+  if ! .tools/bin/cargo-zigbuild --version 2>/dev/null | grep -q " $CARGO_ZIGBUILD_VERSION"; then
+    say "installing cargo-zigbuild $CARGO_ZIGBUILD_VERSION into .tools/ (crates.io)"
+    cargo install -q --locked --root .tools "cargo-zigbuild@$CARGO_ZIGBUILD_VERSION"
+  fi
+}
+
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=(ffmpeg python node)
 for w in "${wanted[@]}"; do
@@ -75,6 +95,7 @@ for w in "${wanted[@]}"; do
     ffmpeg) need_ffmpeg ;;
     python) need_python ;;
     node) need_node ;;
-    *) say "unknown part $w (ffmpeg, python, node)"; exit 2 ;;
+    zig) need_zig ;;
+    *) say "unknown part $w (ffmpeg, python, node, zig)"; exit 2 ;;
   esac
 done

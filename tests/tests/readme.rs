@@ -356,7 +356,35 @@ fn the_demo_and_build_code_run_as_written() {
         let v = Command::new(&boot).arg("--version").output().unwrap();
         assert!(v.status.success(), "{}", boot.display());
         assert!(String::from_utf8_lossy(&v.stdout).contains(env!("CARGO_PKG_VERSION")));
+        // FC's custom.debian10 runtime (the FFmpeg6x layer's) has glibc 2.28:
+        // no symbol may need a newer one.
+        let newest = newest_glibc(&std::fs::read(&boot).unwrap());
+        assert!(
+            newest.is_some_and(|v| v <= (2, 28)),
+            "{f} needs glibc {newest:?}; FC's custom.debian10 has 2.28"
+        );
     }
+}
+
+/// The newest `GLIBC_x.y` symbol version an ELF binary names.
+fn newest_glibc(elf: &[u8]) -> Option<(u32, u32)> {
+    let tag = b"GLIBC_";
+    let mut newest = None;
+    for i in 0..elf.len().saturating_sub(tag.len()) {
+        if &elf[i..i + tag.len()] != tag {
+            continue;
+        }
+        let rest: String = elf[i + tag.len()..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .map(|b| *b as char)
+            .collect();
+        let mut parts = rest.split('.').map(|p| p.parse::<u32>().ok());
+        if let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) {
+            newest = newest.max(Some((major, minor)));
+        }
+    }
+    newest
 }
 
 /// The benchmark's own check that every part works (the full run is a
