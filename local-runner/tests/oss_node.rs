@@ -9,9 +9,8 @@
 mod oss_support;
 
 use std::path::Path;
-use std::time::Duration;
 
-use oss_support::start;
+use oss_support::{peer_info, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ali_oss_drives_the_emulator() {
@@ -40,13 +39,7 @@ async fn ali_oss_drives_the_emulator() {
     );
 
     let (oss, _dir) = start().await;
-    let mut info = oss.describe();
-    let t = oss.issue_temporary(Duration::from_secs(3600));
-    info["temporary"] = serde_json::json!({
-        "accessKeyId": t.access_key_id,
-        "accessKeySecret": t.access_key_secret,
-        "securityToken": t.security_token,
-    });
+    let info = peer_info(&oss);
     let out = tokio::process::Command::new("node")
         // The file by name (newer Node versions read a bare directory as a
         // glob pattern), and TAP, whose summary lines are read below.

@@ -10,9 +10,8 @@
 mod oss_support;
 
 use std::path::Path;
-use std::time::Duration;
 
-use oss_support::start;
+use oss_support::{peer_info, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_clients_drive_the_emulator() {
@@ -38,13 +37,7 @@ async fn official_python_clients_drive_the_emulator() {
     }
 
     let (oss, _dir) = start().await;
-    let mut info = oss.describe();
-    let t = oss.issue_temporary(Duration::from_secs(3600));
-    info["temporary"] = serde_json::json!({
-        "accessKeyId": t.access_key_id,
-        "accessKeySecret": t.access_key_secret,
-        "securityToken": t.security_token,
-    });
+    let info = peer_info(&oss);
     let out = tokio::process::Command::new("python3")
         .args([
             "-m",

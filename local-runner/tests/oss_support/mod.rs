@@ -21,6 +21,19 @@ pub async fn start() -> (RunningOss, tempfile::TempDir) {
     (oss, dir)
 }
 
+/// What the Python and Node peers are handed (env OSS_EMULATOR_JSON): the
+/// emulator's description plus a set of temporary (STS-style) credentials.
+pub fn peer_info(oss: &RunningOss) -> serde_json::Value {
+    let mut info = oss.describe();
+    let t = oss.issue_temporary(std::time::Duration::from_secs(3600));
+    info["temporary"] = serde_json::json!({
+        "accessKeyId": t.access_key_id,
+        "accessKeySecret": t.access_key_secret,
+        "securityToken": t.security_token,
+    });
+    info
+}
+
 /// A client with quick retries, so that retry tests stay short.
 pub fn client_with(oss: &RunningOss, creds: Credentials) -> OssClient {
     let mut cfg = OssConfig::new(oss.endpoint(), oss.region(), creds);
