@@ -115,6 +115,11 @@ pub fn manifest(input: &AfterProcessInput, job: Option<&JobDir>) -> Manifest {
             etag: r.etag.clone(),
             size: r.size,
         },
+        conversions: plan
+            .as_ref()
+            .and_then(|p| p.info.video.as_ref())
+            .map(|v| v.conversions())
+            .unwrap_or_default(),
         probe: plan.map(|p| p.info),
         outputs: input
             .merge

@@ -283,6 +283,30 @@ pub struct VideoInfo {
     /// Every frame sits on the frame-rate grid: outputs keep exact frame durations.
     #[serde(default)]
     pub constant_frame_rate: bool,
+    /// The stream's field order as ffprobe reports it: `progressive`, or for
+    /// interlaced video `tt`/`bb` (top/bottom field first) or `tb`/`bt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_order: Option<String>,
+}
+
+impl VideoInfo {
+    /// Interlaced: each frame holds two fields, which players that show
+    /// progressive pictures (every browser and phone) display combed.
+    pub fn interlaced(&self) -> bool {
+        matches!(self.field_order.as_deref(), Some("tt" | "bb" | "tb" | "bt"))
+    }
+
+    /// What transcoding does to the picture beyond the encode, in words,
+    /// for the manifest (empty when nothing).
+    pub fn conversions(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(order) = self.field_order.as_deref().filter(|_| self.interlaced()) {
+            out.push(format!(
+                "deinterlaced (field order {order}): one progressive frame per source frame, at the source's frame rate"
+            ));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -471,6 +495,10 @@ pub struct Manifest {
     pub outputs: Vec<OutputObject>,
     pub steps: Vec<StepTiming>,
     pub error: Option<FlowError>,
+    /// What was done to the picture beyond the encode (deinterlacing...),
+    /// from what the probe found ([`VideoInfo::conversions`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conversions: Vec<String>,
     /// RFC 3339.
     pub finished_at: String,
 }
@@ -498,6 +526,25 @@ pub struct AfterProcessOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_interlaced_field_orders_are_converted() {
+        for (order, interlaced) in [
+            (None, false),
+            (Some("progressive"), false),
+            (Some("tt"), true),
+            (Some("bb"), true),
+            (Some("tb"), true),
+            (Some("bt"), true),
+        ] {
+            let v = VideoInfo {
+                field_order: order.map(str::to_string),
+                ..Default::default()
+            };
+            assert_eq!(v.interlaced(), interlaced, "{order:?}");
+            assert_eq!(v.conversions().len(), interlaced as usize, "{order:?}");
+        }
+    }
 
     pub fn request() -> JobRequest {
         JobRequest {

@@ -67,6 +67,7 @@ pub(crate) struct StreamJson {
     pub start_time: Option<String>,
     pub duration: Option<String>,
     pub nb_frames: Option<String>,
+    pub field_order: Option<String>,
     pub sample_rate: Option<String>,
     pub channels: Option<u32>,
     #[serde(default)]
@@ -541,6 +542,7 @@ fn video_info(s: &StreamJson, scan: &mut Scan, exact_count: bool) -> Result<Vide
         pix_fmt: s.pix_fmt.clone().unwrap_or_default(),
         start_seconds: scan.secs(start),
         constant_frame_rate: cfr.is_some(),
+        field_order: s.field_order.clone().filter(|f| f != "unknown"),
     })
 }
 

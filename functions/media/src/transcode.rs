@@ -13,6 +13,9 @@
 //! - Size: never upscaled; scaled down to `max_height` (of the upright
 //!   picture) when larger; odd sides lose one row or column (a crop, not a
 //!   resample: 853x480 becomes 852x480).
+//! - Interlace: an interlaced source (its field order says so) is
+//!   deinterlaced with `bwdif` in frame-rate mode, one progressive frame per
+//!   source frame, so the frame count and timestamps stay the source's.
 //! - Joins: each piece starts with an IDR frame and uses closed GOPs, one key
 //!   frame every two seconds (so HLS can cut segments), all pieces with the
 //!   same settings, so the concat demuxer joins them by stream copy.
@@ -60,6 +63,10 @@ pub fn video_filter(video: &VideoInfo, profile: &Profile, piece: &Piece) -> Stri
             piece.drop_head,
             piece.drop_head + piece.frames
         ));
+    }
+    if video.interlaced() {
+        // Frame-rate output (send_frame): the frame count stays the source's.
+        f.push("bwdif=mode=send_frame:parity=auto:deint=all".into());
     }
     match video.rotation {
         90 => f.push("transpose=clock".into()),

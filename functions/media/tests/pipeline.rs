@@ -576,3 +576,91 @@ async fn sparse_key_frames_give_fewer_pieces_and_one_frame_works() {
     assert_merged(&job.main(Format::Mp4), &one, true);
     assert!(job.main(Format::Jpg).is_file());
 }
+
+/// idet's single-frame verdicts over a file: (interlaced, progressive).
+fn idet(path: &Path) -> (u64, u64) {
+    let out = std::process::Command::new(tools().ffmpeg)
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-vf", "idet", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("Single frame detection:"))
+        .unwrap_or_else(|| panic!("no idet summary: {log}"));
+    let count = |k: &str| -> u64 {
+        line.split(k)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (count("TFF:") + count("BFF:"), count("Progressive:"))
+}
+
+/// A broadcast-style interlaced MPEG-2 transport stream (576i25, top field
+/// first, MP2 audio, a start offset as broadcast captures have) comes out
+/// progressive, with every frame and the audio in sync, and the job says
+/// what was done.
+#[tokio::test]
+async fn interlaced_transport_stream_is_deinterlaced_frame_for_frame() {
+    let t = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("broadcast.ts");
+    let src_s = src.to_string_lossy().into_owned();
+    // 50 progressive pictures a second woven into 25 interlaced frames:
+    // fields from different instants, as a camera's, so combing is real.
+    ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=720x576:rate=50",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "4",
+        "-vf",
+        "tinterlace=mode=interleave_top,setfield=tff",
+        "-c:v",
+        "mpeg2video",
+        "-b:v",
+        "6M",
+        "-flags",
+        "+ilme+ildct",
+        "-top",
+        "1",
+        "-c:a",
+        "mp2",
+        "-output_ts_offset",
+        "10",
+        "-shortest",
+        &src_s,
+    ]);
+    let (combed, _) = idet(&src);
+    assert!(
+        combed > 50,
+        "the source must really be interlaced (idet: {combed})"
+    );
+
+    let job = pipeline(&t, &src, &[Format::Mp4], 2.0, Profile::default())
+        .await
+        .expect("an interlaced source is processed");
+    let video = job.plan.info.video.as_ref().unwrap();
+    assert_eq!(video.field_order.as_deref(), Some("tt"));
+    assert!(video.interlaced());
+    assert_eq!(video.conversions().len(), 1, "{:?}", video.conversions());
+
+    let mp4 = job.main(Format::Mp4);
+    assert_merged(&mp4, &src, true);
+    let (combed, progressive) = idet(&mp4);
+    assert!(
+        combed * 20 < progressive,
+        "output still interlaced: idet {combed} interlaced, {progressive} progressive"
+    );
+}
