@@ -41,8 +41,9 @@ need_ffmpeg() {
   fi
 }
 
-need_python() {
-  local req=tests/python/requirements.txt
+# The project's virtual environment .venv/ (Debian's python3 needs
+# python3-venv for it).
+need_venv() {
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
   if [ ! -x .venv/bin/python3 ]; then
     rm -rf .venv
@@ -52,6 +53,11 @@ need_python() {
       python3 -m venv .venv
     fi
   fi
+}
+
+need_python() {
+  local req=tests/python/requirements.txt
+  need_venv
   if ! fresh "$req" .venv/.requirements.sha256; then
     say "installing the pinned Python clients into .venv ($req)"
     .venv/bin/python3 -m pip install -q --disable-pip-version-check -r "$req"
@@ -74,10 +80,7 @@ need_node() {
 ZIGLANG_VERSION=0.15.1
 CARGO_ZIGBUILD_VERSION=0.24.1
 need_zig() {
-  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
-  if [ ! -x .venv/bin/python3 ]; then
-    python3 -m venv .venv || { rm -rf .venv; apt_install python3-venv; python3 -m venv .venv; }
-  fi
+  need_venv
   if ! .venv/bin/python3 -m ziglang version 2>/dev/null | grep -qx "$ZIGLANG_VERSION"; then
     say "installing zig $ZIGLANG_VERSION into .venv (PyPI ziglang)"
     .venv/bin/python3 -m pip install -q --disable-pip-version-check "ziglang==$ZIGLANG_VERSION"

@@ -20,6 +20,15 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// The five function binaries, named as their s.yaml code folders.
+pub const FUNCTIONS: [&str; 5] = [
+    "oss-trigger",
+    "split",
+    "transcode",
+    "merge",
+    "after-process",
+];
+
 /// The cargo output folder holding the handler binaries (`target/debug`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -29,14 +38,7 @@ pub fn bin_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target dir")
         .to_path_buf();
-    for f in [
-        "oss-trigger",
-        "split",
-        "transcode",
-        "merge",
-        "after-process",
-        "local-runner",
-    ] {
+    for f in FUNCTIONS.iter().chain(&["local-runner"]) {
         assert!(
             dir.join(f).is_file(),
             "{} is missing: run `cargo build --workspace --bins` first (scripts/test.sh does)",

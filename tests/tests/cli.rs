@@ -4,7 +4,7 @@ use std::process::Command;
 
 use vpf_media::Tools;
 use vpf_media::testmedia::Clip;
-use vpf_tests::{bin_dir, probe, repo_root, small_clip};
+use vpf_tests::{FUNCTIONS, bin_dir, probe, repo_root, small_clip};
 
 fn runner() -> Command {
     let mut c = Command::new(bin_dir().join("local-runner"));
@@ -124,13 +124,7 @@ fn every_command_has_help_with_examples() {
 
 #[test]
 fn every_function_binary_explains_itself() {
-    for f in [
-        "oss-trigger",
-        "split",
-        "transcode",
-        "merge",
-        "after-process",
-    ] {
+    for f in FUNCTIONS {
         let out = Command::new(bin_dir().join(f))
             .arg("--help")
             .output()
@@ -162,13 +156,7 @@ async fn runs_from_the_code_folders_that_s_deploy_ships() {
         app.join("flow/video-process-flow.yaml"),
     )
     .unwrap();
-    for f in [
-        "oss-trigger",
-        "split",
-        "transcode",
-        "merge",
-        "after-process",
-    ] {
+    for f in FUNCTIONS {
         let dir = app.join("code-out").join(f);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(bin_dir().join(f), dir.join("bootstrap")).unwrap();

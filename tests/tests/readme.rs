@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-use vpf_tests::{bin_dir, repo_root};
+use vpf_tests::{FUNCTIONS, bin_dir, repo_root};
 
 /// (info string, body) of every fenced block.
 fn blocks() -> Vec<(String, String)> {
@@ -276,14 +276,7 @@ fn the_oss2_example_runs_as_written() {
     // s.yaml taken from the repository.
     let release = tmp.path().join("target/release");
     std::fs::create_dir_all(&release).unwrap();
-    for b in [
-        "local-runner",
-        "oss-trigger",
-        "split",
-        "transcode",
-        "merge",
-        "after-process",
-    ] {
+    for b in FUNCTIONS.iter().chain(&["local-runner"]) {
         std::os::unix::fs::symlink(bin_dir().join(b), release.join(b)).unwrap();
     }
     let out = Command::new("python3")
@@ -345,13 +338,7 @@ fn the_demo_and_build_code_run_as_written() {
     let line = command_lines(&deploy).remove(0);
     assert_eq!(line, "scripts/build-code.sh");
     must(&line, &bash(&line, &repo_root()));
-    for f in [
-        "oss-trigger",
-        "split",
-        "transcode",
-        "merge",
-        "after-process",
-    ] {
+    for f in FUNCTIONS {
         let boot = repo_root().join("code-out").join(f).join("bootstrap");
         let v = Command::new(&boot).arg("--version").output().unwrap();
         assert!(v.status.success(), "{}", boot.display());

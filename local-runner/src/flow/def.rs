@@ -8,7 +8,6 @@
 //! invocation type or expression fails the load.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 
 use serde_json::{Map, Value};
 
@@ -195,12 +194,6 @@ pub fn matches_errors(list: &[String], error: &str) -> bool {
 pub type Vars = BTreeMap<String, String>;
 
 impl Flow {
-    pub fn load(path: &Path, vars: &Vars) -> Result<Flow, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError(format!("reading {}: {e}", path.display())))?;
-        Flow::parse(&text, vars).map_err(|e| LoadError(format!("{}: {}", path.display(), e.0)))
-    }
-
     pub fn parse(text: &str, vars: &Vars) -> Result<Flow, LoadError> {
         let doc: Value =
             serde_saphyr::from_str(text).map_err(|e| LoadError(format!("not valid YAML: {e}")))?;
