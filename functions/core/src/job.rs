@@ -287,6 +287,60 @@ pub struct VideoInfo {
     /// interlaced video `tt`/`bb` (top/bottom field first) or `tb`/`bt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_order: Option<String>,
+    /// The colour description, as ffprobe names it (`bt709`, `bt2020`...).
+    #[serde(default, skip_serializing_if = "Colour::is_unknown")]
+    pub colour: Colour,
+}
+
+/// A stream's colour description (ffprobe's `color_*` fields; `None` where
+/// the stream does not say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Colour {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primaries: Option<String>,
+    /// The transfer function: `smpte2084` is PQ, `arib-std-b67` is HLG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<String>,
+    /// The YUV matrix (`bt709`, `bt2020nc`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<String>,
+    /// `tv` (limited) or `pc` (full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
+}
+
+/// High dynamic range transfer functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Hdr {
+    /// SMPTE ST 2084 (HDR10, Dolby Vision's base layer, most cameras' "HDR").
+    Pq,
+    /// ARIB STD-B67 hybrid log-gamma (iPhone and broadcast HDR).
+    Hlg,
+}
+
+impl Colour {
+    pub fn is_unknown(&self) -> bool {
+        self == &Colour::default()
+    }
+
+    /// The HDR transfer function, if the stream uses one.
+    pub fn hdr(&self) -> Option<Hdr> {
+        match self.transfer.as_deref() {
+            Some("smpte2084") => Some(Hdr::Pq),
+            Some("arib-std-b67") => Some(Hdr::Hlg),
+            _ => None,
+        }
+    }
+}
+
+impl Hdr {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hdr::Pq => "PQ (SMPTE ST 2084)",
+            Hdr::Hlg => "HLG (ARIB STD-B67)",
+        }
+    }
 }
 
 impl VideoInfo {
@@ -303,6 +357,13 @@ impl VideoInfo {
         if let Some(order) = self.field_order.as_deref().filter(|_| self.interlaced()) {
             out.push(format!(
                 "deinterlaced (field order {order}): one progressive frame per source frame, at the source's frame rate"
+            ));
+        }
+        if let Some(hdr) = self.colour.hdr() {
+            out.push(format!(
+                "tone-mapped from HDR {} with {} primaries to SDR BT.709 (8-bit), tagged BT.709",
+                hdr.name(),
+                self.colour.primaries.as_deref().unwrap_or("unstated")
             ));
         }
         out

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use vpf_core::job::{AudioInfo, MediaInfo, VideoInfo};
+use vpf_core::job::{AudioInfo, Colour, MediaInfo, VideoInfo};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
@@ -68,6 +68,10 @@ pub(crate) struct StreamJson {
     pub duration: Option<String>,
     pub nb_frames: Option<String>,
     pub field_order: Option<String>,
+    pub color_primaries: Option<String>,
+    pub color_transfer: Option<String>,
+    pub color_space: Option<String>,
+    pub color_range: Option<String>,
     pub sample_rate: Option<String>,
     pub channels: Option<u32>,
     #[serde(default)]
@@ -118,6 +122,16 @@ impl StreamJson {
     }
     pub fn start(&self) -> Option<f64> {
         num(self.start_time.as_deref())
+    }
+    /// The colour description, leaving out what the stream leaves unstated.
+    pub fn colour(&self) -> Colour {
+        let known = |v: &Option<String>| v.clone().filter(|v| !v.is_empty() && v != "unknown");
+        Colour {
+            primaries: known(&self.color_primaries),
+            transfer: known(&self.color_transfer),
+            matrix: known(&self.color_space),
+            range: known(&self.color_range),
+        }
     }
     /// Degrees clockwise a player turns the picture: from the display matrix
     /// (ffprobe's `rotation` is counter-clockwise, as `av_display_rotation_get`
@@ -543,6 +557,7 @@ fn video_info(s: &StreamJson, scan: &mut Scan, exact_count: bool) -> Result<Vide
         start_seconds: scan.secs(start),
         constant_frame_rate: cfr.is_some(),
         field_order: s.field_order.clone().filter(|f| f != "unknown"),
+        colour: s.colour(),
     })
 }
 

@@ -16,6 +16,9 @@
 //! - Interlace: an interlaced source (its field order says so) is
 //!   deinterlaced with `bwdif` in frame-rate mode, one progressive frame per
 //!   source frame, so the frame count and timestamps stay the source's.
+//! - HDR: a PQ or HLG source is tone-mapped to SDR BT.709 and tagged so
+//!   ([`tone_map`]): H.264 outputs are 8-bit and played by SDR players,
+//!   which show an HDR signal washed out.
 //! - Joins: each piece starts with an IDR frame and uses closed GOPs, one key
 //!   frame every two seconds (so HLS can cut segments), all pieces with the
 //!   same settings, so the concat demuxer joins them by stream copy.
@@ -24,7 +27,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use ffmpeg_sidecar::command::FfmpegCommand;
-use vpf_core::job::{JobPlan, Piece, Profile, VideoInfo};
+use vpf_core::job::{Colour, Hdr, JobPlan, Piece, Profile, VideoInfo};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
@@ -64,9 +67,14 @@ pub fn video_filter(video: &VideoInfo, profile: &Profile, piece: &Piece) -> Stri
             piece.drop_head + piece.frames
         ));
     }
-    if video.interlaced() {
+    if let Some(parity) = field_parity(video) {
         // Frame-rate output (send_frame): the frame count stays the source's.
-        f.push("bwdif=mode=send_frame:parity=auto:deint=all".into());
+        // The parity comes from the probe, not from each frame's flags, which
+        // a piece re-encoded at split (sparse key frames) no longer carries.
+        f.push(format!("bwdif=mode=send_frame:parity={parity}:deint=all"));
+    }
+    if let Some(hdr) = video.colour.hdr() {
+        f.push(tone_map(&video.colour, hdr));
     }
     match video.rotation {
         90 => f.push("transpose=clock".into()),
@@ -91,6 +99,65 @@ pub fn video_filter(video: &VideoInfo, profile: &Profile, piece: &Piece) -> Stri
     f.join(",")
 }
 
+/// bwdif's parity for an interlaced source: the field shown first
+/// (`tb` is top coded first but bottom shown first; `bt` the reverse).
+fn field_parity(video: &VideoInfo) -> Option<&'static str> {
+    match video.field_order.as_deref() {
+        Some("tt" | "bt") => Some("tff"),
+        Some("bb" | "tb") => Some("bff"),
+        _ => None,
+    }
+}
+
+/// `value` when it is one of `known` (names ffprobe and zscale share),
+/// else `fallback`: nothing read from the file reaches a filter string
+/// unchecked.
+fn one_of(value: Option<&str>, known: &[&'static str], fallback: &'static str) -> &'static str {
+    value
+        .and_then(|v| known.iter().copied().find(|k| *k == v))
+        .unwrap_or(fallback)
+}
+
+/// Nominal peak luminance (nits) that linear 1.0 stands for: SDR white.
+/// PQ is absolute, and BT.2408 puts HDR reference white at 203 nits; zimg's
+/// HLG conversion is relative to a 100-nit display's white.
+fn nominal_peak(hdr: Hdr) -> u32 {
+    match hdr {
+        Hdr::Pq => 203,
+        Hdr::Hlg => 100,
+    }
+}
+
+/// HDR (PQ or HLG, BT.2020 or P3) to SDR BT.709, 8-bit 4:2:0: to linear
+/// light, to BT.709 primaries, then a Möbius curve that keeps everything up
+/// to 80% of SDR white exactly and rolls brighter highlights off smoothly
+/// instead of clipping them (Hable darkens the whole picture; clipping
+/// burns out skies and lamps). The input's description is stated
+/// explicitly, from the probe: the Matroska pieces may not carry it.
+pub fn tone_map(colour: &Colour, hdr: Hdr) -> String {
+    let transfer = match hdr {
+        Hdr::Pq => "smpte2084",
+        Hdr::Hlg => "arib-std-b67",
+    };
+    let primaries = one_of(
+        colour.primaries.as_deref(),
+        &["bt2020", "bt709", "smpte432", "smpte431"],
+        "bt2020",
+    );
+    let matrix = one_of(
+        colour.matrix.as_deref(),
+        &["bt2020nc", "bt2020c", "bt709"],
+        "bt2020nc",
+    );
+    let range = one_of(colour.range.as_deref(), &["tv", "pc"], "tv");
+    format!(
+        "zscale=t=linear:npl={npl}:tin={transfer}:pin={primaries}:min={matrix}:rin={range},\
+         format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius:param=0.8:desat=0,\
+         zscale=t=bt709:m=bt709:r=tv,format=yuv420p",
+        npl = nominal_peak(hdr)
+    )
+}
+
 /// The encoder time base: one frame for a constant rate; otherwise the
 /// demuxer's (`-1`), which keeps every timestamp as it is.
 pub fn encoder_time_base(video: &VideoInfo) -> String {
@@ -98,6 +165,25 @@ pub fn encoder_time_base(video: &VideoInfo) -> String {
         format!("{}/{}", video.frame_rate_den, video.frame_rate_num)
     } else {
         "-1".into()
+    }
+}
+
+/// Output colour tags: what the tone map made (BT.709, limited range); for
+/// other sources none, and x264 copies what the decoder reports.
+fn colour_tags(video: &VideoInfo) -> Vec<&'static str> {
+    if video.colour.hdr().is_some() {
+        vec![
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+            "-colorspace",
+            "bt709",
+            "-color_range",
+            "tv",
+        ]
+    } else {
+        Vec::new()
     }
 }
 
@@ -156,6 +242,7 @@ pub fn transcode_args(
         .args(["-g".to_string(), gop.to_string()])
         .args(["-flags:v", "+cgop"])
         .args(["-metadata:s:v:0", "rotate=0"])
+        .args(colour_tags(video))
         .format(muxer)
         .output(output);
     Ok(cmd.get_args().map(OsString::from).collect())
@@ -272,6 +359,31 @@ mod tests {
             video_filter(&video(640, 360, 0), &p, &trimmed),
             "trim=start_frame=9:end_frame=69"
         );
+    }
+
+    #[test]
+    fn hdr_is_tone_mapped_and_interlace_keeps_its_parity() {
+        let mut v = video(640, 360, 90);
+        v.colour = Colour {
+            primaries: Some("bt2020".into()),
+            transfer: Some("arib-std-b67".into()),
+            matrix: Some("bt2020nc,evil=1".into()),
+            range: None,
+        };
+        v.field_order = Some("tb".into());
+        let f = video_filter(&v, &Profile::default(), &piece());
+        assert!(f.starts_with("bwdif=mode=send_frame:parity=bff:deint=all,zscale=t=linear:npl=100:tin=arib-std-b67:pin=bt2020:min=bt2020nc:rin=tv,"), "{f}");
+        assert!(f.ends_with("format=yuv420p,transpose=clock"), "{f}");
+        assert!(!f.contains("evil"));
+        v.colour.transfer = Some("smpte2084".into());
+        assert!(video_filter(&v, &Profile::default(), &piece()).contains("npl=203:tin=smpte2084"));
+        let tags = colour_tags(&v);
+        assert_eq!(tags.len(), 8);
+        v.colour.transfer = Some("bt709".into());
+        assert!(!video_filter(&v, &Profile::default(), &piece()).contains("zscale"));
+        assert!(colour_tags(&v).is_empty());
+        v.field_order = Some("bt".into());
+        assert!(video_filter(&v, &Profile::default(), &piece()).contains("parity=tff"));
     }
 
     #[test]
