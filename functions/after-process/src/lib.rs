@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use vpf_core::Result;
 use vpf_core::config;
-use vpf_core::job::{AfterProcessInput, AfterProcessOutput, JobStatus, Manifest, SourceRef};
+use vpf_core::job::{
+    AfterProcessInput, AfterProcessOutput, JobPlan, JobStatus, Manifest, SourceRef,
+};
 use vpf_core::nas::JobDir;
 use vpf_oss::ObjectStore;
 
@@ -115,11 +117,8 @@ pub fn manifest(input: &AfterProcessInput, job: Option<&JobDir>) -> Manifest {
             etag: r.etag.clone(),
             size: r.size,
         },
-        conversions: plan
-            .as_ref()
-            .and_then(|p| p.info.video.as_ref())
-            .map(|v| v.conversions())
-            .unwrap_or_default(),
+        conversions: plan.as_ref().map(JobPlan::conversions).unwrap_or_default(),
+        cutting: plan.as_ref().map(|p| p.cutting),
         probe: plan.map(|p| p.info),
         outputs: input
             .merge

@@ -400,6 +400,19 @@ pub struct Piece {
     pub drop_tail: u64,
 }
 
+/// How split cut the source into pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Cutting {
+    /// At the source's key frames, by stream copy.
+    #[default]
+    KeyFrames,
+    /// At any frame: key frames were too sparse for the piece length, so
+    /// the video was decoded once into a lossless intermediate with a key
+    /// frame at every cut.
+    AnyFrame,
+}
+
 /// The plan split writes to `job.json` in the job folder; the other steps
 /// read it instead of carrying it through the workflow state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -412,9 +425,33 @@ pub struct JobPlan {
     /// The piece length actually used (the request's, raised to respect maxPieces).
     pub piece_seconds: f64,
     pub pieces: Vec<Piece>,
+    /// How the pieces were cut.
+    #[serde(default)]
+    pub cutting: Cutting,
     /// Whether the job has audio: the audio task writes `audio.m4a` (the
     /// once-encoded AAC track) from the source, which stays on NAS until then.
     pub has_audio: bool,
+}
+
+impl JobPlan {
+    /// What the job does beyond the encode, in words, for the manifest:
+    /// the picture's conversions and a cut at any frame.
+    pub fn conversions(&self) -> Vec<String> {
+        let mut out = self
+            .info
+            .video
+            .as_ref()
+            .map(VideoInfo::conversions)
+            .unwrap_or_default();
+        if self.cutting == Cutting::AnyFrame {
+            out.push(format!(
+                "cut at any frame into {} pieces of {} s through a lossless intermediate: the source's key frames are too sparse for that piece length",
+                self.pieces.len(),
+                self.piece_seconds
+            ));
+        }
+        out
+    }
 }
 
 /// What a transcode task encodes.
@@ -560,6 +597,9 @@ pub struct Manifest {
     /// from what the probe found ([`VideoInfo::conversions`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conversions: Vec<String>,
+    /// How split cut the source (absent when split did not finish).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutting: Option<Cutting>,
     /// RFC 3339.
     pub finished_at: String,
 }

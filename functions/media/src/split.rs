@@ -1,17 +1,31 @@
-//! Cutting the source into video-only pieces, by stream copy, at key frames.
+//! Cutting the source into video-only pieces.
 //!
 //! We choose the cut points ourselves from one pass over the video packets and
 //! hand them to the segment muxer as packet numbers (`-segment_frames`), so
 //! each piece's real start, duration and frame count are known exactly,
-//! not guessed from the requested length. A cut is only made at a key frame
-//! that separates the stream cleanly in display order (no later packet shows
-//! before it, no earlier one after it), which is what lets each piece decode
-//! on its own. Sources with sparse key frames simply get fewer pieces.
+//! not guessed from the requested length.
+//!
+//! Two ways, chosen per source:
+//! - **By stream copy at key frames** (the usual case, nearly free): a cut is
+//!   only made at a key frame that separates the stream cleanly in display
+//!   order (no later packet shows before it, no earlier one after it), which
+//!   is what lets each piece decode on its own. Key frames a little sparser
+//!   than the piece length just make pieces a little longer.
+//! - **At any frame, through a lossless intermediate**, when key frames are
+//!   so sparse that a piece would last more than [`MAX_STRETCH`] times the
+//!   requested length (screen recordings, IP cameras, a single key frame):
+//!   the video is decoded once and re-encoded losslessly (x264 `-qp 0`,
+//!   `ultrafast`, no B-frames) with an IDR frame exactly at each planned
+//!   cut. Decoding a piece from the previous source key frame instead would
+//!   make each piece's work grow with the file, not the piece. The pictures
+//!   are bit-exact, so the final encode sees what it would have seen; the
+//!   cost is one fast encode and one decode more, and the NAS space of a
+//!   lossless stream (small for screen content, large for camera noise).
 
 use std::ffi::OsString;
 use std::path::Path;
 
-use vpf_core::job::Piece;
+use vpf_core::job::{Cutting, Piece};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, ErrorKind, Result};
 
@@ -19,6 +33,7 @@ use crate::Tools;
 use crate::probe::{Probed, Scan};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::{Temp, create_dir};
+use crate::transcode::encoder_time_base;
 
 /// The piece length to use: `requested`, raised so that a video of
 /// `duration` seconds makes at most `max_pieces` pieces.
@@ -43,6 +58,10 @@ pub fn piece_seconds(duration: f64, requested: f64, max_pieces: u32) -> f64 {
     }
     len
 }
+
+/// Longest piece, as a multiple of the requested length, that cutting at
+/// the source's key frames may make before split cuts at any frame instead.
+pub const MAX_STRETCH: f64 = 2.0;
 
 /// One planned piece: packets `first..end` of the scan.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,14 +146,60 @@ pub(crate) fn plan_cuts(scan: &Scan, piece_seconds: f64) -> Result<Vec<Cut>> {
     Ok(cuts)
 }
 
-/// The ffmpeg arguments that cut `source` at packet numbers `cuts` into
-/// `dir/00000.mkv`, `dir/00001.mkv`, ...
-pub fn split_args(
-    source: &Path,
-    cut_packets: &[usize],
-    total_packets: usize,
-    dir: &Path,
-) -> Vec<OsString> {
+/// Cuts at any shown frame: the first frame at or after each piece's start
+/// plus `piece_seconds`, counted in display order over the frames a decoder
+/// shows (what the intermediate holds: edit-list frames are gone).
+pub(crate) fn plan_frame_cuts(scan: &Scan, piece_seconds: f64) -> Result<Vec<Cut>> {
+    let mut ts: Vec<i64> = scan.kept().map(|p| p.ts).collect();
+    ts.sort_unstable();
+    let (Some(&first), Some(end)) = (ts.first(), scan.end()) else {
+        return Err(Error::corrupt("the video stream has no decodable frames"));
+    };
+    let tick = scan.tb.f64();
+    let len_ticks = piece_seconds / tick;
+    let slack = 0.0005 / tick;
+    let mut starts = vec![0usize];
+    let mut target = first as f64 + len_ticks;
+    for (i, &t) in ts.iter().enumerate().skip(1) {
+        if t as f64 + slack >= target {
+            starts.push(i);
+            target = t as f64 + len_ticks;
+        }
+    }
+    let mut cuts: Vec<Cut> = Vec::with_capacity(starts.len());
+    for (idx, &at) in starts.iter().enumerate() {
+        let next = starts.get(idx + 1).copied().unwrap_or(ts.len());
+        let until = ts.get(next).copied().unwrap_or(end);
+        cuts.push(Cut {
+            first: at,
+            end: next,
+            piece: Piece {
+                index: idx as u32,
+                start_seconds: scan.secs(ts[at]),
+                duration_seconds: scan.secs(until) - scan.secs(ts[at]),
+                frames: (next - at) as u64,
+                drop_head: 0,
+                drop_tail: 0,
+            },
+        });
+    }
+    Ok(cuts)
+}
+
+/// Whether cutting at key frames stretches some piece past [`MAX_STRETCH`]
+/// times the requested length while cutting at any frame would not.
+fn too_sparse(key_cuts: &[Cut], frame_cuts: &[Cut], piece_seconds: f64) -> bool {
+    let longest = |c: &[Cut]| {
+        c.iter()
+            .map(|c| c.piece.duration_seconds)
+            .fold(0.0, f64::max)
+    };
+    longest(key_cuts) > MAX_STRETCH * piece_seconds && frame_cuts.len() > key_cuts.len()
+}
+
+/// The segment muxer's half of a split: video-only Matroska pieces
+/// `dir/00000.mkv`, `dir/00001.mkv`, ... cut at packet numbers `cut_packets`.
+fn segment_args(cut_packets: &[usize], total_packets: usize, dir: &Path) -> Vec<OsString> {
     // With no cut, a number past the end keeps everything in one piece
     // (without the option the segment muxer would cut every 2 s).
     let frames = if cut_packets.is_empty() {
@@ -148,14 +213,7 @@ pub fn split_args(
     };
     // The segment muxer expands %d in the whole path: escape the folder's %.
     let pattern = format!("{}/%05d.mkv", dir.to_string_lossy().replace('%', "%%"));
-    let mut a = ffmpeg_base();
-    a.extend(args![
-        "-i",
-        source,
-        "-map",
-        "0:V:0",
-        "-c",
-        "copy",
+    args![
         "-f",
         "segment",
         "-segment_format",
@@ -165,14 +223,84 @@ pub fn split_args(
         "-reset_timestamps",
         "1",
         pattern
+    ]
+}
+
+/// The ffmpeg arguments that decode `source` once and write it losslessly,
+/// cut at display frames `cut_frames` (each an IDR frame), into `dir` as
+/// [`split_args`] does. Rotation stays for transcode to apply (`-noautorotate`);
+/// every frame keeps its timestamp (`passthrough`, and `time_base` as the
+/// final encode uses it); x264 keeps the source's pixel format where it can
+/// (8- or 10-bit, 4:2:0 to 4:4:4).
+pub fn lossless_split_args(
+    source: &Path,
+    cut_frames: &[usize],
+    total_frames: usize,
+    time_base: &str,
+    dir: &Path,
+) -> Vec<OsString> {
+    let keys = if cut_frames.is_empty() {
+        "expr:0".to_string()
+    } else {
+        let terms: Vec<String> = cut_frames.iter().map(|n| format!("eq(n,{n})")).collect();
+        format!("expr:{}", terms.join("+"))
+    };
+    let mut a = ffmpeg_base();
+    a.extend(args![
+        "-noautorotate",
+        "-i",
+        source,
+        "-map",
+        "0:V:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base:v",
+        time_base,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-qp",
+        "0",
+        "-bf",
+        "0",
+        "-x264-params",
+        "keyint=infinite:scenecut=0",
+        "-force_key_frames",
+        keys,
+        "-forced-idr",
+        "1",
+        "-metadata:s:v:0",
+        "rotate=0"
     ]);
+    // Without B-frames a packet number is a frame number.
+    a.extend(segment_args(cut_frames, total_frames, dir));
     a
 }
 
-/// Cut `source` into video-only pieces of about `piece_seconds` at key
-/// frames, into `jobdir.piece(i)`, planned from the packet pass `probed`
-/// made of it. Returns the pieces in order, with their real start, duration
-/// and frames; their frames add up to the source's. An earlier attempt's
+/// The ffmpeg arguments that cut `source` at packet numbers `cuts` into
+/// `dir/00000.mkv`, `dir/00001.mkv`, ...
+pub fn split_args(
+    source: &Path,
+    cut_packets: &[usize],
+    total_packets: usize,
+    dir: &Path,
+) -> Vec<OsString> {
+    let mut a = ffmpeg_base();
+    a.extend(args!["-i", source, "-map", "0:V:0", "-c", "copy"]);
+    a.extend(segment_args(cut_packets, total_packets, dir));
+    a
+}
+
+/// Cut `source` into video-only pieces of about `piece_seconds`, into
+/// `jobdir.piece(i)`, planned from the packet pass `probed` made of it: at
+/// key frames by stream copy, or at any frame through a lossless
+/// intermediate when key frames are too sparse (see the module). Returns
+/// the pieces in order, with their real start, duration and frames (they
+/// add up to the source's), and how they were cut. An earlier attempt's
 /// pieces are replaced.
 ///
 /// The pieces are not read back here: transcode counts every piece's frames
@@ -186,14 +314,20 @@ pub async fn split_video(
     probed: &Probed,
     piece_seconds: f64,
     jobdir: &JobDir,
-) -> Result<Vec<Piece>> {
+) -> Result<(Vec<Piece>, Cutting)> {
     let video = probed
         .info
         .video
         .as_ref()
         .ok_or_else(|| Error::corrupt("no video stream"))?;
     let scan = &probed.scan;
-    let cuts = plan_cuts(scan, piece_seconds)?;
+    let key_cuts = plan_cuts(scan, piece_seconds)?;
+    let frame_cuts = plan_frame_cuts(scan, piece_seconds)?;
+    let (cuts, cutting) = if too_sparse(&key_cuts, &frame_cuts, piece_seconds) {
+        (frame_cuts, Cutting::AnyFrame)
+    } else {
+        (key_cuts, Cutting::KeyFrames)
+    };
     let sum: u64 = cuts.iter().map(|c| c.piece.frames).sum();
     if sum != video.frames {
         return Err(Error::internal(format!(
@@ -205,13 +339,19 @@ pub async fn split_video(
     let dir = Temp::beside(&jobdir.pieces_dir());
     create_dir(dir.path())?;
     let starts: Vec<usize> = cuts.iter().skip(1).map(|c| c.first).collect();
-    run(
-        &tools.ffmpeg,
-        &split_args(source, &starts, scan.packets.len(), dir.path()),
-        Stdout::Ignore,
-    )
-    .await?
-    .check(ErrorKind::EncodeFailed, "splitting the source")?;
+    let a = match cutting {
+        Cutting::KeyFrames => split_args(source, &starts, scan.packets.len(), dir.path()),
+        Cutting::AnyFrame => lossless_split_args(
+            source,
+            &starts,
+            sum as usize,
+            &encoder_time_base(video),
+            dir.path(),
+        ),
+    };
+    run(&tools.ffmpeg, &a, Stdout::Ignore)
+        .await?
+        .check(ErrorKind::EncodeFailed, "splitting the source")?;
 
     let written = std::fs::read_dir(dir.path())
         .map_err(|e| Error::internal(format!("listing {}: {e}", dir.path().display())))?
@@ -226,8 +366,13 @@ pub async fn split_video(
         create_dir(parent)?;
     }
     dir.commit(&jobdir.pieces_dir())?;
-    tracing::info!(pieces = cuts.len(), piece_seconds, "split the source");
-    Ok(cuts.into_iter().map(|c| c.piece).collect())
+    tracing::info!(
+        pieces = cuts.len(),
+        piece_seconds,
+        ?cutting,
+        "split the source"
+    );
+    Ok((cuts.into_iter().map(|c| c.piece).collect(), cutting))
 }
 
 #[cfg(test)]
@@ -288,6 +433,64 @@ mod tests {
         assert_eq!(starts, [0.0, 10.0, 20.0]);
         // One piece when the length exceeds the video.
         assert_eq!(plan_cuts(&gop_scan(), 100.0).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn sparse_key_frames_are_cut_at_any_frame() {
+        let mut s = gop_scan();
+        for (i, p) in s.packets.iter_mut().enumerate() {
+            p.key = i == 0;
+        }
+        let keys = plan_cuts(&s, 4.0).unwrap();
+        assert_eq!(keys.len(), 1);
+        let frames = plan_frame_cuts(&s, 4.0).unwrap();
+        let got: Vec<(usize, u64, f64)> = frames
+            .iter()
+            .map(|c| (c.first, c.piece.frames, c.piece.start_seconds))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, 4, 0.0),
+                (4, 4, 4.0),
+                (8, 4, 8.0),
+                (12, 4, 12.0),
+                (16, 4, 16.0),
+                (20, 4, 20.0),
+                (24, 4, 24.0),
+                (28, 2, 28.0)
+            ]
+        );
+        assert_eq!(frames[7].piece.duration_seconds, 2.0);
+        assert!(too_sparse(&keys, &frames, 4.0));
+        // Key frames every 5 frames with 4-frame pieces: within MAX_STRETCH.
+        let s = gop_scan();
+        assert!(!too_sparse(
+            &plan_cuts(&s, 4.0).unwrap(),
+            &plan_frame_cuts(&s, 4.0).unwrap(),
+            4.0
+        ));
+    }
+
+    #[test]
+    fn lossless_split_forces_an_idr_frame_at_each_cut() {
+        let a = lossless_split_args(
+            Path::new("/j/s.mov"),
+            &[250, 500],
+            600,
+            "1/25",
+            Path::new("/d"),
+        );
+        let s: Vec<String> = a.iter().map(|x| x.to_string_lossy().into_owned()).collect();
+        let after = |k: &str| s[s.iter().position(|x| x == k).unwrap() + 1].clone();
+        assert_eq!(after("-force_key_frames"), "expr:eq(n,250)+eq(n,500)");
+        assert_eq!(after("-segment_frames"), "250,500");
+        assert_eq!(after("-qp"), "0");
+        assert_eq!(after("-bf"), "0");
+        assert_eq!(after("-enc_time_base:v"), "1/25");
+        assert!(s.contains(&"-noautorotate".to_string()));
+        let one = lossless_split_args(Path::new("s"), &[], 5, "-1", Path::new("/d"));
+        assert!(one.iter().any(|x| x == "expr:0"));
     }
 
     #[test]

@@ -739,6 +739,7 @@ mod tests {
             },
             piece_seconds: 10.0,
             pieces: Vec::new(),
+            cutting: Default::default(),
             has_audio: true,
         }
     }

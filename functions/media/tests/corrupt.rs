@@ -93,7 +93,7 @@ async fn a_failed_encode_leaves_no_file() {
     let jobdir = JobDir::new(root.path(), "job-2").unwrap();
     jobdir.create().unwrap();
     let probed = vpf_media::probe_source(&t, &src).await.unwrap();
-    let pieces = vpf_media::split_video(&t, &src, &probed, 10.0, &jobdir)
+    let (pieces, cutting) = vpf_media::split_video(&t, &src, &probed, 10.0, &jobdir)
         .await
         .unwrap();
     let info = probed.info;
@@ -103,6 +103,7 @@ async fn a_failed_encode_leaves_no_file() {
         info,
         piece_seconds: 10.0,
         pieces,
+        cutting,
         has_audio: false,
     };
     // The piece is damaged after split: ffmpeg fails, nothing appears.

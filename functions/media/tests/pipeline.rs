@@ -539,10 +539,11 @@ async fn sparse_key_frames_give_fewer_pieces_and_one_frame_works() {
     let t = tools();
     let dir = clip_dir();
     let src = dir.path().join("in.mp4");
-    // Key frames every 2.4 s, pieces asked for every 1 s.
+    // Key frames every 1.8 s, pieces asked for every 1 s: within
+    // MAX_STRETCH, so cut at key frames.
     Clip::new(320, 240)
         .seconds(5.0)
-        .gop(60)
+        .gop(45)
         .write(&t, &src)
         .await
         .unwrap();
@@ -552,7 +553,7 @@ async fn sparse_key_frames_give_fewer_pieces_and_one_frame_works() {
     let starts: Vec<f64> = job.plan.pieces.iter().map(|p| p.start_seconds).collect();
     assert_eq!(starts.len(), 3, "{starts:?}");
     assert!(
-        (starts[1] - 2.4).abs() < 1e-6 && (starts[2] - 4.8).abs() < 1e-6,
+        (starts[1] - 1.8).abs() < 1e-6 && (starts[2] - 3.6).abs() < 1e-6,
         "{starts:?}"
     );
     assert_merged(&job.main(Format::Mp4), &src, true);

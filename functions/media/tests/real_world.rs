@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use vpf_core::job::{Format, Hdr, Profile};
+use vpf_core::job::{Cutting, Format, Hdr, Profile};
+use vpf_media::testmedia::Clip;
 
 /// Average luma PSNR (dB) of `a` against `b`, frame by frame.
 fn luma_psnr(a: &Path, b: &Path) -> f64 {
@@ -202,4 +203,66 @@ async fn hdr_sources_are_tone_mapped_to_sdr_bt709() {
             "{hdr:?}: the test must tell tone mapping apart ({raw:.1} vs {mapped:.1} dB)"
         );
     }
+}
+
+/// A screen recording with a single key frame in 60 s: cut at any frame
+/// into pieces of the requested length, each piece file holding only its
+/// own frames (so its transcode's work is bounded by the piece), every
+/// frame kept in order.
+#[tokio::test]
+async fn one_key_frame_in_a_minute_still_makes_pieces_of_the_requested_length() {
+    let t = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("screen.mp4");
+    Clip::new(320, 240)
+        .seconds(60.0)
+        .gop(100_000)
+        .bframes(2)
+        .write(&t, &src)
+        .await
+        .unwrap();
+    let keys = packets(&src, "v").len();
+    let key_frames = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=flags",
+            "-of",
+            "csv=p=0",
+        ],
+        &src,
+    )
+    .lines()
+    .filter(|l| l.contains('K'))
+    .count();
+    assert_eq!(key_frames, 1, "the source must have one key frame in {keys} frames");
+
+    let job = pipeline(&t, &src, &[Format::Mp4, Format::Hls], 10.0, Profile::default())
+        .await
+        .expect("a one-key-frame source is processed");
+    assert_eq!(job.plan.cutting, Cutting::AnyFrame);
+    let pieces = &job.plan.pieces;
+    assert_eq!(pieces.len(), 6, "{pieces:?}");
+    let fps = 25.0;
+    for p in pieces {
+        assert!(
+            (p.duration_seconds - 10.0).abs() <= 1.0 / fps + 1e-6,
+            "piece {} lasts {} s",
+            p.index,
+            p.duration_seconds
+        );
+        assert_eq!(p.frames, 250, "piece {}", p.index);
+    }
+    assert!(
+        job.plan.conversions().iter().any(|c| c.contains("any frame")),
+        "{:?}",
+        job.plan.conversions()
+    );
+    let mp4 = job.main(Format::Mp4);
+    assert_merged(&mp4, &src, true);
+    // Every frame where it belongs: a shift of one frame in any piece
+    // would drop the PSNR of this moving picture far below an encode's.
+    let psnr = luma_psnr(&mp4, &src);
+    assert!(psnr > 35.0, "luma PSNR {psnr:.1} dB against the source");
 }

@@ -194,6 +194,7 @@ mod tests {
                     drop_tail: 0,
                 })
                 .collect(),
+            cutting: Default::default(),
             has_audio,
         }
     }

@@ -91,7 +91,8 @@ async fn split<S: ObjectStore>(
     );
     let piece_seconds =
         vpf_media::piece_seconds(info.duration_seconds, req.segment_seconds, req.max_pieces);
-    let pieces = vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?;
+    let (pieces, cutting) =
+        vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?;
     let has_audio = vpf_media::has_audio(info);
     tracing::info!(pieces = pieces.len(), piece_seconds, has_audio, "split");
     let plan = JobPlan {
@@ -103,6 +104,7 @@ async fn split<S: ObjectStore>(
         info: probed.info,
         piece_seconds,
         pieces,
+        cutting,
         has_audio,
     };
     job.write_plan(&plan)?;

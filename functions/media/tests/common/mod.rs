@@ -71,7 +71,7 @@ pub async fn pipeline(
         req.segment_seconds,
         req.max_pieces,
     );
-    let pieces = vpf_media::split_video(tools, &src, &probed, len, &jobdir).await?;
+    let (pieces, cutting) = vpf_media::split_video(tools, &src, &probed, len, &jobdir).await?;
     let info = probed.info;
     let has_audio =
         vpf_media::extract_audio(tools, &src, &info, &req.profile, &jobdir.audio()).await?;
@@ -81,6 +81,7 @@ pub async fn pipeline(
         info,
         piece_seconds: len,
         pieces,
+        cutting,
         has_audio,
     };
     jobdir.write_plan(&plan)?;
