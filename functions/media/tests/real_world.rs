@@ -236,11 +236,20 @@ async fn one_key_frame_in_a_minute_still_makes_pieces_of_the_requested_length() 
     .lines()
     .filter(|l| l.contains('K'))
     .count();
-    assert_eq!(key_frames, 1, "the source must have one key frame in {keys} frames");
+    assert_eq!(
+        key_frames, 1,
+        "the source must have one key frame in {keys} frames"
+    );
 
-    let job = pipeline(&t, &src, &[Format::Mp4, Format::Hls], 10.0, Profile::default())
-        .await
-        .expect("a one-key-frame source is processed");
+    let job = pipeline(
+        &t,
+        &src,
+        &[Format::Mp4, Format::Hls],
+        10.0,
+        Profile::default(),
+    )
+    .await
+    .expect("a one-key-frame source is processed");
     assert_eq!(job.plan.cutting, Cutting::AnyFrame);
     let pieces = &job.plan.pieces;
     assert_eq!(pieces.len(), 6, "{pieces:?}");
@@ -255,7 +264,10 @@ async fn one_key_frame_in_a_minute_still_makes_pieces_of_the_requested_length() 
         assert_eq!(p.frames, 250, "piece {}", p.index);
     }
     assert!(
-        job.plan.conversions().iter().any(|c| c.contains("any frame")),
+        job.plan
+            .conversions()
+            .iter()
+            .any(|c| c.contains("any frame")),
         "{:?}",
         job.plan.conversions()
     );
