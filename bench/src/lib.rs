@@ -8,5 +8,6 @@ pub mod media;
 pub mod meter;
 pub mod pipeline;
 pub mod procfs;
+pub mod real_world;
 pub mod report;
 pub mod seed;

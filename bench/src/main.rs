@@ -11,6 +11,7 @@ use vpf_bench::media::{self, Facts, InputSpec, R};
 use vpf_bench::meter::{Gate, Meter};
 use vpf_bench::pipeline::{self, HANDLERS, PipelineRun};
 use vpf_bench::procfs::Machine;
+use vpf_bench::real_world;
 use vpf_bench::report::{
     self, DISTURBED, InputResult, Output, RETRIES, Results, Settings, Streaming, Sweep, SweepPoint,
 };
@@ -57,6 +58,9 @@ struct Cli {
     /// Skip the >= 2 GB streaming run (peak RSS of split and merge).
     #[arg(long)]
     skip_streaming: bool,
+    /// Skip the real-world sources (one key frame, HDR tone mapping, deinterlacing).
+    #[arg(long)]
+    skip_real_world: bool,
     /// Skip the seed recipe with each container's default codecs.
     #[arg(long)]
     skip_seed_default: bool,
@@ -73,6 +77,10 @@ struct Plan {
     /// Streaming run: a chunk made once, stream-copied until the file is this big.
     stream_min_bytes: u64,
     stream_chunk: InputSpec,
+    /// A screen recording: one key frame, pieces of its piece length.
+    sparse: InputSpec,
+    /// Size of the HDR and interlaced sources for the conversions' cost.
+    conversions: real_world::Sizes,
 }
 
 fn plan(smoke: bool) -> Plan {
@@ -87,6 +95,15 @@ fn plan(smoke: bool) -> Plan {
             trials: 2,
             stream_min_bytes: 5_000_000,
             stream_chunk: chunk,
+            sparse: InputSpec {
+                source_keyint: Some(100_000),
+                ..InputSpec::new("sparse-smoke", 320, 240, 6.0, 2.0)
+            },
+            conversions: real_world::Sizes {
+                width: 320,
+                height: 240,
+                seconds: 1.0,
+            },
         }
     } else {
         let mut chunk = InputSpec::new("stream-chunk", 1280, 720, 4.0, 10.0);
@@ -106,6 +123,15 @@ fn plan(smoke: bool) -> Plan {
             // "At least 2 GB" whichever GB is meant.
             stream_min_bytes: 2_200_000_000,
             stream_chunk: chunk,
+            sparse: InputSpec {
+                source_keyint: Some(100_000),
+                ..InputSpec::new("sparse720p60s", 1280, 720, 60.0, 10.0)
+            },
+            conversions: real_world::Sizes {
+                width: 1920,
+                height: 1080,
+                seconds: 10.0,
+            },
         }
     }
 }
@@ -196,6 +222,7 @@ fn run(cli: Cli) -> R<ExitCode> {
         sweep: None,
         cold_starts: Vec::new(),
         streaming: None,
+        real_world: Default::default(),
         gates: Vec::new(),
         targets: Vec::new(),
         total_s: 0.0,
@@ -221,6 +248,9 @@ fn run(cli: Cli) -> R<ExitCode> {
     b.inputs(&plan)?;
     b.sweep(&plan);
     b.cold_starts(&plan);
+    if !b.cli.skip_real_world {
+        b.real_world(&plan);
+    }
     if !b.cli.skip_streaming {
         b.streaming(&plan);
     }
@@ -528,6 +558,97 @@ impl Bench {
         let _ = std::fs::remove_dir_all(&dir);
         self.results.sweep = Some(sweep);
         let _ = self.save();
+    }
+
+    fn real_world(&mut self, plan: &Plan) {
+        eprintln!("== real-world sources");
+        let spec = &plan.sparse;
+        match self.sparse(spec) {
+            Ok(s) => {
+                eprintln!(
+                    "  one key frame in {} s: floor {:.1} s wall / {:.1} s CPU; pipeline {} pieces, {:.1} s wall / {:.1} s CPU",
+                    spec.seconds,
+                    s.floor.wall_s,
+                    s.floor.cpu_s,
+                    s.pipeline.pieces,
+                    s.pipeline.wall_s,
+                    s.pipeline.usage.cpu_s
+                );
+                self.results.real_world.sparse = Some(s);
+            }
+            Err(e) => self.results.errors.push(format!("sparse key frames: {e}")),
+        }
+        let dir = self.work.join("conversions");
+        let _ = std::fs::create_dir_all(&dir);
+        let sources = [
+            (
+                "HDR tone mapping (HLG)",
+                real_world::make_hlg(&self.tools.ffmpeg, &plan.conversions, &self.work),
+            ),
+            (
+                "deinterlacing (bwdif)",
+                real_world::make_interlaced(&self.tools.ffmpeg, &plan.conversions, &self.work),
+            ),
+        ];
+        for (name, src) in sources {
+            let measured = src.and_then(|src| {
+                self.gate.wait(name);
+                self.rt.block_on(real_world::filter_cost(
+                    &self.tools,
+                    name,
+                    &src,
+                    &self.profile,
+                    &dir,
+                ))
+            });
+            match measured {
+                Ok(c) => {
+                    eprintln!(
+                        "  {name}: {:.1} s CPU plain, {:.1} s CPU converted",
+                        c.plain.cpu_s, c.converted.cpu_s
+                    );
+                    self.results.real_world.filters.push(c);
+                }
+                Err(e) => self.results.errors.push(format!("{name}: {e}")),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = self.save();
+    }
+
+    fn sparse(&mut self, spec: &InputSpec) -> R<real_world::Sparse> {
+        let src = media::generate(&self.tools.ffmpeg, spec, &self.work)?;
+        let dir = self.work.join(&spec.name);
+        let _ = std::fs::create_dir_all(&dir);
+        let floor_out = dir.join("floor.mp4");
+        let floor_args =
+            media::floor_args(&src, &floor_out, &self.profile, media::gop(spec.fps as f64));
+        let ffmpeg = self.tools.ffmpeg.clone();
+        let (floor, _) = least_disturbed(
+            &mut self.gate,
+            &format!("{} floor", spec.name),
+            || {
+                let m = Meter::start();
+                media::run_tool(&ffmpeg, &floor_args).map(|_| m.stop())
+            },
+            |u| u,
+        )?;
+        let cfg = self.pipeline_cfg(&spec.name, "mp4", spec.piece_seconds);
+        let rt = &self.rt;
+        let (pipeline, _) = least_disturbed(
+            &mut self.gate,
+            &format!("{} pipeline", spec.name),
+            || succeeded(rt.block_on(pipeline::run(&cfg, &src))),
+            |r| &r.usage,
+        )?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(real_world::Sparse {
+            input: spec.label(),
+            seconds: spec.seconds,
+            piece_seconds: spec.piece_seconds,
+            floor,
+            pipeline,
+        })
     }
 
     fn cold_starts(&mut self, plan: &Plan) {

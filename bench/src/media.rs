@@ -58,6 +58,10 @@ pub struct InputSpec {
     /// x264 settings of the source itself: a camera-like upload (key frame
     /// every 2 s, high bitrate), made fast.
     pub source_crf: u32,
+    /// Frames between the source's key frames; `None`: every 2 s, as a
+    /// camera. A screen recorder may write one key frame in the whole file.
+    #[serde(default)]
+    pub source_keyint: Option<u32>,
 }
 
 impl InputSpec {
@@ -71,6 +75,7 @@ impl InputSpec {
             piece_seconds,
             noise: 6,
             source_crf: 20,
+            source_keyint: None,
         }
     }
 
@@ -84,6 +89,7 @@ impl InputSpec {
 }
 
 pub fn generate_args(spec: &InputSpec, out: &Path) -> Vec<OsString> {
+    let keyint = spec.source_keyint.unwrap_or(spec.fps * 2);
     let video = format!(
         "testsrc2=size={}x{}:rate={}:duration={},noise=alls={}:allf=t+u",
         spec.width, spec.height, spec.fps, spec.seconds, spec.noise
@@ -117,7 +123,11 @@ pub fn generate_args(spec: &InputSpec, out: &Path) -> Vec<OsString> {
         "-crf",
         spec.source_crf.to_string(),
         "-g",
-        (spec.fps * 2).to_string(),
+        keyint.to_string(),
+        "-keyint_min",
+        keyint.to_string(),
+        "-sc_threshold",
+        "0",
         "-pix_fmt",
         "yuv420p",
         "-c:a",

@@ -14,6 +14,7 @@ pub const DISTURBED: f64 = 0.25;
 pub const RETRIES: u32 = 2;
 use crate::pipeline::PipelineRun;
 use crate::procfs::Machine;
+use crate::real_world::RealWorld;
 use crate::seed::SeedRun;
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +110,7 @@ pub struct Results {
     pub sweep: Option<Sweep>,
     pub cold_starts: Vec<ColdStart>,
     pub streaming: Option<Streaming>,
+    pub real_world: RealWorld,
     pub gates: Vec<GateRecord>,
     pub targets: Vec<Target>,
     pub total_s: f64,
@@ -222,6 +224,22 @@ pub fn targets(r: &Results) -> Vec<Target> {
             input: c.function.clone(),
             value: format!("{rss:.1} MB"),
             met: rss < 15.0,
+        });
+    }
+    if let Some(sp) = &r.real_world.sparse {
+        let x = ratio(sp.pipeline.usage.cpu_s, sp.floor.cpu_s);
+        t.push(Target {
+            target: "one key frame: total CPU within 1.25x of one plain ffmpeg".into(),
+            input: sp.input.clone(),
+            value: format!("{x:.2}x"),
+            met: x <= 1.25,
+        });
+        let want = (sp.seconds / sp.piece_seconds).ceil() as usize;
+        t.push(Target {
+            target: "one key frame: pieces of the requested length".into(),
+            input: sp.input.clone(),
+            value: format!("{} pieces (want {want})", sp.pipeline.pieces),
+            met: sp.pipeline.pieces == want,
         });
     }
     if let Some(s) = &r.streaming {
@@ -603,6 +621,8 @@ source: its PSNR measures that shift as much as x264's quality."
         }
     }
 
+    real_world_section(&mut s, &r.real_world);
+
     let _ = writeln!(s, "\n## Targets\n");
     let _ = writeln!(s, "| target | input | measured | met |");
     let _ = writeln!(s, "|---|---|---|---|");
@@ -657,4 +677,56 @@ fn step_cells(r: &PipelineRun) -> String {
         state("AfterProcess"),
         n2(r.wall_s)
     )
+}
+
+fn real_world_section(s: &mut String, rw: &RealWorld) {
+    if rw.sparse.is_none() && rw.filters.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Real-world sources\n");
+    if let Some(sp) = &rw.sparse {
+        let split = sp
+            .pipeline
+            .handler_steps
+            .iter()
+            .find(|h| h.name == "split")
+            .map(|h| h.seconds);
+        let _ = writeln!(
+            s,
+            "One key frame in {} ({}), pieces asked for every {} s, mp4: one plain ffmpeg {} s wall / {} s CPU; \
+the pipeline {} pieces, {} s wall ({:.2}x) / {} s CPU ({:.2}x), of which split (decode once, lossless \
+intermediate cut at every piece) {} s.\n",
+            sp.input,
+            "testsrc2 with noise, the benchmark's camera-like picture",
+            sp.piece_seconds,
+            n1(sp.floor.wall_s),
+            n1(sp.floor.cpu_s),
+            sp.pipeline.pieces,
+            n1(sp.pipeline.wall_s),
+            ratio(sp.pipeline.wall_s, sp.floor.wall_s),
+            n1(sp.pipeline.usage.cpu_s),
+            ratio(sp.pipeline.usage.cpu_s, sp.floor.cpu_s),
+            o1(split)
+        );
+    }
+    if !rw.filters.is_empty() {
+        let _ = writeln!(
+            s,
+            "| conversion | input | encode without, wall / CPU (s) | with the pipeline's filter, wall / CPU (s) | CPU ratio |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for f in &rw.filters {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} / {} | {} / {} | {:.2}x |",
+                f.conversion,
+                f.input,
+                n1(f.plain.wall_s),
+                n1(f.plain.cpu_s),
+                n1(f.converted.wall_s),
+                n1(f.converted.cpu_s),
+                ratio(f.converted.cpu_s, f.plain.cpu_s)
+            );
+        }
+    }
 }

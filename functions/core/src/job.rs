@@ -287,6 +287,10 @@ pub struct VideoInfo {
     /// interlaced video `tt`/`bb` (top/bottom field first) or `tb`/`bt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_order: Option<String>,
+    /// The field order was measured (ffmpeg's idet), not read from the
+    /// stream, whose flag was missing or said progressive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub field_order_measured: bool,
     /// The colour description, as ffprobe names it (`bt709`, `bt2020`...).
     #[serde(default, skip_serializing_if = "Colour::is_unknown")]
     pub colour: Colour,
@@ -356,7 +360,12 @@ impl VideoInfo {
         let mut out = Vec::new();
         if let Some(order) = self.field_order.as_deref().filter(|_| self.interlaced()) {
             out.push(format!(
-                "deinterlaced (field order {order}): one progressive frame per source frame, at the source's frame rate"
+                "deinterlaced (field order {order}{}): one progressive frame per source frame, at the source's frame rate",
+                if self.field_order_measured {
+                    ", measured by idet: the stream does not flag it"
+                } else {
+                    ""
+                }
             ));
         }
         if let Some(hdr) = self.colour.hdr() {

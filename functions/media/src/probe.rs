@@ -434,7 +434,14 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
     };
     let mut scan = scan?;
     let format = json.format.unwrap_or_default();
-    let video = video_info(vs, &mut scan, sample_table_counts_frames(&format))?;
+    let mut video = video_info(vs, &mut scan, sample_table_counts_frames(&format))?;
+    if flag_may_lie(&video, format.format_name.as_deref().unwrap_or("")) {
+        if let Some(order) = measure_field_order(tools, path).await {
+            tracing::info!(stream_says = ?video.field_order, measured = order, "idet finds interlaced frames");
+            video.field_order = Some(order.into());
+            video.field_order_measured = true;
+        }
+    }
     let audio = match json.streams.iter().find(|s| s.is_audio()) {
         Some(a) => Some(audio_info(a, &format)?),
         None => None,
@@ -451,6 +458,80 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
         audio,
     };
     Ok(Probed { info, scan })
+}
+
+/// Frames idet judges when the field order flag is not trusted.
+const IDET_FRAMES: u32 = 100;
+
+/// Whether the stream's field order needs measuring: it is missing, or the
+/// video comes from a broadcast chain (MPEG-2, DV, anything in a transport
+/// stream or MXF), where captures and re-muxes often flag interlaced
+/// pictures progressive. Phone, camera and browser codecs flag it right.
+fn flag_may_lie(video: &VideoInfo, format_name: &str) -> bool {
+    if video.interlaced() {
+        return false;
+    }
+    let broadcast_codec = matches!(
+        video.codec.as_str(),
+        "mpeg2video" | "dvvideo" | "mpeg1video"
+    );
+    let broadcast_container = format_name
+        .split(',')
+        .any(|f| matches!(f, "mpegts" | "mxf" | "mpeg" | "dv"));
+    video.field_order.is_none() || broadcast_codec || broadcast_container
+}
+
+/// idet's verdict over the first [`IDET_FRAMES`] frames: `tt` or `bb` when
+/// most frames it can judge are interlaced, else `None`. A failure to
+/// measure is not an error of the job: the flag stands.
+async fn measure_field_order(tools: &Tools, path: &Path) -> Option<&'static str> {
+    let out = run(
+        &tools.ffmpeg,
+        &args![
+            "-hide_banner",
+            "-nostdin",
+            "-noautorotate",
+            "-i",
+            path,
+            "-map",
+            "0:V:0",
+            "-frames:v",
+            IDET_FRAMES.to_string(),
+            "-vf",
+            "idet",
+            "-f",
+            "null",
+            "-"
+        ],
+        Stdout::Ignore,
+    )
+    .await
+    .ok()?;
+    parse_idet(&out.log.text())
+}
+
+/// Read idet's multi-frame summary (`Multi frame detection: TFF: 90 BFF: 0
+/// Progressive: 2 Undetermined: 8`).
+fn parse_idet(log: &str) -> Option<&'static str> {
+    let line = log.lines().find(|l| l.contains("Multi frame detection:"))?;
+    let count = |k: &str| -> u64 {
+        line.split(k)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (tff, bff, progressive) = (count("TFF:"), count("BFF:"), count("Progressive:"));
+    // Real interlace is combed in nearly every frame with one field order
+    // throughout (woven captures: 50 of 50 TFF); fine horizontal detail in
+    // progressive video (text, test patterns) fools idet in a third to two
+    // thirds of the frames, often in both orders.
+    let (most, least) = (tff.max(bff), tff.min(bff));
+    if most >= 20 && most > 4 * progressive && most > 4 * least {
+        Some(if tff >= bff { "tt" } else { "bb" })
+    } else {
+        None
+    }
 }
 
 /// Whether the container's frame count is exact, so that fewer frames read
@@ -557,6 +638,7 @@ fn video_info(s: &StreamJson, scan: &mut Scan, exact_count: bool) -> Result<Vide
         start_seconds: scan.secs(start),
         constant_frame_rate: cfr.is_some(),
         field_order: s.field_order.clone().filter(|f| f != "unknown"),
+        field_order_measured: false,
         colour: s.colour(),
     })
 }
@@ -638,6 +720,37 @@ mod tests {
             skipped_leading: 0,
             errors: vec![],
         }
+    }
+
+    #[test]
+    fn idet_summary_decides_interlace() {
+        let log = "[Parsed_idet_0 @ 0x1] Repeated Fields: Neither: 100\n\
+                   [Parsed_idet_0 @ 0x1] Single frame detection: TFF: 80 BFF: 0 Progressive: 5 Undetermined: 15\n\
+                   [Parsed_idet_0 @ 0x1] Multi frame detection: TFF: 95 BFF: 0 Progressive: 2 Undetermined: 3\n";
+        assert_eq!(parse_idet(log), Some("tt"));
+        assert_eq!(
+            parse_idet("Multi frame detection: TFF: 1 BFF: 60 Progressive: 3 Undetermined: 0"),
+            Some("bb")
+        );
+        assert_eq!(
+            parse_idet("Multi frame detection: TFF: 0 BFF: 0 Progressive: 99 Undetermined: 1"),
+            None
+        );
+        // Both orders about equally: detail that looks combed, not fields.
+        assert_eq!(
+            parse_idet("Multi frame detection: TFF: 34 BFF: 37 Progressive: 29 Undetermined: 0"),
+            None
+        );
+        assert_eq!(
+            parse_idet("Multi frame detection: TFF: 34 BFF: 0 Progressive: 16 Undetermined: 0"),
+            None
+        );
+        // Too few judged frames: the flag stands.
+        assert_eq!(
+            parse_idet("Multi frame detection: TFF: 5 BFF: 0 Progressive: 0 Undetermined: 95"),
+            None
+        );
+        assert_eq!(parse_idet("no summary"), None);
     }
 
     #[test]

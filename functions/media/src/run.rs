@@ -87,6 +87,15 @@ impl Log {
             .collect()
     }
 
+    /// The kept tail of stderr, one line each.
+    pub fn text(&self) -> String {
+        self.tail
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// A short, readable account of what went wrong: the last error lines, or
     /// the last lines of any kind when none is tagged as an error.
     pub fn summary(&self) -> String {

@@ -278,3 +278,116 @@ async fn one_key_frame_in_a_minute_still_makes_pieces_of_the_requested_length() 
     let psnr = luma_psnr(&mp4, &src);
     assert!(psnr > 35.0, "luma PSNR {psnr:.1} dB against the source");
 }
+
+/// idet's single-frame verdicts over a file: (interlaced, progressive).
+fn idet(path: &Path) -> (u64, u64) {
+    let err = ffmpeg(&[
+        "-i",
+        path.to_str().unwrap(),
+        "-map",
+        "0:v:0",
+        "-vf",
+        "idet",
+        "-f",
+        "null",
+        "-",
+    ]);
+    let line = err
+        .lines()
+        .find(|l| l.contains("Single frame detection:"))
+        .unwrap_or_else(|| panic!("no idet summary: {err}"));
+    let count = |k: &str| -> u64 {
+        line.split(k)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (count("TFF:") + count("BFF:"), count("Progressive:"))
+}
+
+/// A capture whose H.264 says progressive while its pictures are woven
+/// fields (a re-encode that ignored the interlace): idet finds it, and the
+/// output is deinterlaced all the same.
+#[tokio::test]
+async fn interlaced_pictures_flagged_progressive_are_measured_and_deinterlaced() {
+    let t = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("capture.ts");
+    ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=720x576:rate=50:duration=2",
+        "-vf",
+        "tinterlace=mode=interleave_top",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "12",
+        "-f",
+        "mpegts",
+        src.to_str().unwrap(),
+    ]);
+    let flagged = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=field_order",
+            "-of",
+            "csv=p=0",
+        ],
+        &src,
+    );
+    // (MPEG-TS lists the stream under its program too: every line says so.)
+    assert!(
+        flagged
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| l.trim().trim_end_matches(',') == "progressive"),
+        "{flagged}"
+    );
+    assert!(idet(&src).0 > 40, "the source's pictures must be combed");
+
+    let job = pipeline(&t, &src, &[Format::Mp4], 10.0, Profile::default())
+        .await
+        .expect("processed");
+    let video = job.plan.info.video.as_ref().unwrap();
+    assert_eq!(video.field_order.as_deref(), Some("tt"));
+    assert!(video.field_order_measured);
+    assert!(
+        video.conversions().iter().any(|c| c.contains("idet")),
+        "{:?}",
+        video.conversions()
+    );
+    let mp4 = job.main(Format::Mp4);
+    assert_merged(&mp4, &src, false);
+    let (combed, progressive) = idet(&mp4);
+    assert!(
+        combed * 20 < progressive,
+        "still interlaced: {combed} of {}",
+        combed + progressive
+    );
+
+    // A progressive clip in the same container is left alone.
+    let clean = dir.path().join("clean.ts");
+    ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=720x576:rate=25:duration=2",
+        "-c:v",
+        "libx264",
+        "-f",
+        "mpegts",
+        clean.to_str().unwrap(),
+    ]);
+    let info = vpf_media::probe(&t, &clean).await.unwrap();
+    let v = info.video.unwrap();
+    assert!(!v.interlaced() && !v.field_order_measured, "{v:?}");
+}
