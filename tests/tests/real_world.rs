@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use local_runner::flow::Status;
 use vpf_core::job::{Cutting, JobStatus};
+use vpf_media::Tools;
+use vpf_media::testmedia::idet;
 use vpf_tests::reliability::{fetch, manifest};
 use vpf_tests::{client, decodes, probe, request_of, system};
 
@@ -195,31 +197,9 @@ fn ffprobe_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("ffprobe json")
 }
 
-/// idet's verdicts over the whole file: (interlaced, progressive) frames.
-fn idet(path: &Path) -> (u64, u64) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-map", "0:v:0", "-vf", "idet", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    let log = String::from_utf8_lossy(&out.stderr);
-    let line = log
-        .lines()
-        .find(|l| l.contains("Single frame detection:"))
-        .unwrap_or_else(|| panic!("no idet summary: {log}"));
-    let count = |k: &str| -> u64 {
-        line.split(k)
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (count("TFF:") + count("BFF:"), count("Progressive:"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_world_uploads_come_out_playable_everywhere() {
+    let t = Tools::from_env();
     let tmp = tempfile::tempdir().unwrap();
     let mut sources: Vec<(Case, PathBuf)> = Vec::new();
     for case in cases() {
@@ -380,7 +360,7 @@ async fn real_world_uploads_come_out_playable_everywhere() {
             problems.push(format!("{name}: tone-mapped an SDR source"));
         }
         if case.interlaced {
-            let (combed, progressive) = idet(&mp4);
+            let (combed, progressive) = idet(&t, &mp4).await.unwrap();
             if combed * 20 >= progressive {
                 problems.push(format!(
                     "{name}: still interlaced (idet {combed} interlaced, {progressive} progressive)"

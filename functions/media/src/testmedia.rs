@@ -243,6 +243,39 @@ pub async fn trim_with_edit_list(tools: &Tools, src: &Path, dst: &Path, start: f
     Ok(())
 }
 
+/// ffmpeg's `idet` over the whole of `path`'s first video stream: frames
+/// its single-frame detection calls (interlaced, progressive). Independent of
+/// what the pipeline decides; for tests' checks.
+pub async fn idet(tools: &Tools, path: &Path) -> Result<(u64, u64)> {
+    let a = args![
+        "-hide_banner",
+        "-nostdin",
+        "-i",
+        path,
+        "-map",
+        "0:v:0",
+        "-vf",
+        "idet",
+        "-f",
+        "null",
+        "-"
+    ];
+    let out = run(&tools.ffmpeg, &a, Stdout::Ignore).await?;
+    let log = out.log.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("Single frame detection:"))
+        .ok_or_else(|| Error::internal(format!("no idet summary: {}", out.log.summary())))?;
+    let count = |k: &str| -> u64 {
+        line.split(k)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((count("TFF:") + count("BFF:"), count("Progressive:")))
+}
+
 /// An empty file.
 pub fn zero_bytes(path: &Path) -> Result<()> {
     std::fs::write(path, b"")?;

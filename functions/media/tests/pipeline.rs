@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use vpf_core::job::{Format, Profile};
-use vpf_media::testmedia::{Clip, trim_with_edit_list};
+use vpf_media::testmedia::{Clip, idet, trim_with_edit_list};
 
 fn clip_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -578,29 +578,6 @@ async fn sparse_key_frames_give_fewer_pieces_and_one_frame_works() {
     assert!(job.main(Format::Jpg).is_file());
 }
 
-/// idet's single-frame verdicts over a file: (interlaced, progressive).
-fn idet(path: &Path) -> (u64, u64) {
-    let out = std::process::Command::new(tools().ffmpeg)
-        .args(["-hide_banner", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-map", "0:v:0", "-vf", "idet", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    let line = log
-        .lines()
-        .find(|l| l.contains("Single frame detection:"))
-        .unwrap_or_else(|| panic!("no idet summary: {log}"));
-    let count = |k: &str| -> u64 {
-        line.split(k)
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (count("TFF:") + count("BFF:"), count("Progressive:"))
-}
-
 /// A broadcast-style interlaced MPEG-2 transport stream (576i25, top field
 /// first, MP2 audio, a start offset as broadcast captures have) comes out
 /// progressive, with every frame and the audio in sync, and the job says
@@ -643,7 +620,7 @@ async fn interlaced_transport_stream_is_deinterlaced_frame_for_frame() {
         "-shortest",
         &src_s,
     ]);
-    let (combed, _) = idet(&src);
+    let (combed, _) = idet(&t, &src).await.unwrap();
     assert!(
         combed > 50,
         "the source must really be interlaced (idet: {combed})"
@@ -659,7 +636,7 @@ async fn interlaced_transport_stream_is_deinterlaced_frame_for_frame() {
 
     let mp4 = job.main(Format::Mp4);
     assert_merged(&mp4, &src, true);
-    let (combed, progressive) = idet(&mp4);
+    let (combed, progressive) = idet(&t, &mp4).await.unwrap();
     assert!(
         combed * 20 < progressive,
         "output still interlaced: idet {combed} interlaced, {progressive} progressive"

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::*;
 use vpf_core::job::{Cutting, Format, Hdr, Profile};
-use vpf_media::testmedia::Clip;
+use vpf_media::testmedia::{Clip, idet};
 
 /// Average luma PSNR (dB) of `a` against `b`, frame by frame.
 fn luma_psnr(a: &Path, b: &Path) -> f64 {
@@ -279,33 +279,6 @@ async fn one_key_frame_in_a_minute_still_makes_pieces_of_the_requested_length() 
     assert!(psnr > 35.0, "luma PSNR {psnr:.1} dB against the source");
 }
 
-/// idet's single-frame verdicts over a file: (interlaced, progressive).
-fn idet(path: &Path) -> (u64, u64) {
-    let err = ffmpeg(&[
-        "-i",
-        path.to_str().unwrap(),
-        "-map",
-        "0:v:0",
-        "-vf",
-        "idet",
-        "-f",
-        "null",
-        "-",
-    ]);
-    let line = err
-        .lines()
-        .find(|l| l.contains("Single frame detection:"))
-        .unwrap_or_else(|| panic!("no idet summary: {err}"));
-    let count = |k: &str| -> u64 {
-        line.split(k)
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (count("TFF:") + count("BFF:"), count("Progressive:"))
-}
-
 /// A capture whose H.264 says progressive while its pictures are woven
 /// fields (a re-encode that ignored the interlace): idet finds it, and the
 /// output is deinterlaced all the same.
@@ -350,7 +323,10 @@ async fn interlaced_pictures_flagged_progressive_are_measured_and_deinterlaced()
             .all(|l| l.trim().trim_end_matches(',') == "progressive"),
         "{flagged}"
     );
-    assert!(idet(&src).0 > 40, "the source's pictures must be combed");
+    assert!(
+        idet(&t, &src).await.unwrap().0 > 40,
+        "the source's pictures must be combed"
+    );
 
     let job = pipeline(&t, &src, &[Format::Mp4], 10.0, Profile::default())
         .await
@@ -365,7 +341,7 @@ async fn interlaced_pictures_flagged_progressive_are_measured_and_deinterlaced()
     );
     let mp4 = job.main(Format::Mp4);
     assert_merged(&mp4, &src, false);
-    let (combed, progressive) = idet(&mp4);
+    let (combed, progressive) = idet(&t, &mp4).await.unwrap();
     assert!(
         combed * 20 < progressive,
         "still interlaced: {combed} of {}",
