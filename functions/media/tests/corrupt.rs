@@ -104,6 +104,8 @@ async fn a_failed_encode_leaves_no_file() {
         piece_seconds: 10.0,
         pieces,
         has_audio: false,
+        audio_tracks: vec![],
+        subtitle_tracks: vec![],
     };
     // The piece is damaged after split: ffmpeg fails, nothing appears.
     random_bytes(&jobdir.piece(0), 50_000).unwrap();
