@@ -119,6 +119,13 @@ pub fn manifest(input: &AfterProcessInput, job: Option<&JobDir>) -> Manifest {
         },
         conversions: plan.as_ref().map(JobPlan::conversions).unwrap_or_default(),
         cutting: plan.as_ref().map(|p| p.cutting),
+        tracks: match status {
+            JobStatus::Succeeded => plan
+                .as_ref()
+                .map(|p| p.track_outcomes())
+                .unwrap_or_default(),
+            JobStatus::Failed => Vec::new(),
+        },
         probe: plan.map(|p| p.info),
         outputs: input
             .merge
@@ -205,6 +212,56 @@ pub async fn notify(http: &reqwest::Client, w: &Webhook, body: &[u8]) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_manifest_says_what_became_of_every_track() {
+        let tmp = tempfile::tempdir().unwrap();
+        let job = JobDir::new(tmp.path(), "v-a-0123").unwrap();
+        job.create().unwrap();
+        let request = request(json!(["mp4", "flv"]));
+        let plan: vpf_core::job::JobPlan = serde_json::from_value(json!({
+            "request": request, "sourceFile": "source.mkv",
+            "info": {"formatName": "matroska", "durationSeconds": 4.0, "sizeBytes": 1,
+                     "bitRate": null, "video": {"codec": "h264", "width": 2, "height": 2,
+                     "frameRateNum": 25, "frameRateDen": 1, "rotation": 0, "frames": 100,
+                     "durationSeconds": 4.0, "pixFmt": "yuv420p"},
+                     "audio": null,
+                     "audioTracks": [
+                         {"codec": "ac3", "sampleRate": 48000, "channels": 6, "durationSeconds": 4.0,
+                          "streamIndex": 1, "language": "eng", "default": true},
+                         {"codec": "aac", "sampleRate": 48000, "channels": 2, "durationSeconds": 4.0,
+                          "streamIndex": 2, "language": "fra"}],
+                     "subtitleTracks": [
+                         {"codec": "subrip", "streamIndex": 3, "language": "eng"},
+                         {"codec": "dvd_subtitle", "streamIndex": 4}]},
+            "pieceSeconds": 4.0, "pieces": [], "hasAudio": true,
+            "audioTracks": [0, 1], "subtitleTracks": [0]
+        }))
+        .unwrap();
+        job.write_plan(&plan).unwrap();
+        let ok = read_input(json!({"request": request,
+                                   "merge": {"jobId": "v-a-0123", "outputs": []}}))
+        .unwrap();
+        let m = serde_json::to_value(manifest(&ok, Some(&job))).unwrap();
+        let tracks = m["tracks"].as_array().unwrap();
+        assert_eq!(tracks.len(), 4);
+        assert_eq!(tracks[0]["kind"], "audio");
+        assert_eq!(tracks[0]["channels"], 6);
+        assert_eq!(
+            tracks[0]["keptIn"][1],
+            json!({"format": "flv", "codec": "aac", "default": true})
+        );
+        assert_eq!(tracks[1]["leftOut"][0]["format"], "flv");
+        assert_eq!(tracks[2]["keptIn"][0]["codec"], "mov_text");
+        assert_eq!(tracks[3]["streamIndex"], 4);
+        assert!(tracks[3]["dropped"].as_str().unwrap().contains("bitmap"));
+        // A failed job lists what was found (probe), not what was done.
+        let failed =
+            read_input(json!({"request": request, "error": {"Error": "EncodeFailed"}})).unwrap();
+        let m = serde_json::to_value(manifest(&failed, Some(&job))).unwrap();
+        assert!(m.get("tracks").is_none());
+        assert_eq!(m["probe"]["subtitleTracks"][1]["codec"], "dvd_subtitle");
+    }
 
     fn request(formats: serde_json::Value) -> serde_json::Value {
         json!({"jobId": "v-a-0123", "bucket": "media", "key": "source/a.mp4", "etag": "E",

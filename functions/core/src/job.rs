@@ -258,7 +258,61 @@ pub struct MediaInfo {
     pub size_bytes: u64,
     pub bit_rate: Option<u64>,
     pub video: Option<VideoInfo>,
+    /// The main audio track: the one the source flags as default, else the
+    /// first. Single-track outputs (FLV, AVI) carry it. Also in
+    /// `audio_tracks`; kept here for readers of the manifest's `probe`.
     pub audio: Option<AudioInfo>,
+    /// Every audio track, in source order: `audio_tracks[n]` is ffmpeg's
+    /// `0:a:n`. Empty in plans written before tracks were recorded, which
+    /// held the first track only, in `audio` (see [`MediaInfo::audio_track`]).
+    #[serde(default)]
+    pub audio_tracks: Vec<AudioInfo>,
+    /// Every subtitle track, text or bitmap, in source order:
+    /// `subtitle_tracks[n]` is ffmpeg's `0:s:n`.
+    #[serde(default)]
+    pub subtitle_tracks: Vec<SubtitleInfo>,
+}
+
+impl MediaInfo {
+    /// Audio track `n` (ffmpeg's `0:a:n`).
+    pub fn audio_track(&self, n: u32) -> Option<&AudioInfo> {
+        match (self.audio_tracks.is_empty(), n) {
+            (true, 0) => self.audio.as_ref(),
+            _ => self.audio_tracks.get(n as usize),
+        }
+    }
+
+    /// How many audio tracks the source has.
+    pub fn audio_count(&self) -> u32 {
+        match self.audio_tracks.len() {
+            0 => u32::from(self.audio.is_some()),
+            n => n as u32,
+        }
+    }
+
+    /// Where audio track `n` ends on the output's timeline (zero = the
+    /// first shown video frame), which is how long its encode lasts; `None`
+    /// when it ends before the video starts (nothing of it can be heard).
+    pub fn audio_end_seconds(&self, n: u32) -> Option<f64> {
+        let (v, a) = (self.video.as_ref()?, self.audio_track(n)?);
+        let end = a.start_seconds + a.duration_seconds - v.start_seconds;
+        (end > 0.0).then_some(end)
+    }
+
+    /// The audio tracks a job encodes: every one heard after the first
+    /// video frame, in source order.
+    pub fn audio_plan(&self) -> Vec<u32> {
+        (0..self.audio_count())
+            .filter(|&n| self.audio_end_seconds(n).is_some())
+            .collect()
+    }
+
+    /// The subtitle tracks a job carries: the text ones, in source order.
+    pub fn subtitle_plan(&self) -> Vec<u32> {
+        (0..self.subtitle_tracks.len() as u32)
+            .filter(|&n| self.subtitle_tracks[n as usize].unsupported().is_none())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -389,6 +443,84 @@ pub struct AudioInfo {
     /// First sample's time in the source's timeline, seconds.
     #[serde(default)]
     pub start_seconds: f64,
+    /// The stream's index in the source (ffprobe's `index`).
+    #[serde(default)]
+    pub stream_index: u32,
+    /// ISO 639-2 code from the source's `language` tag (`und` left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The source's `title` tag (control characters and quotes removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The source flags it as the default track.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// A subtitle track of the source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SubtitleInfo {
+    /// ffprobe's codec name (`subrip`, `ass`, `mov_text`, `hdmv_pgs_subtitle`...);
+    /// empty when this ffmpeg does not know the codec.
+    pub codec: String,
+    /// The stream's index in the source (ffprobe's `index`).
+    pub stream_index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub default: bool,
+    /// Forced subtitles: shown even to viewers who turned subtitles off
+    /// (foreign-language lines in a dubbed film).
+    #[serde(default)]
+    pub forced: bool,
+}
+
+/// Subtitle codecs whose cues are text: ffmpeg decodes each of them to ASS
+/// events, which its WebVTT and mov_text encoders take.
+const TEXT_SUBTITLES: [&str; 15] = [
+    "mov_text",
+    "subrip",
+    "srt",
+    "webvtt",
+    "ass",
+    "ssa",
+    "text",
+    "microdvd",
+    "subviewer",
+    "subviewer1",
+    "sami",
+    "realtext",
+    "mpl2",
+    "vplayer",
+    "pjs",
+];
+
+/// Subtitle codecs that are pictures.
+const BITMAP_SUBTITLES: [&str; 4] = ["dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle", "xsub"];
+
+impl SubtitleInfo {
+    /// Why this track cannot be carried (`None`: it is text and can).
+    /// Outputs carry subtitles as text (mov_text, WebVTT); a picture cannot
+    /// become text without OCR.
+    pub fn unsupported(&self) -> Option<String> {
+        let codec = self.codec.as_str();
+        if TEXT_SUBTITLES.contains(&codec) {
+            None
+        } else if BITMAP_SUBTITLES.contains(&codec) {
+            Some(format!(
+                "bitmap subtitles ({codec}) are pictures and cannot become text without OCR; outputs carry text subtitles only"
+            ))
+        } else if codec.is_empty() {
+            Some("the subtitle codec is not one this ffmpeg can read".into())
+        } else {
+            Some(format!(
+                "{codec} is not a text subtitle codec this pipeline converts"
+            ))
+        }
+    }
 }
 
 /// One video-only piece cut at key frames by split.
@@ -437,9 +569,47 @@ pub struct JobPlan {
     /// How the pieces were cut.
     #[serde(default)]
     pub cutting: Cutting,
-    /// Whether the job has audio: the audio task writes `audio.m4a` (the
-    /// once-encoded AAC track) from the source, which stays on NAS until then.
+    /// Whether the job has audio: the audio tasks write `audio.m4a` (and
+    /// `audio-<n>.m4a`), each track encoded once to AAC, from the source,
+    /// which stays on NAS until then.
     pub has_audio: bool,
+    /// The source audio tracks the job encodes (`0:a:n`), in output order.
+    /// Empty in plans written before several tracks were kept: see
+    /// [`JobPlan::audio_plan`].
+    #[serde(default)]
+    pub audio_tracks: Vec<u32>,
+    /// The source subtitle tracks the job carries (`0:s:n`, text only), in
+    /// output order.
+    #[serde(default)]
+    pub subtitle_tracks: Vec<u32>,
+}
+
+impl JobPlan {
+    /// The audio tracks the job encodes, in output order (a plan from
+    /// before several tracks were kept encodes track 0 when it has audio).
+    pub fn audio_plan(&self) -> Vec<u32> {
+        match (self.audio_tracks.is_empty(), self.has_audio) {
+            (true, true) => vec![0],
+            _ => self.audio_tracks.clone(),
+        }
+    }
+
+    /// The output's default audio track, as a position in [`JobPlan::audio_plan`]:
+    /// the first the source flags as default, else the first. Single-track
+    /// outputs (FLV, AVI) carry this one.
+    pub fn default_audio(&self) -> Option<usize> {
+        let plan = self.audio_plan();
+        let flagged = plan
+            .iter()
+            .position(|&n| self.info.audio_track(n).is_some_and(|a| a.default));
+        flagged.or((!plan.is_empty()).then_some(0))
+    }
+
+    /// Whether a task still has to read the source (it stays on NAS until
+    /// the audio and subtitles are taken from it).
+    pub fn reads_source_later(&self) -> bool {
+        self.has_audio || !self.subtitle_tracks.is_empty()
+    }
 }
 
 impl JobPlan {
@@ -470,8 +640,11 @@ pub enum Track {
     /// One video piece (`index`).
     #[default]
     Video,
-    /// The job's whole audio track, encoded once.
+    /// One whole audio track (`index`: ffmpeg's `0:a:n`), encoded once.
     Audio,
+    /// Every text subtitle track the job carries, taken from the source at
+    /// once (`index` 0).
+    Subtitles,
 }
 
 /// One Map item: a video piece, or the audio track. The audio is encoded
@@ -483,7 +656,7 @@ pub struct TranscodeTask {
     pub job_id: String,
     #[serde(default)]
     pub track: Track,
-    /// The piece (video only; 0 for the audio).
+    /// The piece; for the audio, the source track (`0:a:n`); 0 for the subtitles.
     #[serde(default)]
     pub index: u32,
 }
@@ -493,8 +666,8 @@ pub struct TranscodeTask {
 #[serde(rename_all = "camelCase")]
 pub struct SplitOutput {
     pub job_id: String,
-    /// The Map runs over these: the audio first (when there is audio), so
-    /// it starts at once, then the pieces in order.
+    /// The Map runs over these: the audio tracks and the subtitles first
+    /// (when there are any), so they start at once, then the pieces in order.
     pub tasks: Vec<TranscodeTask>,
     pub pieces: u32,
     pub piece_seconds: f64,
@@ -609,6 +782,10 @@ pub struct Manifest {
     /// How split cut the source (absent when split did not finish).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cutting: Option<Cutting>,
+    /// Every audio and subtitle track of the source, with the outputs that
+    /// carry it or why none does ([`JobPlan::track_outcomes`]); on success.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracks: Vec<crate::tracks::TrackOutcome>,
     /// RFC 3339.
     pub finished_at: String,
 }

@@ -12,5 +12,6 @@ pub mod event;
 pub mod job;
 pub mod keys;
 pub mod nas;
+pub mod tracks;
 
 pub use error::{Error, ErrorKind, Result};

@@ -97,9 +97,42 @@ impl JobDir {
     pub fn encoded(&self, index: u32) -> PathBuf {
         self.encoded_dir().join(format!("{index:05}.nut"))
     }
-    /// The once-encoded AAC audio track.
+    /// The once-encoded AAC audio track (the source's first: see [`JobDir::audio_track`]).
     pub fn audio(&self) -> PathBuf {
-        self.path.join("audio.m4a")
+        self.audio_track(0)
+    }
+    /// Source audio track `n` (`0:a:n`) encoded once to AAC. Track 0 keeps
+    /// the name it had when jobs had one track.
+    pub fn audio_track(&self, n: u32) -> PathBuf {
+        match n {
+            0 => self.path.join("audio.m4a"),
+            n => self.path.join(format!("audio-{n}.m4a")),
+        }
+    }
+    /// Source subtitle track `n` (`0:s:n`) as WebVTT, on the output's timeline.
+    pub fn subtitles(&self, n: u32) -> PathBuf {
+        self.path.join(format!("subs-{n}.vtt"))
+    }
+    /// What the audio and subtitles tasks make from the source: once all of
+    /// it is there, the source is no longer needed.
+    pub fn from_source(&self, plan: &JobPlan) -> Vec<PathBuf> {
+        let audio = plan.audio_plan().into_iter().map(|n| self.audio_track(n));
+        let subs = plan.subtitle_tracks.iter().map(|&n| self.subtitles(n));
+        audio.chain(subs).collect()
+    }
+    /// Remove the source once everything taken from it is there. Each task
+    /// that reads the source calls this after writing its output: the last
+    /// to finish finds every output and removes it (two finishing together
+    /// may both try; missing is fine).
+    pub fn release_source(&self, plan: &JobPlan) -> Result<bool> {
+        if !self.from_source(plan).iter().all(|p| p.is_file()) {
+            return Ok(false);
+        }
+        match std::fs::remove_file(self.source(&plan.request.key)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(Error::internal(format!("removing the source: {e}"))),
+        }
     }
     /// Where merge packages outputs before upload.
     pub fn out_dir(&self) -> PathBuf {
@@ -176,9 +209,10 @@ impl JobDir {
         let order = |s: &str| match s {
             "split" => 0,
             "audio" => 1,
-            "transcode" => 2,
-            "merge" => 3,
-            _ => 4,
+            "subtitles" => 2,
+            "transcode" => 3,
+            "merge" => 4,
+            _ => 5,
         };
         folded.sort_by_key(|t| order(&t.step));
         folded
@@ -261,6 +295,41 @@ mod tests {
         assert_eq!(d.source("a.b/c"), Path::new("/n/jobs/j/source"));
         assert_eq!(d.source("x.../../etc"), Path::new("/n/jobs/j/source"));
         assert_eq!(d.source("x.m$p4"), Path::new("/n/jobs/j/source.mp4"));
+    }
+
+    #[test]
+    fn the_source_goes_once_every_track_is_taken_from_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = JobDir::new(tmp.path(), "j1").unwrap();
+        d.create().unwrap();
+        let plan: JobPlan = serde_json::from_value(serde_json::json!({
+            "request": {"jobId": "j1", "bucket": "b", "key": "in/a.mkv", "outputBase": "o",
+                        "stem": "a", "formats": ["mp4"], "segmentSeconds": 10.0},
+            "sourceFile": "source.mkv", "info": {"formatName": "matroska", "durationSeconds": 1.0,
+            "sizeBytes": 1, "bitRate": null, "video": null, "audio": null},
+            "pieceSeconds": 10.0, "pieces": [], "hasAudio": true,
+            "audioTracks": [0, 2], "subtitleTracks": [1]
+        }))
+        .unwrap();
+        assert_eq!(
+            d.from_source(&plan),
+            [
+                d.path().join("audio.m4a"),
+                d.path().join("audio-2.m4a"),
+                d.path().join("subs-1.vtt")
+            ]
+        );
+        let source = d.source("in/a.mkv");
+        std::fs::write(&source, b"x").unwrap();
+        // Each task calls it when done; only the last one removes the source.
+        for (i, f) in d.from_source(&plan).iter().enumerate() {
+            std::fs::write(f, b"x").unwrap();
+            let removed = d.release_source(&plan).unwrap();
+            assert_eq!(removed, i == 2);
+            assert_eq!(source.exists(), i < 2);
+        }
+        // A task finishing together with the last finds it gone: fine.
+        assert!(d.release_source(&plan).unwrap());
     }
 
     #[test]

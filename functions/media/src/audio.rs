@@ -1,4 +1,5 @@
-//! The audio track, encoded once from the whole source.
+//! The audio tracks, each encoded once from the whole source (one Map task
+//! per track, so a film's dubs encode side by side).
 //!
 //! Encoding per piece (what the original sample did) puts AAC encoder priming
 //! at every join: a gap or click each time. One encode of the whole track is
@@ -47,19 +48,21 @@ pub fn output_rate(source_rate: u32) -> u32 {
 /// Whether `info` has audio to encode: an audio stream that lasts past the
 /// first video frame.
 pub fn has_audio(info: &MediaInfo) -> bool {
-    info.audio.is_some() && expected_audio_seconds(info).is_some()
+    !info.audio_plan().is_empty()
 }
 
-/// The ffmpeg arguments that encode `info`'s audio to AAC in `out` (an MP4
-/// file), aligned with the video. `None` when there is no audio to encode.
+/// The ffmpeg arguments that encode `info`'s audio track `track` (`0:a:n`)
+/// to AAC in `out` (an MP4 file), aligned with the video. `None` when that
+/// track has no audio to encode.
 pub fn audio_args(
     source: &Path,
     info: &MediaInfo,
+    track: u32,
     profile: &Profile,
     out: &Path,
 ) -> Option<Vec<OsString>> {
-    let audio = info.audio.as_ref()?;
-    let expected = expected_audio_seconds(info)?;
+    let audio = info.audio_track(track)?;
+    let expected = expected_audio_seconds(info, track)?;
     let video_start = info.video.as_ref().map(|v| v.start_seconds).unwrap_or(0.0);
     let rate = output_rate(audio.sample_rate);
     let samples = (expected * rate as f64).round() as u64;
@@ -75,7 +78,15 @@ pub fn audio_args(
         "-i",
         source
     ]);
-    a.extend(args!["-map", "0:a:0", "-vn", "-sn", "-dn", "-af", filter]);
+    a.extend(args![
+        "-map",
+        format!("0:a:{track}"),
+        "-vn",
+        "-sn",
+        "-dn",
+        "-af",
+        filter
+    ]);
     a.extend(args![
         "-c:a",
         "aac",
@@ -92,30 +103,31 @@ pub fn audio_args(
     Some(a)
 }
 
-/// Encode the source's whole audio once to AAC in `out` (`jobdir.audio()`).
-/// Returns `false`, and leaves no file, when the source has no audio (or its
-/// audio ends before the video starts).
+/// Encode the source's audio track `track` (`0:a:n`) once to AAC in `out`
+/// (`jobdir.audio_track(n)`). Returns `false`, and leaves no file, when
+/// the source has no such track (or it ends before the video starts).
 pub async fn extract_audio(
     tools: &Tools,
     source: &Path,
     info: &MediaInfo,
+    track: u32,
     profile: &Profile,
     out: &Path,
 ) -> Result<bool> {
     let tmp = Temp::beside(out);
-    let Some(a) = audio_args(source, info, profile, tmp.path()) else {
+    let Some(a) = audio_args(source, info, track, profile, tmp.path()) else {
         remove_any(out)?;
         return Ok(false);
     };
-    run(&tools.ffmpeg, &a, Stdout::Ignore)
-        .await?
-        .check(ErrorKind::EncodeFailed, "encoding the audio")?;
+    run(&tools.ffmpeg, &a, Stdout::Ignore).await?.check(
+        ErrorKind::EncodeFailed,
+        &format!("encoding audio track {track}"),
+    )?;
 
     // The length is set by the filter: check it really came out that way.
-    let expected = expected_audio_seconds(info).unwrap_or(0.0);
+    let expected = expected_audio_seconds(info, track).unwrap_or(0.0);
     let rate = info
-        .audio
-        .as_ref()
+        .audio_track(track)
         .map(|a| output_rate(a.sample_rate))
         .unwrap_or(48000);
     let json = probe_json(tools, tmp.path())
@@ -132,7 +144,7 @@ pub async fn extract_audio(
         return Err(Error::new(
             ErrorKind::VerifyFailed,
             format!(
-                "the encoded audio lasts {got:.6} s, expected {expected:.6} s (tolerance {tolerance:.6} s)"
+                "encoded audio track {track} lasts {got:.6} s, expected {expected:.6} s (tolerance {tolerance:.6} s)"
             ),
         ));
     }
@@ -160,6 +172,7 @@ mod tests {
                 channels,
                 duration_seconds: 4.0,
                 start_seconds: audio_start,
+                ..Default::default()
             }),
             ..Default::default()
         }
@@ -177,6 +190,7 @@ mod tests {
             audio_args(
                 Path::new("s.mp4"),
                 &info(0.0, 0.5, 2, 48000),
+                0,
                 &Profile::default(),
                 Path::new("o"),
             )
@@ -192,6 +206,23 @@ mod tests {
         assert!(a.iter().any(|x| x.contains("first_pts=0")));
         assert!(!a.iter().any(|x| x == "-ac"));
         assert!(a.iter().any(|x| x == "128k"));
+        assert!(a.windows(2).any(|w| w[0] == "-map" && w[1] == "0:a:0"));
+    }
+
+    #[test]
+    fn each_track_is_encoded_from_its_own_stream_and_length() {
+        let mut i = info(0.0, 0.5, 2, 48000);
+        let mut second = i.audio.clone().unwrap();
+        second.duration_seconds = 2.5;
+        second.stream_index = 2;
+        i.audio_tracks = vec![i.audio.clone().unwrap(), second];
+        let a = strings(
+            audio_args(Path::new("s"), &i, 1, &Profile::default(), Path::new("o")).unwrap(),
+        );
+        assert!(a.windows(2).any(|w| w[0] == "-map" && w[1] == "0:a:1"));
+        // 2.5 s from 0, video from 0.5 s: 2 s at 48 kHz.
+        assert!(a.iter().any(|x| x.contains("whole_len=96000")));
+        assert!(audio_args(Path::new("s"), &i, 2, &Profile::default(), Path::new("o")).is_none());
     }
 
     #[test]
@@ -200,6 +231,7 @@ mod tests {
             audio_args(
                 Path::new("s"),
                 &info(0.0, 0.0, 6, 37800),
+                0,
                 &Profile::default(),
                 Path::new("o"),
             )
@@ -215,8 +247,8 @@ mod tests {
         let mut i = info(0.0, 0.0, 2, 48000);
         // Audio that ends before the video starts is no audio.
         i.video.as_mut().unwrap().start_seconds = 5.0;
-        assert!(audio_args(Path::new("s"), &i, &Profile::default(), Path::new("o")).is_none());
+        assert!(audio_args(Path::new("s"), &i, 0, &Profile::default(), Path::new("o")).is_none());
         i.audio = None;
-        assert!(audio_args(Path::new("s"), &i, &Profile::default(), Path::new("o")).is_none());
+        assert!(audio_args(Path::new("s"), &i, 0, &Profile::default(), Path::new("o")).is_none());
     }
 }

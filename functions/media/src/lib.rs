@@ -5,11 +5,14 @@
 //! 2. [`piece_seconds`] and [`split_video`]: video-only pieces cut at key
 //!    frames by stream copy, each with its real start and frame count;
 //! 3. [`transcode_piece`] for each piece: H.264, every frame kept; and,
-//!    beside the pieces, [`extract_audio`]: the whole audio encoded once to
-//!    AAC, aligned with the first video frame;
-//! 4. [`merge`]: pieces joined in order with the audio, verified
-//!    ([`verify`], [`verify_hls`]), and packaged into every format from that
-//!    one encode.
+//!    beside the pieces, [`extract_audio`] for each audio track: the whole
+//!    track encoded once to AAC, aligned with the first video frame; and
+//!    [`extract_subtitles`]: every text subtitle track as WebVTT on the
+//!    same timeline (bitmap ones cannot become text and are dropped);
+//! 4. [`merge`]: pieces joined in order with the audio and subtitles,
+//!    verified ([`verify`], [`verify_hls`]), and packaged into every format
+//!    from that one encode (HLS with alternate renditions when there are
+//!    several audio tracks or subtitles).
 //!
 //! Argument lists are built by pure functions (`*_args`) so they can be
 //! tested without ffmpeg. Every output is written under a temporary name and
@@ -19,11 +22,13 @@
 //! `VerifyFailed`.
 
 mod audio;
+mod hls;
 mod package;
 mod probe;
 mod run;
 mod split;
 mod step;
+mod subtitles;
 mod temp;
 mod tools;
 mod transcode;
@@ -33,20 +38,29 @@ mod verify;
 pub mod testmedia;
 
 pub use audio::{audio_args, extract_audio, has_audio, output_rate};
+pub use hls::{
+    MASTER, MasterPlaylist, Media, VIDEO, Variant, audio_playlist, avc1_codec, has_renditions,
+    rendition_args, subtitle_playlist, verify_master,
+};
 pub use package::{
-    GIF_FPS, GIF_WIDTH, HLS_SEGMENT_SECONDS, Packaged, PackagedFile, THUMBNAIL_AT, concat_list,
-    main_rel, merge, merge_args, package_args, thumbnail_seconds,
+    GIF_FPS, GIF_WIDTH, HLS_SEGMENT_SECONDS, MuxTrack, Packaged, PackagedFile, THUMBNAIL_AT,
+    concat_list, main_rel, merge, merge_args, package_args, thumbnail_seconds,
 };
 pub use probe::{MAX_SIDE, Probed, expected_audio_seconds, probe, probe_source};
 pub use split::{piece_seconds, split_args, split_video};
 pub use step::StepSettings;
+pub use subtitles::{
+    Cue, align_cues, extract_subtitles, flatten_cues, mov_text_cues, parse_vtt, read_vtt,
+    subtitle_args, write_vtt,
+};
 pub use tools::{LAYER_BIN, Tools};
 pub use transcode::{
     KEYFRAME_SECONDS, encoder_time_base, output_size, piece_muxer, transcode_args, transcode_piece,
     video_filter,
 };
 pub use verify::{
-    AAC_FRAME, Counted, Decoded, Playlist, SegmentScan, decode, decode_at, verify, verify_hls,
+    AAC_FRAME, Counted, Decoded, HlsContent, Playlist, SegmentScan, decode, decode_at, verify,
+    verify_hls, verify_media_playlist,
 };
 
 #[cfg(test)]
@@ -75,7 +89,8 @@ mod tests {
         send(&probe(t, p));
         send(&probe_source(t, p));
         send(&split_video(t, p, pd, 1.0, j));
-        send(&extract_audio(t, p, i, pr, p));
+        send(&extract_audio(t, p, i, 0, pr, p));
+        send(&extract_subtitles(t, p, i, &[0], |_| p.to_path_buf()));
         send(&transcode_piece(t, p, p, plan, 0));
         send(&merge(t, plan, j));
         send(&verify(t, p, plan));

@@ -10,6 +10,12 @@
 //! and avi carry the same H.264 and AAC bits. Only the GIF preview and the
 //! JPEG thumbnail are new encodes, as they must be.
 //!
+//! Tracks: the MP4 carries every audio track the job encoded (each with its
+//! language, the default one flagged) and every text subtitle track as
+//! mov_text; HLS carries them as alternate renditions (hls.rs). FLV and AVI
+//! carry one audio track, the default: FLV cannot hold more, and players
+//! of AVI offer no choice of track. Neither carries subtitles.
+//!
 //! AVI: ffmpeg muxes H.264 and AAC into AVI without complaint and reads it
 //! back frame-exact, so that is what we write. AVI has no composition times
 //! or start offsets, so players rebuild B-frame order from the bitstream and
@@ -28,8 +34,10 @@ use vpf_core::nas::{JobDir, write_atomic};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
+use crate::hls;
 use crate::probe::{count_video_packets, num, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::subtitles::{Cue, mov_text_cues, read_vtt, verify_mp4_subtitles, write_vtt};
 use crate::temp::{Temp, create_dir, remove_any};
 use crate::verify::{SegmentScan, read_playlist, scan_segments, verify, verify_hls};
 
@@ -141,26 +149,66 @@ pub fn concat_list(pieces: &[Piece], encoded: impl Fn(u32) -> PathBuf) -> Result
     Ok(out)
 }
 
-/// Join the pieces listed in `list` and the audio into an MP4 at `out`.
-pub fn merge_args(list: &Path, audio: Option<&Path>, out: &Path) -> Vec<OsString> {
+/// An audio or subtitle file muxed beside the joined video, and what the
+/// MP4 says of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MuxTrack<'a> {
+    pub path: &'a Path,
+    /// ISO 639-2 (`eng`).
+    pub language: Option<&'a str>,
+    /// The default track of its kind.
+    pub default: bool,
+}
+
+/// Join the pieces listed in `list` with the audio tracks (AAC, copied) and
+/// the subtitle tracks (WebVTT, written as mov_text) into an MP4 at `out`.
+/// Every track's language and default flag are set here: each AAC file
+/// holds one track, which ffmpeg would otherwise flag default in each.
+pub fn merge_args(
+    list: &Path,
+    audio: &[MuxTrack],
+    subtitles: &[MuxTrack],
+    out: &Path,
+) -> Vec<OsString> {
     let mut a = ffmpeg_base();
     a.extend(args!["-f", "concat", "-safe", "0", "-i", list]);
-    if let Some(audio) = audio {
-        a.extend(args!["-i", audio]);
+    for t in audio.iter().chain(subtitles) {
+        a.extend(args!["-i", t.path]);
     }
     a.extend(args!["-map", "0:V:0"]);
-    if audio.is_some() {
-        a.extend(args!["-map", "1:a:0"]);
+    for i in 0..audio.len() {
+        a.extend(args!["-map", format!("{}:a:0", i + 1)]);
     }
-    a.extend(args![
-        "-c",
-        "copy",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        out
-    ]);
+    for i in 0..subtitles.len() {
+        a.extend(args!["-map", format!("{}:s:0", audio.len() + i + 1)]);
+    }
+    match subtitles.is_empty() {
+        true => a.extend(args!["-c", "copy"]),
+        false => a.extend(args!["-c:v", "copy", "-c:a", "copy", "-c:s", "mov_text"]),
+    }
+    for (kind, tracks) in [("a", audio), ("s", subtitles)] {
+        for (i, t) in tracks.iter().enumerate() {
+            if let Some(l) = t.language {
+                a.extend(args![
+                    format!("-metadata:s:{kind}:{i}"),
+                    format!("language={l}")
+                ]);
+            }
+            let flag = if t.default { "default" } else { "0" };
+            a.extend(args![format!("-disposition:{kind}:{i}"), flag]);
+        }
+    }
+    a.extend(args!["-movflags", "+faststart", "-f", "mp4", out]);
+    a
+}
+
+/// The streams of the joined video a single-track format (FLV, AVI)
+/// carries: the video and the default audio track.
+fn single_track_maps(plan: &JobPlan) -> Vec<OsString> {
+    let mut a = args!["-map", "0:V:0"];
+    if let Some(k) = plan.default_audio() {
+        a.extend(args!["-map", format!("0:a:{k}")]);
+    }
     a
 }
 
@@ -184,14 +232,14 @@ pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -
             ]);
         }
         Format::Flv => {
-            a.extend(args![
-                "-i", master, "-map", "0", "-c", "copy", "-f", "flv", out
-            ]);
+            a.extend(args!["-i", master]);
+            a.extend(single_track_maps(plan));
+            a.extend(args!["-c", "copy", "-f", "flv", out]);
         }
         Format::Avi => {
-            a.extend(args![
-                "-i", master, "-map", "0", "-c", "copy", "-f", "avi", out
-            ]);
+            a.extend(args!["-i", master]);
+            a.extend(single_track_maps(plan));
+            a.extend(args!["-c", "copy", "-f", "avi", out]);
         }
         Format::Hls => {
             let dir = out.to_string_lossy().replace('%', "%%");
@@ -265,7 +313,11 @@ pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -
 /// source can disagree with the timestamps; a segment really lasts from its
 /// first frame to the next segment's first frame (closed GOPs, cut at key
 /// frames), the last one to the end of the video.
-fn set_hls_durations(playlist: &Path, scans: &[SegmentScan], video_seconds: f64) -> Result<()> {
+pub(crate) fn set_hls_durations(
+    playlist: &Path,
+    scans: &[SegmentScan],
+    video_seconds: f64,
+) -> Result<()> {
     let starts: Vec<f64> = scans
         .iter()
         .map(|s| s.first_video.map_or(f64::NAN, |(t, _)| t))
@@ -355,7 +407,8 @@ async fn container_seconds(tools: &Tools, path: &Path) -> Option<f64> {
 const PACKAGERS_AT_ONCE: usize = 2;
 
 /// Join the encoded pieces (`jobdir.encoded(i)`) in order with the audio
-/// (`jobdir.audio()` when the plan has audio), verify the result, and package
+/// tracks (`jobdir.audio_track(n)`) and subtitles (`jobdir.subtitles(n)`)
+/// the plan keeps, verify the result, and package
 /// every requested format into `jobdir.out_dir()`. Returns the formats in
 /// the order requested. Each output appears only when complete; running
 /// again replaces them.
@@ -377,12 +430,28 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
             )));
         }
     }
-    let audio = jobdir.audio();
-    if plan.has_audio && !audio.is_file() {
-        return Err(Error::invalid(
-            "the job has audio but audio.m4a is missing; the audio task must run first",
-        ));
+    let audio_plan = plan.audio_plan();
+    for &n in &audio_plan {
+        if !jobdir.audio_track(n).is_file() {
+            return Err(Error::invalid(format!(
+                "the job has audio but {} is missing; the audio task must run first",
+                file_name(&jobdir.audio_track(n))
+            )));
+        }
     }
+    for &n in &plan.subtitle_tracks {
+        if !jobdir.subtitles(n).is_file() {
+            return Err(Error::invalid(format!(
+                "the job has subtitles but {} is missing; the subtitles task must run first",
+                file_name(&jobdir.subtitles(n))
+            )));
+        }
+    }
+    let cues = plan
+        .subtitle_tracks
+        .iter()
+        .map(|&n| read_vtt(&jobdir.subtitles(n)))
+        .collect::<Result<Vec<Vec<Cue>>>>()?;
 
     let out_dir = jobdir.out_dir();
     create_dir(&out_dir)?;
@@ -398,24 +467,64 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         &list,
         concat_list(&plan.pieces, |i| jobdir.encoded(i))?.as_bytes(),
     )?;
+    // What mov_text can hold of each subtitle track (one cue at a time,
+    // no sample too long for ffmpeg 5.1's muxer), under temporary names
+    // gone once merge ends, however it ends.
+    let mov_text: Vec<Temp> = (0..cues.len())
+        .map(|k| Temp::beside(&jobdir.path().join(format!("subs-{k}.mov_text.vtt"))))
+        .collect();
+    for (t, c) in mov_text.iter().zip(&cues) {
+        std::fs::write(t.path(), write_vtt(&mov_text_cues(c), None))?;
+    }
+    let audio_paths: Vec<PathBuf> = audio_plan.iter().map(|&n| jobdir.audio_track(n)).collect();
+    let default_audio = plan.default_audio();
+    let audio_tracks: Vec<MuxTrack> = audio_plan
+        .iter()
+        .zip(&audio_paths)
+        .enumerate()
+        .map(|(k, (&n, path))| MuxTrack {
+            path,
+            language: plan.info.audio_track(n).and_then(|a| a.language.as_deref()),
+            default: Some(k) == default_audio,
+        })
+        .collect();
+    let subtitle_tracks: Vec<MuxTrack> = plan
+        .subtitle_tracks
+        .iter()
+        .zip(&mov_text)
+        .map(|(&n, t)| MuxTrack {
+            path: t.path(),
+            language: plan
+                .info
+                .subtitle_tracks
+                .get(n as usize)
+                .and_then(|s| s.language.as_deref()),
+            // None flagged: players show subtitles when asked. (ffmpeg's
+            // MP4 muxer still enables the first text track: it enables
+            // the first track of each kind when none is flagged.)
+            default: false,
+        })
+        .collect();
     let tmp = Temp::beside(&master);
     run(
         &tools.ffmpeg,
-        &merge_args(&list, plan.has_audio.then_some(audio.as_path()), tmp.path()),
+        &merge_args(&list, &audio_tracks, &subtitle_tracks, tmp.path()),
         Stdout::Ignore,
     )
     .await?
     .check(ErrorKind::EncodeFailed, "joining the pieces")?;
     tmp.commit(&master)?;
     remove_any(&list)?;
+    drop(mov_text);
 
     let others: Vec<_> = formats
         .iter()
         .filter(|f| !matches!(f, Format::Mp4 | Format::Hls))
         .map(|&f| make_file(tools, f, &master, &out_dir, plan))
         .collect();
-    let (counted, hls, mut made) = tokio::try_join!(
+    let (counted, (), hls, mut made) = tokio::try_join!(
         verify(tools, &master, plan),
+        verify_mp4_subtitles(tools, &master, &cues),
         async {
             match formats.contains(&Format::Hls) {
                 true => make_hls(tools, &master, &out_dir, plan, video.duration_seconds)
@@ -432,18 +541,32 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         },
     )?;
 
-    if let Some((tmp, scans)) = hls {
-        verify_hls(&tmp.path().join("index.m3u8"), plan, &counted, &scans)?;
-        let hls_dir = out_dir.join("hls");
-        tmp.commit(&hls_dir)?;
-        let playlist = hls_dir.join("index.m3u8");
-        let (p, paths) = read_playlist(&playlist)?;
-        let mut files = Vec::new();
-        for (path, (uri, _)) in paths.into_iter().zip(&p.segments) {
-            files.push(file_entry(path, format!("hls/{uri}"))?);
+    match hls {
+        Some((tmp, HlsScans::Single(scans))) => {
+            verify_hls(&tmp.path().join("index.m3u8"), plan, &counted, &scans)?;
+            let hls_dir = out_dir.join("hls");
+            tmp.commit(&hls_dir)?;
+            let playlist = hls_dir.join("index.m3u8");
+            let (p, paths) = read_playlist(&playlist)?;
+            let mut files = Vec::new();
+            for (path, (uri, _)) in paths.into_iter().zip(&p.segments) {
+                files.push(file_entry(path, format!("hls/{uri}"))?);
+            }
+            files.push(file_entry(playlist, main_rel(Format::Hls, stem))?);
+            made.push(with_rate(Format::Hls, files, Some(p.seconds())));
         }
-        files.push(file_entry(playlist, main_rel(Format::Hls, stem))?);
-        made.push(with_rate(Format::Hls, files, Some(p.seconds())));
+        Some((tmp, HlsScans::Renditions(r))) => {
+            hls::finish(tmp.path(), plan, &counted, &r, &cues)?;
+            let hls_dir = out_dir.join("hls");
+            tmp.commit(&hls_dir)?;
+            let (listed, seconds) = hls::files(&hls_dir, plan)?;
+            let files = listed
+                .into_iter()
+                .map(|(path, name)| file_entry(path, format!("hls/{name}")))
+                .collect::<Result<Vec<_>>>()?;
+            made.push(with_rate(Format::Hls, files, Some(seconds)));
+        }
+        None => {}
     }
     if wants_mp4 {
         let rel = main_rel(Format::Mp4, stem);
@@ -460,6 +583,14 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     Ok(formats.iter().filter_map(|f| by_format.remove(f)).collect())
 }
 
+/// What [`make_hls`] measured.
+enum HlsScans {
+    /// One media playlist, video and audio muxed: its segments.
+    Single(Vec<SegmentScan>),
+    /// Video and audio renditions, before the master playlist is written.
+    Renditions(hls::Renditions),
+}
+
 /// Remux the joined video into HLS in a temporary folder and measure its
 /// segments (one pass); the caller checks them against the joined video
 /// and keeps the folder.
@@ -469,9 +600,13 @@ async fn make_hls(
     out_dir: &Path,
     plan: &JobPlan,
     video_seconds: f64,
-) -> Result<(Temp, Vec<SegmentScan>)> {
+) -> Result<(Temp, HlsScans)> {
     let tmp = Temp::beside(&out_dir.join("hls"));
     create_dir(tmp.path())?;
+    if hls::has_renditions(plan) {
+        let r = hls::make(tools, master, tmp.path(), plan, video_seconds).await?;
+        return Ok((tmp, HlsScans::Renditions(r)));
+    }
     run(
         &tools.ffmpeg,
         &package_args(Format::Hls, master, tmp.path(), plan),
@@ -483,7 +618,13 @@ async fn make_hls(
     let (_, paths) = read_playlist(&playlist)?;
     let scans = scan_segments(tools, &paths).await?;
     set_hls_durations(&playlist, &scans, video_seconds)?;
-    Ok((tmp, scans))
+    Ok((tmp, HlsScans::Single(scans)))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Make one single-file format (flv, avi, gif, jpg) from the joined video.

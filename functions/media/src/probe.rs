@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use vpf_core::job::{AudioInfo, Colour, MediaInfo, VideoInfo};
+use vpf_core::job::{AudioInfo, Colour, MediaInfo, SubtitleInfo, VideoInfo};
+use vpf_core::tracks::{clean_language, clean_title};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
@@ -113,6 +114,25 @@ impl StreamJson {
     }
     pub fn is_audio(&self) -> bool {
         self.is("audio")
+    }
+    pub fn is_subtitle(&self) -> bool {
+        self.is("subtitle")
+    }
+    /// A disposition flag (`default`, `forced`...).
+    pub fn flag(&self, name: &str) -> bool {
+        self.disposition
+            .get(name)
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0)
+            != 0
+    }
+    /// The `language` tag, cleaned ([`clean_language`]).
+    pub fn language(&self) -> Option<String> {
+        self.tag("language").and_then(clean_language)
+    }
+    /// The `title` tag, cleaned ([`clean_title`]).
+    pub fn title(&self) -> Option<String> {
+        self.tag("title").and_then(clean_title)
     }
     fn tag(&self, name: &str) -> Option<&str> {
         self.tags
@@ -442,10 +462,22 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
             video.field_order_measured = true;
         }
     }
-    let audio = match json.streams.iter().find(|s| s.is_audio()) {
-        Some(a) => Some(audio_info(a, &format)?),
-        None => None,
-    };
+    let audio_tracks = json
+        .streams
+        .iter()
+        .filter(|s| s.is_audio())
+        .map(|a| audio_info(a, &format))
+        .collect::<Result<Vec<_>>>()?;
+    let main = audio_tracks
+        .iter()
+        .find(|a| a.default)
+        .or(audio_tracks.first());
+    let subtitle_tracks = json
+        .streams
+        .iter()
+        .filter(|s| s.is_subtitle())
+        .map(subtitle_info)
+        .collect();
     let info = MediaInfo {
         format_name: format.format_name.clone().unwrap_or_default(),
         duration_seconds: num(format.duration.as_deref()).unwrap_or(video.duration_seconds),
@@ -455,7 +487,9 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
             .as_deref()
             .and_then(|b| b.trim().parse().ok()),
         video: Some(video),
-        audio,
+        audio: main.cloned(),
+        audio_tracks,
+        subtitle_tracks,
     };
     Ok(Probed { info, scan })
 }
@@ -690,15 +724,28 @@ fn audio_info(s: &StreamJson, format: &FormatJson) -> Result<AudioInfo> {
         channels: s.channels.unwrap_or(0),
         duration_seconds: duration,
         start_seconds: start,
+        stream_index: s.index,
+        language: s.language(),
+        title: s.title(),
+        default: s.flag("default"),
     })
 }
 
-/// Where the audio, as split extracts it, ends: the source's audio end on the
-/// output's timeline (zero = the first shown video frame).
-pub fn expected_audio_seconds(info: &MediaInfo) -> Option<f64> {
-    let (v, a) = (info.video.as_ref()?, info.audio.as_ref()?);
-    let end = a.start_seconds + a.duration_seconds - v.start_seconds;
-    (end > 0.0).then_some(end)
+fn subtitle_info(s: &StreamJson) -> SubtitleInfo {
+    SubtitleInfo {
+        codec: s.codec_name.clone().unwrap_or_default(),
+        stream_index: s.index,
+        language: s.language(),
+        title: s.title(),
+        default: s.flag("default"),
+        forced: s.flag("forced"),
+    }
+}
+
+/// Where audio track `n`, as the audio task encodes it, ends: the source's
+/// audio end on the output's timeline (zero = the first shown video frame).
+pub fn expected_audio_seconds(info: &MediaInfo, n: u32) -> Option<f64> {
+    info.audio_end_seconds(n)
 }
 
 #[cfg(test)]

@@ -219,6 +219,289 @@ impl Clip {
     }
 }
 
+/// One audio track of a [`TrackClip`]: a steady sine, so that each track
+/// can be told from the others by its pitch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tone {
+    pub language: Option<String>,
+    pub hz: u32,
+    /// Flagged as the default track.
+    pub default: bool,
+}
+
+impl Tone {
+    pub fn new(language: &str, hz: u32) -> Tone {
+        Tone {
+            language: Some(language.into()),
+            hz,
+            default: false,
+        }
+    }
+    pub fn default_track(mut self) -> Tone {
+        self.default = true;
+        self
+    }
+}
+
+/// How a [`Subs`] track is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubFormat {
+    /// SubRip (Matroska).
+    Srt,
+    /// ASS (Matroska), cues as dialogue lines of the default style.
+    Ass,
+    /// 3GPP timed text (MP4).
+    MovText,
+    /// Blu-ray PGS pictures (Matroska): a bitmap subtitle, one small
+    /// rectangle per cue (its text is not drawn).
+    Pgs,
+}
+
+/// One subtitle track of a [`TrackClip`]: (start, end, text) in seconds on
+/// the file's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subs {
+    pub format: SubFormat,
+    pub language: Option<String>,
+    pub cues: Vec<(f64, f64, String)>,
+}
+
+impl Subs {
+    pub fn new(format: SubFormat, language: &str, cues: &[(f64, f64, &str)]) -> Subs {
+        Subs {
+            format,
+            language: Some(language.into()),
+            cues: cues
+                .iter()
+                .map(|&(a, b, t)| (a, b, t.to_string()))
+                .collect(),
+        }
+    }
+}
+
+/// A clip with several audio tracks and subtitle tracks, in MP4 or
+/// Matroska (by the path's extension): H.264 video (testsrc2, 25 fps, a key
+/// frame a second) starting `video_delay` seconds after the other tracks,
+/// which start at 0 and end with the video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackClip {
+    pub width: u32,
+    pub height: u32,
+    pub seconds: f64,
+    pub video_delay: f64,
+    pub audio: Vec<Tone>,
+    pub subtitles: Vec<Subs>,
+}
+
+fn srt_time(t: f64) -> String {
+    let ms = (t * 1000.0).round() as i64;
+    format!(
+        "{:02}:{:02}:{:02},{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+fn ass_time(t: f64) -> String {
+    let cs = (t * 100.0).round() as i64;
+    format!(
+        "{}:{:02}:{:02}.{:02}",
+        cs / 360_000,
+        cs / 6000 % 60,
+        cs / 100 % 60,
+        cs % 100
+    )
+}
+
+/// A PGS stream (`.sup`): per cue, a display set showing an 8x2 rectangle
+/// at its start and one clearing it at its end.
+fn pgs(cues: &[(f64, f64, String)]) -> Vec<u8> {
+    fn segment(out: &mut Vec<u8>, pts: u32, kind: u8, payload: &[u8]) {
+        out.extend_from_slice(b"PG");
+        out.extend_from_slice(&pts.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.push(kind);
+        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    let mut out = Vec::new();
+    for (n, (start, end, _)) in cues.iter().enumerate() {
+        for (show, t) in [(true, start), (false, end)] {
+            let pts = (t * 90_000.0).round() as u32;
+            let number = (2 * n + usize::from(!show)) as u16;
+            // Presentation composition: 320x240, epoch start or clear.
+            let mut pcs = vec![1, 64, 0, 240, 0x10];
+            pcs.extend_from_slice(&number.to_be_bytes());
+            pcs.extend_from_slice(&[if show { 0x80 } else { 0 }, 0, 0, u8::from(show)]);
+            if show {
+                pcs.extend_from_slice(&[0, 0, 0, 0, 0, 10, 0, 200]);
+            }
+            segment(&mut out, pts, 0x16, &pcs);
+            segment(&mut out, pts, 0x17, &[1, 0, 0, 10, 0, 200, 0, 8, 0, 2]);
+            if show {
+                segment(&mut out, pts, 0x14, &[0, 0, 1, 235, 128, 128, 255]);
+                let mut rle = Vec::new();
+                for _ in 0..2 {
+                    rle.extend_from_slice(&[1; 8]);
+                    rle.extend_from_slice(&[0, 0]);
+                }
+                let mut data = vec![0, 8, 0, 2];
+                data.extend_from_slice(&rle);
+                let mut ods = vec![0, 0, 0, 0xC0];
+                ods.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
+                ods.extend_from_slice(&data);
+                segment(&mut out, pts, 0x15, &ods);
+            }
+            segment(&mut out, pts, 0x80, &[]);
+        }
+    }
+    out
+}
+
+impl TrackClip {
+    /// 320x240, 4 s, no audio or subtitles yet.
+    pub fn new(seconds: f64) -> TrackClip {
+        TrackClip {
+            width: 320,
+            height: 240,
+            seconds,
+            video_delay: 0.0,
+            audio: Vec::new(),
+            subtitles: Vec::new(),
+        }
+    }
+    pub fn video_delay(mut self, seconds: f64) -> TrackClip {
+        self.video_delay = seconds;
+        self
+    }
+    pub fn tone(mut self, t: Tone) -> TrackClip {
+        self.audio.push(t);
+        self
+    }
+    pub fn subs(mut self, s: Subs) -> TrackClip {
+        self.subtitles.push(s);
+        self
+    }
+
+    /// Write the clip to `path` (`.mp4`: MP4, otherwise Matroska); the
+    /// subtitle sources are written beside it and removed.
+    pub async fn write(&self, tools: &Tools, path: &Path) -> Result<()> {
+        let mp4 = path.extension().is_some_and(|e| e == "mp4");
+        let total = self.seconds + self.video_delay;
+        let mut a = ffmpeg_base();
+        if self.video_delay > 0.0 {
+            a.extend(args!["-itsoffset", format!("{:.6}", self.video_delay)]);
+        }
+        let video = format!(
+            "testsrc2=size={}x{}:rate=25:duration={}",
+            self.width, self.height, self.seconds
+        );
+        a.extend(args!["-f", "lavfi", "-i", video]);
+        for t in &self.audio {
+            let sine = format!("sine=frequency={}:sample_rate=48000:duration={total}", t.hz);
+            a.extend(args!["-f", "lavfi", "-i", sine]);
+        }
+        let mut written = Vec::new();
+        for (i, s) in self.subtitles.iter().enumerate() {
+            let (ext, body): (&str, Vec<u8>) = match s.format {
+                SubFormat::Srt | SubFormat::MovText => {
+                    let mut t = String::new();
+                    for (n, (a, b, text)) in s.cues.iter().enumerate() {
+                        t.push_str(&format!(
+                            "{}
+{} --> {}
+{text}
+
+",
+                            n + 1,
+                            srt_time(*a),
+                            srt_time(*b)
+                        ));
+                    }
+                    ("srt", t.into_bytes())
+                }
+                SubFormat::Ass => {
+                    let mut t = String::from(
+                        "[Script Info]
+ScriptType: v4.00+
+PlayResX: 384
+PlayResY: 288
+
+[V4+ Styles]
+                         Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding
+                         Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0
+
+                         [Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+",
+                    );
+                    for (a, b, text) in &s.cues {
+                        t.push_str(&format!(
+                            "Dialogue: 0,{},{},Default,,0,0,0,,{}
+",
+                            ass_time(*a),
+                            ass_time(*b),
+                            text.replace('\n', "\\N")
+                        ));
+                    }
+                    ("ass", t.into_bytes())
+                }
+                SubFormat::Pgs => ("sup", pgs(&s.cues)),
+            };
+            let file = path.with_extension(format!("sub{i}.{ext}"));
+            std::fs::write(&file, body)?;
+            a.extend(args!["-i", &file]);
+            written.push(file);
+        }
+        a.extend(args!["-map", "0:v"]);
+        for i in 0..self.audio.len() {
+            a.extend(args!["-map", format!("{}:a", i + 1)]);
+        }
+        for i in 0..self.subtitles.len() {
+            a.extend(args!["-map", format!("{}:s", self.audio.len() + i + 1)]);
+        }
+        a.extend(args![
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25", "-c:a",
+            "aac", "-b:a", "96k"
+        ]);
+        for (i, t) in self.audio.iter().enumerate() {
+            if let Some(l) = &t.language {
+                a.extend(args![format!("-metadata:s:a:{i}"), format!("language={l}")]);
+            }
+            let flag = if t.default { "default" } else { "0" };
+            a.extend(args![format!("-disposition:a:{i}"), flag]);
+        }
+        for (i, s) in self.subtitles.iter().enumerate() {
+            let codec = match (mp4, s.format) {
+                (true, SubFormat::MovText) => "mov_text",
+                (false, SubFormat::Srt) => "srt",
+                (false, SubFormat::Ass) => "ass",
+                (false, SubFormat::Pgs) => "copy",
+                (_, f) => {
+                    return Err(Error::internal(format!(
+                        "{f:?} subtitles do not go in {}",
+                        if mp4 { "MP4" } else { "Matroska" }
+                    )));
+                }
+            };
+            a.extend(args![format!("-c:s:{i}"), codec]);
+            if let Some(l) = &s.language {
+                a.extend(args![format!("-metadata:s:s:{i}"), format!("language={l}")]);
+            }
+            a.extend(args![format!("-disposition:s:{i}"), "0"]);
+        }
+        a.extend(args!["-f", if mp4 { "mp4" } else { "matroska" }, path]);
+        let r = run(&tools.ffmpeg, &a, Stdout::Ignore).await;
+        for f in written {
+            let _ = std::fs::remove_file(f);
+        }
+        r?.check(ErrorKind::Internal, "making a test clip with tracks")?;
+        Ok(())
+    }
+}
+
 /// Copy `src` to `dst` starting `start` seconds in, by stream copy: ffmpeg
 /// keeps the key frame before `start` and writes an MP4 edit list that hides
 /// the frames before it (what phone-trimmed clips look like).

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use vpf_core::job::{JobPlan, VideoInfo};
+use vpf_core::tracks::bcp47;
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
@@ -275,10 +276,15 @@ pub(crate) async fn timings(
 
 /// What [`verify`] counted in the joined video: every remux of it must carry
 /// the same packets.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counted {
     pub video_packets: u64,
+    /// Audio packets of every track together.
     pub audio_packets: u64,
+    /// Audio packets of each track, in the file's order.
+    pub audio_track_packets: Vec<u64>,
+    /// The first video frame's time, seconds (the output's zero).
+    pub video_start: f64,
     /// The container's duration, seconds, as ffprobe reports it.
     pub seconds: Option<f64>,
 }
@@ -305,18 +311,43 @@ async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<C
 
     let videos: Vec<_> = json.streams.iter().filter(|s| s.is_video()).collect();
     let audios: Vec<_> = json.streams.iter().filter(|s| s.is_audio()).collect();
+    let subtitles: Vec<_> = json.streams.iter().filter(|s| s.is_subtitle()).collect();
     let Some(vs) = videos.first() else {
         return Err(Error::new(
             ErrorKind::VerifyFailed,
             "the merged video: it has no video stream",
         ));
     };
-    if videos.len() != 1 || audios.len() > 1 {
+    let audio_plan = plan.audio_plan();
+    if videos.len() != 1 {
         problems.push(format!(
             "{} video and {} audio streams",
             videos.len(),
             audios.len()
         ));
+    }
+    if subtitles.len() != plan.subtitle_tracks.len() {
+        problems.push(format!(
+            "{} subtitle streams, the job carries {}",
+            subtitles.len(),
+            plan.subtitle_tracks.len()
+        ));
+    }
+    for (s, n) in subtitles.iter().zip(&plan.subtitle_tracks) {
+        if s.codec_name.as_deref() != Some("mov_text") {
+            problems.push(format!(
+                "subtitle codec {:?}, expected mov_text",
+                s.codec_name
+            ));
+        }
+        let want = plan
+            .info
+            .subtitle_tracks
+            .get(*n as usize)
+            .and_then(|t| t.language.as_deref());
+        if let Some(p) = language_problem(want, s.language().as_deref()) {
+            problems.push(format!("subtitle track {n}: {p}"));
+        }
     }
     let want = output_size(src, plan.request.profile.max_height);
     let got = (vs.width.unwrap_or(0), vs.height.unwrap_or(0));
@@ -375,55 +406,87 @@ async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<C
 
     let mut counted = Counted {
         video_packets: vt.packets,
-        audio_packets: 0,
+        video_start: v_start,
         seconds: crate::probe::num(json.format.as_ref().and_then(|f| f.duration.as_deref())),
+        ..Default::default()
     };
-    match (plan.has_audio, audios.first()) {
-        (false, Some(_)) => problems.push("it has an audio stream the job does not expect".into()),
-        (true, None) => problems.push("the audio stream is missing".into()),
-        (false, None) => {}
-        (true, Some(a)) => {
-            let rate = tbs.get(&a.index).map(|x| x.1).unwrap_or(0).max(1);
-            let at = timing.get(&a.index).cloned().unwrap_or_default();
-            counted.audio_packets = at.packets;
-            if a.codec_name.as_deref() != Some("aac") {
-                problems.push(format!("audio codec {:?}, expected aac", a.codec_name));
+    match (audio_plan.is_empty(), audios.is_empty()) {
+        (true, false) => problems.push("it has an audio stream the job does not expect".into()),
+        (false, true) => problems.push("the audio stream is missing".into()),
+        _ if audios.len() != audio_plan.len() => problems.push(format!(
+            "{} audio streams, the job encodes {}",
+            audios.len(),
+            audio_plan.len()
+        )),
+        _ => {}
+    }
+    // Several tracks are named in the messages; a lone one is "audio".
+    let several = audio_plan.len() > 1;
+    let default_at = plan.default_audio();
+    for (k, (a, &n)) in audios.iter().zip(&audio_plan).enumerate() {
+        let label = match several {
+            true => format!("audio track {k}"),
+            false => "audio".to_string(),
+        };
+        let rate = tbs.get(&a.index).map(|x| x.1).unwrap_or(0).max(1);
+        let at = timing.get(&a.index).cloned().unwrap_or_default();
+        counted.audio_packets += at.packets;
+        counted.audio_track_packets.push(at.packets);
+        if a.codec_name.as_deref() != Some("aac") {
+            problems.push(format!("{label} codec {:?}, expected aac", a.codec_name));
+        }
+        if let Some(&(p, samples)) = at.odd.first() {
+            problems.push(format!(
+                "{} {label} packets are not {AAC_FRAME} samples (packet {p}: {samples} samples): a gap or overlap",
+                at.odd.len()
+            ));
+        }
+        if at.last_samples > AAC_FRAME as f64 + 0.5 {
+            problems.push(format!(
+                "the last {label} packet has {} samples",
+                at.last_samples
+            ));
+        }
+        let (a_start, a_len) = secs(a.index, &at);
+        let expected = expected_audio_seconds(&plan.info, n).unwrap_or(0.0);
+        let source = plan.info.audio_track(n);
+        let src_rate = source.map(|x| output_rate(x.sample_rate)).unwrap_or(rate);
+        let tolerance = AAC_FRAME as f64 / src_rate.max(1) as f64;
+        if (a_len - expected).abs() > tolerance + 1e-6 {
+            problems.push(format!(
+                "{label} lasts {a_len:.6} s, expected {expected:.6} s (tolerance one AAC frame, {tolerance:.6} s)"
+            ));
+        }
+        if (a_start - v_start).abs() > 0.001 {
+            problems.push(format!(
+                "{label} starts at {a_start:.6} s, video at {v_start:.6} s"
+            ));
+        }
+        if several {
+            let want = source.and_then(|x| x.language.as_deref());
+            if let Some(p) = language_problem(want, a.language().as_deref()) {
+                problems.push(format!("{label}: {p}"));
             }
-            if let Some(&(n, samples)) = at.odd.first() {
+            if a.flag("default") != (Some(k) == default_at) {
                 problems.push(format!(
-                    "{} audio packets are not {AAC_FRAME} samples (packet {n}: {samples} samples): a gap or overlap",
-                    at.odd.len()
-                ));
-            }
-            if at.last_samples > AAC_FRAME as f64 + 0.5 {
-                problems.push(format!(
-                    "the last audio packet has {} samples",
-                    at.last_samples
-                ));
-            }
-            let (a_start, a_len) = secs(a.index, &at);
-            let expected = expected_audio_seconds(&plan.info).unwrap_or(0.0);
-            let src_rate = plan
-                .info
-                .audio
-                .as_ref()
-                .map(|x| output_rate(x.sample_rate))
-                .unwrap_or(rate);
-            let tolerance = AAC_FRAME as f64 / src_rate.max(1) as f64;
-            if (a_len - expected).abs() > tolerance + 1e-6 {
-                problems.push(format!(
-                    "audio lasts {a_len:.6} s, expected {expected:.6} s (tolerance one AAC frame, {tolerance:.6} s)"
-                ));
-            }
-            if (a_start - v_start).abs() > 0.001 {
-                problems.push(format!(
-                    "audio starts at {a_start:.6} s, video at {v_start:.6} s"
+                    "{label} is {}the default track; the default is track {}",
+                    if a.flag("default") { "" } else { "not " },
+                    default_at.unwrap_or(0)
                 ));
             }
         }
     }
     failed("the merged video", problems)?;
     Ok(counted)
+}
+
+/// Whether a stream's language tag says what the source's did. MP4 keeps
+/// ISO 639-2 codes only, so longer tags are not compared; a bibliographic
+/// and a terminologic code (`fre`, `fra`) are one language.
+fn language_problem(want: Option<&str>, got: Option<&str>) -> Option<String> {
+    let want = want.filter(|w| w.len() == 3)?;
+    let same = got.is_some_and(|g| bcp47(g) == bcp47(want));
+    (!same).then(|| format!("language {got:?}, the source's is {want:?}"))
 }
 
 /// A parsed media playlist.
@@ -528,6 +591,18 @@ pub struct SegmentScan {
     pub first_video: Option<(f64, bool)>,
     pub video_packets: u64,
     pub audio_packets: u64,
+}
+
+/// What an HLS media playlist carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HlsContent {
+    /// The video and the audio together: the whole output when the job has
+    /// one audio track and no subtitles.
+    Muxed,
+    /// The video alone: the variant of a master playlist.
+    Video,
+    /// Audio track `k` of the joined video alone: an alternate rendition.
+    Audio(usize),
 }
 
 /// Read every segment back to back in one ffprobe (the `concatf` protocol)
@@ -657,6 +732,20 @@ pub fn verify_hls(
     master: &Counted,
     scans: &[SegmentScan],
 ) -> Result<()> {
+    verify_media_playlist(playlist, plan, master, scans, HlsContent::Muxed)
+}
+
+/// [`verify_hls`] for any media playlist: the video variant of a master
+/// playlist is checked as the muxed one is, without audio; an audio
+/// rendition must hold every packet of its track in the joined video, and
+/// its segments add up to the track's length.
+pub fn verify_media_playlist(
+    playlist: &Path,
+    plan: &JobPlan,
+    master: &Counted,
+    scans: &[SegmentScan],
+    content: HlsContent,
+) -> Result<()> {
     let src = source_video(plan)?;
     let (p, paths) = read_playlist(playlist)?;
     let mut problems = Vec::new();
@@ -672,19 +761,50 @@ pub fn verify_hls(
             _ => problems.push(format!("segment {} is missing or empty", path.display())),
         }
     }
+    if scans.len() != paths.len() {
+        problems.push(format!(
+            "{} segments were read, the playlist lists {}",
+            scans.len(),
+            paths.len()
+        ));
+    }
+    let video: u64 = scans.iter().map(|s| s.video_packets).sum();
+    let audio: u64 = scans.iter().map(|s| s.audio_packets).sum();
+    if let HlsContent::Audio(k) = content {
+        // Audio segments end where ffmpeg's muxer cut them (every AAC frame
+        // can start one); they hold the AAC priming frame the MP4's edit
+        // list hides, hence two frames of tolerance.
+        let n = plan.audio_plan().get(k).copied().unwrap_or(0);
+        let expected = expected_audio_seconds(&plan.info, n).unwrap_or(0.0);
+        let rate = plan
+            .info
+            .audio_track(n)
+            .map(|a| output_rate(a.sample_rate))
+            .unwrap_or(48000);
+        let tolerance = 2.0 * AAC_FRAME as f64 / rate as f64 + 0.001;
+        if (p.seconds() - expected).abs() > tolerance {
+            problems.push(format!(
+                "segments add up to {:.6} s, the audio lasts {expected:.6} s (tolerance {tolerance:.6} s)",
+                p.seconds()
+            ));
+        }
+        if video != 0 {
+            problems.push(format!("{video} video packets in an audio rendition"));
+        }
+        let want = master.audio_track_packets.get(k).copied().unwrap_or(0);
+        if audio != want || want == 0 {
+            problems.push(format!(
+                "{audio} audio packets in the segments, audio track {k} of the joined video has {want}"
+            ));
+        }
+        return failed(&format!("the HLS audio rendition {k}"), problems);
+    }
     let tolerance = frame_seconds(src) + 0.001;
     if (p.seconds() - src.duration_seconds).abs() > tolerance {
         problems.push(format!(
             "segments add up to {:.6} s, the video lasts {:.6} s (tolerance {tolerance:.6} s)",
             p.seconds(),
             src.duration_seconds
-        ));
-    }
-    if scans.len() != paths.len() {
-        problems.push(format!(
-            "{} segments were read, the playlist lists {}",
-            scans.len(),
-            paths.len()
         ));
     }
     for ((uri, _), scan) in p.segments.iter().zip(scans) {
@@ -696,27 +816,33 @@ pub fn verify_hls(
             None => problems.push(format!("segment {uri} holds no video")),
         }
     }
-    let video: u64 = scans.iter().map(|s| s.video_packets).sum();
-    let audio: u64 = scans.iter().map(|s| s.audio_packets).sum();
     if video != master.video_packets || video != src.frames {
         problems.push(format!(
             "{video} video frames in the segments, the joined video has {} and the source {}",
             master.video_packets, src.frames
         ));
     }
-    if audio != master.audio_packets {
+    let want_audio = match content {
+        HlsContent::Video => 0,
+        _ => master.audio_packets,
+    };
+    if audio != want_audio {
         problems.push(format!(
             "{audio} audio packets in the segments, the joined video has {}",
-            master.audio_packets
+            want_audio
         ));
     }
-    failed("the HLS output", problems)
+    let what = match content {
+        HlsContent::Video => "the HLS video rendition",
+        _ => "the HLS output",
+    };
+    failed(what, problems)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vpf_core::job::{JobRequest, MediaInfo};
+    use vpf_core::job::{AudioInfo, JobRequest, MediaInfo};
 
     fn plan(frames: u64, seconds: f64) -> JobPlan {
         let request: JobRequest = serde_json::from_value(serde_json::json!({
@@ -741,6 +867,8 @@ mod tests {
             pieces: Vec::new(),
             cutting: Default::default(),
             has_audio: true,
+            audio_tracks: vec![],
+            subtitle_tracks: vec![],
         }
     }
 
@@ -768,7 +896,9 @@ mod tests {
         let master = Counted {
             video_packets: 100,
             audio_packets: 188,
+            audio_track_packets: vec![188],
             seconds: Some(4.0),
+            ..Default::default()
         };
         let good = [seg(1.4, true, 50, 94), seg(3.4, true, 50, 94)];
         verify_hls(&pl, &plan, &master, &good).unwrap();
@@ -806,6 +936,76 @@ mod tests {
         assert!(
             e.message
                 .contains("1 segments were read, the playlist lists 2"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn renditions_hold_their_own_packets_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let pl = dir.path().join("p.m3u8");
+        std::fs::write(
+            &pl,
+            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\ni0.ts\n#EXTINF:2.0,\ni1.ts\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        for f in ["i0.ts", "i1.ts"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        let mut plan = plan(100, 4.0);
+        let track = |start: f64| AudioInfo {
+            codec: "aac".into(),
+            sample_rate: 48000,
+            channels: 2,
+            duration_seconds: 4.0,
+            start_seconds: start,
+            ..Default::default()
+        };
+        plan.info.audio_tracks = vec![track(0.0), track(-1.0)];
+        plan.audio_tracks = vec![0, 1];
+        let master = Counted {
+            video_packets: 100,
+            audio_packets: 188 + 141,
+            audio_track_packets: vec![188, 141],
+            seconds: Some(4.0),
+            ..Default::default()
+        };
+        let video = [seg(1.4, true, 50, 0), seg(3.4, true, 50, 0)];
+        verify_media_playlist(&pl, &plan, &master, &video, HlsContent::Video).unwrap();
+        // The video variant carries no audio; the muxed playlist must.
+        let e = verify_media_playlist(&pl, &plan, &master, &video, HlsContent::Muxed).unwrap_err();
+        assert!(e.message.contains("0 audio packets"), "{}", e.message);
+        let muxed = [seg(1.4, true, 50, 94), seg(3.4, true, 50, 94)];
+        assert!(verify_media_playlist(&pl, &plan, &master, &muxed, HlsContent::Video).is_err());
+        // An audio rendition: every packet of its own track, no video, and
+        // its track's length (the second ends 3 s after the first frame).
+        let audio = |n: u64| {
+            let mut s = SegmentScan {
+                audio_packets: n / 2,
+                ..Default::default()
+            };
+            let t = s.clone();
+            s.audio_packets = n - n / 2;
+            [s, t]
+        };
+        verify_media_playlist(&pl, &plan, &master, &audio(188), HlsContent::Audio(0)).unwrap();
+        let e = verify_media_playlist(&pl, &plan, &master, &audio(188), HlsContent::Audio(1))
+            .unwrap_err();
+        assert!(
+            e.message.contains("the HLS audio rendition 1")
+                && e.message.contains(
+                    "188 audio packets in the segments, audio track 1 of the joined video has 141"
+                )
+                && e.message.contains("the audio lasts 3.000000 s"),
+            "{}",
+            e.message
+        );
+        let e =
+            verify_media_playlist(&pl, &plan, &master, &video, HlsContent::Audio(0)).unwrap_err();
+        assert!(
+            e.message
+                .contains("100 video packets in an audio rendition"),
             "{}",
             e.message
         );

@@ -105,6 +105,8 @@ async fn a_failed_encode_leaves_no_file() {
         pieces,
         cutting,
         has_audio: false,
+        audio_tracks: vec![],
+        subtitle_tracks: vec![],
     };
     // The piece is damaged after split: ffmpeg fails, nothing appears.
     random_bytes(&jobdir.piece(0), 50_000).unwrap();

@@ -55,7 +55,8 @@ pub async fn handle<S: ObjectStore>(
 
 /// The Map's items must be every piece of the plan, once each, with the
 /// frames the plan expects (a missing or short piece would make a shorter
-/// video that still plays), and the audio once when the job has audio.
+/// video that still plays), every audio track the job encodes once, and
+/// the subtitles once when the job has subtitles.
 fn check_tasks(input: &MergeInput, plan: &JobPlan) -> Result<()> {
     if let Some(other) = input.tasks.iter().find(|t| t.job_id != input.job_id) {
         return Err(Error::invalid(format!(
@@ -65,15 +66,35 @@ fn check_tasks(input: &MergeInput, plan: &JobPlan) -> Result<()> {
             other.job_id
         )));
     }
-    let audio = input
+    let mut audio: Vec<u32> = input
         .tasks
         .iter()
         .filter(|t| t.track == Track::Audio)
-        .count();
-    let want_audio = usize::from(plan.has_audio);
+        .map(|t| t.index)
+        .collect();
+    audio.sort_unstable();
+    let mut want_audio = plan.audio_plan();
+    want_audio.sort_unstable();
     if audio != want_audio {
+        return Err(Error::invalid(if audio.len() == want_audio.len() {
+            format!("merge got audio tracks {audio:?}; the job encodes {want_audio:?}")
+        } else {
+            format!(
+                "merge got {} audio tasks; the job has {}",
+                audio.len(),
+                want_audio.len()
+            )
+        }));
+    }
+    let subtitles = input
+        .tasks
+        .iter()
+        .filter(|t| t.track == Track::Subtitles)
+        .count();
+    let want_subtitles = usize::from(!plan.subtitle_tracks.is_empty());
+    if subtitles != want_subtitles {
         return Err(Error::invalid(format!(
-            "merge got {audio} audio tasks; the job has {want_audio}"
+            "merge got {subtitles} subtitles tasks; the job has {want_subtitles}"
         )));
     }
     let videos: Vec<_> = input
@@ -117,6 +138,7 @@ fn track_name(t: Track) -> &'static str {
     match t {
         Track::Video => "piece",
         Track::Audio => "audio task",
+        Track::Subtitles => "subtitles task",
     }
 }
 
@@ -196,6 +218,8 @@ mod tests {
                 .collect(),
             cutting: Default::default(),
             has_audio,
+            audio_tracks: vec![],
+            subtitle_tracks: vec![],
         }
     }
 
@@ -252,5 +276,37 @@ mod tests {
         assert!(e.message.contains("2 audio tasks"), "{}", e.message);
         let e = check_tasks(&input(&all, 1), &plan(false)).unwrap_err();
         assert!(e.message.contains("the job has 0"), "{}", e.message);
+    }
+
+    #[test]
+    fn every_audio_track_once_and_the_subtitles_once() {
+        let all = [(0, 50), (1, 50), (2, 50)];
+        let mut p = plan(true);
+        p.audio_tracks = vec![0, 2];
+        p.subtitle_tracks = vec![1];
+        let mut i = input(&all, 0);
+        i.tasks.push(out(Track::Audio, 2, 0));
+        i.tasks.push(out(Track::Audio, 0, 0));
+        i.tasks.push(out(Track::Subtitles, 0, 0));
+        assert!(check_tasks(&i, &p).is_ok());
+        // Track 1 instead of 2.
+        let mut wrong = i.clone();
+        wrong.tasks[3].index = 1;
+        let e = check_tasks(&wrong, &p).unwrap_err();
+        assert!(
+            e.message
+                .contains("audio tracks [0, 1]; the job encodes [0, 2]"),
+            "{}",
+            e.message
+        );
+        // The subtitles missing.
+        let mut none = i.clone();
+        none.tasks.pop();
+        let e = check_tasks(&none, &p).unwrap_err();
+        assert!(
+            e.message.contains("0 subtitles tasks; the job has 1"),
+            "{}",
+            e.message
+        );
     }
 }

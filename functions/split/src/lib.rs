@@ -1,8 +1,9 @@
 //! split: stream the source from OSS into the job folder, probe it, cut
 //! video-only pieces at key frames (stream copy), and write the plan
-//! (`job.json`) the later steps read. Returns the Map's items: the audio
-//! task (encoded by transcode beside the pieces, from the source, which
-//! stays on NAS until then) and the pieces in order.
+//! (`job.json`) the later steps read. Returns the Map's items: one audio
+//! task per audio track and one subtitles task for the text subtitle
+//! tracks (run by transcode beside the pieces, from the source, which
+//! stays on NAS until then), and the pieces in order.
 //!
 //! Any failure removes the job folder: a corrupt upload leaves nothing on NAS,
 //! and a retry starts clean.
@@ -26,10 +27,10 @@ pub async fn handle<S: ObjectStore>(
     let job = JobDir::new(&s.nas_mount, &req.job_id)?;
     // A retry after a lost answer: the plan is there and complete.
     if let Ok(plan) = job.read_plan() {
-        let audio_ready =
-            !plan.has_audio || job.audio().is_file() || job.source(&plan.request.key).is_file();
+        let source_ready = job.from_source(&plan).iter().all(|p| p.is_file())
+            || job.source(&plan.request.key).is_file();
         if plan.request == req
-            && audio_ready
+            && source_ready
             && plan
                 .pieces
                 .iter()
@@ -86,15 +87,29 @@ async fn split<S: ObjectStore>(
         width = video.width,
         height = video.height,
         frames = video.frames,
-        audio = info.audio.is_some(),
+        audio = info.audio_count(),
+        subtitles = info.subtitle_tracks.len(),
         "probed"
     );
     let piece_seconds =
         vpf_media::piece_seconds(info.duration_seconds, req.segment_seconds, req.max_pieces);
     let (pieces, cutting) =
         vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?;
-    let has_audio = vpf_media::has_audio(info);
-    tracing::info!(pieces = pieces.len(), piece_seconds, has_audio, "split");
+    let audio_tracks = info.audio_plan();
+    let subtitle_tracks = info.subtitle_plan();
+    for (n, s) in info.subtitle_tracks.iter().enumerate() {
+        if let Some(why) = s.unsupported() {
+            tracing::info!(track = n, codec = %s.codec, %why, "subtitle track dropped");
+        }
+    }
+    let has_audio = !audio_tracks.is_empty();
+    tracing::info!(
+        pieces = pieces.len(),
+        piece_seconds,
+        audio = ?audio_tracks,
+        subtitles = ?subtitle_tracks,
+        "split"
+    );
     let plan = JobPlan {
         request: req.clone(),
         source_file: source
@@ -106,11 +121,13 @@ async fn split<S: ObjectStore>(
         pieces,
         cutting,
         has_audio,
+        audio_tracks,
+        subtitle_tracks,
     };
     job.write_plan(&plan)?;
-    if !has_audio {
-        // The pieces hold everything later steps need; with audio, the
-        // audio task removes the source once it has encoded the track.
+    if !plan.reads_source_later() {
+        // The pieces hold everything later steps need; otherwise the last
+        // audio or subtitles task removes the source once it is done.
         std::fs::remove_file(&source)?;
     }
     Ok(plan)
@@ -123,10 +140,12 @@ fn output(plan: &JobPlan) -> SplitOutput {
         track,
         index,
     };
-    // The audio first: it starts at once and is done long before the last piece.
-    let audio = plan.has_audio.then(|| task(Track::Audio, 0));
+    // The audio and subtitles first: they start at once and are done long
+    // before the last piece.
+    let audio = plan.audio_plan().into_iter().map(|n| task(Track::Audio, n));
+    let subtitles = (!plan.subtitle_tracks.is_empty()).then(|| task(Track::Subtitles, 0));
     let tasks = audio
-        .into_iter()
+        .chain(subtitles)
         .chain(plan.pieces.iter().map(|p| task(Track::Video, p.index)))
         .collect();
     SplitOutput {

@@ -1,6 +1,7 @@
-//! transcode: one Map item. A video piece is encoded to H.264; the audio
-//! task encodes the job's whole audio track once to AAC, from the source
-//! split left on NAS (then removes it). Outputs appear under their final
+//! transcode: one Map item. A video piece is encoded to H.264; an audio
+//! task encodes one whole audio track once to AAC, and the subtitles task
+//! takes every text subtitle track as WebVTT, from the source split left
+//! on NAS (the last of them removes it). Outputs appear under their final
 //! names only when complete (vpf-media writes a temporary file and renames
 //! it), so a retry either finds the work finished or starts over.
 
@@ -19,7 +20,32 @@ pub async fn handle(task: TranscodeTask, s: &Settings) -> Result<TranscodeOutput
     match task.track {
         Track::Video => video(task, &plan, &job, s).await,
         Track::Audio => audio(task, &plan, &job, s).await,
+        Track::Subtitles => subtitles(task, &plan, &job, s).await,
     }
+}
+
+/// Remove the source if this was the last task to need it; a failure to
+/// remove it costs NAS space until after-process, not the job.
+fn release_source(plan: &JobPlan, job: &JobDir) {
+    if let Err(e) = job.release_source(plan) {
+        tracing::warn!(error = %e, "could not remove the source");
+    }
+}
+
+/// The source for a task that reads it, or why it is gone.
+fn source_of(task: &TranscodeTask, plan: &JobPlan, job: &JobDir) -> Result<std::path::PathBuf> {
+    let source = job.source(&plan.request.key);
+    if !source.is_file() {
+        return Err(Error::invalid(format!(
+            "job {}: the source is no longer on NAS and the {} was never taken from it; run split again",
+            task.job_id,
+            match task.track {
+                Track::Subtitles => "subtitles",
+                _ => "audio",
+            }
+        )));
+    }
+    Ok(source)
 }
 
 async fn video(
@@ -75,41 +101,86 @@ async fn audio(
     job: &JobDir,
     s: &Settings,
 ) -> Result<TranscodeOutput> {
-    if !plan.has_audio {
+    let n = task.index;
+    if !plan.audio_plan().contains(&n) {
         return Err(Error::invalid(format!(
-            "job {} has no audio to encode",
-            task.job_id
+            "job {} encodes audio tracks {:?}; there is no audio track {n} to encode",
+            task.job_id,
+            plan.audio_plan()
         )));
     }
-    let output = job.audio();
-    let source = job.source(&plan.request.key);
+    let output = job.audio_track(n);
     let started = Instant::now();
     if output.is_file() {
-        tracing::info!("audio already encoded");
+        tracing::info!(track = n, "audio already encoded");
     } else {
-        if !source.is_file() {
-            return Err(Error::invalid(format!(
-                "job {}: the source is no longer on NAS and the audio was never encoded; run split again",
-                task.job_id
-            )));
-        }
+        let source = source_of(&task, plan, job)?;
         vpf_media::extract_audio(
             &s.tools,
             &source,
             &plan.info,
+            n,
             &plan.request.profile,
             &output,
         )
         .await?;
-        job.record_step("audio", started.elapsed().as_secs_f64())?;
+        let step = match n {
+            0 => "audio".to_string(),
+            n => format!("audio-{n}"),
+        };
+        job.record_step(&step, started.elapsed().as_secs_f64())?;
     }
-    // The pieces and the audio now hold everything later steps need.
-    let _ = std::fs::remove_file(&source);
+    // The pieces, the audio and the subtitles hold everything later steps
+    // need once every task that reads the source is done.
+    release_source(plan, job);
     let bytes = std::fs::metadata(&output)?.len();
-    tracing::info!(bytes, "audio encoded");
+    tracing::info!(track = n, bytes, "audio encoded");
     Ok(TranscodeOutput {
         job_id: task.job_id,
         track: Track::Audio,
+        index: n,
+        frames: 0,
+        bytes,
+    })
+}
+
+async fn subtitles(
+    task: TranscodeTask,
+    plan: &JobPlan,
+    job: &JobDir,
+    s: &Settings,
+) -> Result<TranscodeOutput> {
+    if plan.subtitle_tracks.is_empty() {
+        return Err(Error::invalid(format!(
+            "job {} has no text subtitles to take",
+            task.job_id
+        )));
+    }
+    let outputs: Vec<_> = plan
+        .subtitle_tracks
+        .iter()
+        .map(|&n| job.subtitles(n))
+        .collect();
+    let started = Instant::now();
+    if outputs.iter().all(|p| p.is_file()) {
+        tracing::info!("subtitles already taken");
+    } else {
+        let source = source_of(&task, plan, job)?;
+        vpf_media::extract_subtitles(&s.tools, &source, &plan.info, &plan.subtitle_tracks, |n| {
+            job.subtitles(n)
+        })
+        .await?;
+        job.record_step("subtitles", started.elapsed().as_secs_f64())?;
+    }
+    release_source(plan, job);
+    let mut bytes = 0;
+    for p in &outputs {
+        bytes += std::fs::metadata(p)?.len();
+    }
+    tracing::info!(tracks = outputs.len(), bytes, "subtitles taken");
+    Ok(TranscodeOutput {
+        job_id: task.job_id,
+        track: Track::Subtitles,
         index: 0,
         frames: 0,
         bytes,
