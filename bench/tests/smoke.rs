@@ -30,6 +30,18 @@ fn smoke_run_fills_every_section() {
         r["errors"]
     );
 
+    // The real-world section: one key frame cut at any frame, and the cost
+    // of the conversions measured against the same encode without them.
+    let rw = &r["realWorld"];
+    let sparse = &rw["sparse"];
+    assert_eq!(sparse["pipeline"]["status"], "succeeded", "{rw}");
+    assert_eq!(sparse["pipeline"]["pieces"].as_u64(), Some(3), "{rw}");
+    assert!(sparse["floor"]["cpuS"].as_f64().unwrap() > 0.0);
+    let filters = rw["filters"].as_array().unwrap();
+    assert_eq!(filters.len(), 2, "{rw}");
+    assert!(filters[0]["filter"].as_str().unwrap().contains("tonemap"));
+    assert!(filters[1]["filter"].as_str().unwrap().contains("bwdif"));
+
     let input = &r["inputs"][0];
     let src_frames = input["source"]["videoFrames"].as_u64().unwrap();
     for k in [
