@@ -25,7 +25,7 @@ use vpf_core::{Error, ErrorKind, Result};
 use futures_util::future::try_join_all;
 
 use crate::Tools;
-use crate::package::{HLS_SEGMENT_SECONDS, set_hls_durations};
+use crate::package::{hls_muxer, set_hls_durations};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::subtitles::{Cue, join_segments, parse_vtt, vtt_segments};
 use crate::verify::{
@@ -70,21 +70,8 @@ pub fn rendition_args(master: &Path, dir: &Path, audio_tracks: usize) -> Vec<OsS
         let _ = write!(map, " a:{k},agroup:{AUDIO_GROUP},name:audio-{k}");
     }
     let dir_pattern = dir.to_string_lossy().replace('%', "%%");
+    a.extend(hls_muxer());
     a.extend(args![
-        "-c",
-        "copy",
-        "-f",
-        "hls",
-        "-hls_time",
-        HLS_SEGMENT_SECONDS.to_string(),
-        "-hls_playlist_type",
-        "vod",
-        "-hls_list_size",
-        "0",
-        "-hls_flags",
-        "independent_segments",
-        "-hls_segment_type",
-        "mpegts",
         "-var_stream_map",
         map,
         "-hls_segment_filename",

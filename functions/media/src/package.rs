@@ -213,6 +213,28 @@ fn single_track_maps(plan: &JobPlan) -> Vec<OsString> {
 }
 
 /// Remux or render `format` from `master` into `out` (for HLS, a folder).
+/// ffmpeg's HLS muxer as every HLS output uses it: stream copy, VOD
+/// playlists listing every segment, TS segments of about
+/// [`HLS_SEGMENT_SECONDS`] that each start with a key frame.
+pub(crate) fn hls_muxer() -> Vec<OsString> {
+    args![
+        "-c",
+        "copy",
+        "-f",
+        "hls",
+        "-hls_time",
+        HLS_SEGMENT_SECONDS.to_string(),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_list_size",
+        "0",
+        "-hls_flags",
+        "independent_segments",
+        "-hls_segment_type",
+        "mpegts"
+    ]
+}
+
 pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -> Vec<OsString> {
     let mut a = ffmpeg_base();
     match format {
@@ -243,25 +265,9 @@ pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -
         }
         Format::Hls => {
             let dir = out.to_string_lossy().replace('%', "%%");
+            a.extend(args!["-i", master, "-map", "0"]);
+            a.extend(hls_muxer());
             a.extend(args![
-                "-i",
-                master,
-                "-map",
-                "0",
-                "-c",
-                "copy",
-                "-f",
-                "hls",
-                "-hls_time",
-                HLS_SEGMENT_SECONDS.to_string(),
-                "-hls_playlist_type",
-                "vod",
-                "-hls_list_size",
-                "0",
-                "-hls_flags",
-                "independent_segments",
-                "-hls_segment_type",
-                "mpegts",
                 "-hls_segment_filename",
                 format!("{dir}/index%05d.ts"),
                 out.join("index.m3u8")

@@ -282,33 +282,9 @@ async fn max_height_scales_down_but_never_up() {
     assert_eq!(stream(&j, "video").unwrap()["height"], 360);
 }
 
-/// PSNR (dB) of the first frame of `a` against the first frame of `b`.
+/// PSNR (dB, all planes) of the first frame of `a` against the first frame of `b`.
 fn first_frame_psnr(a: &Path, b: &Path) -> f64 {
-    let err = ffmpeg(&[
-        "-i",
-        a.to_str().unwrap(),
-        "-i",
-        b.to_str().unwrap(),
-        "-lavfi",
-        "[0:v][1:v]psnr",
-        "-frames:v",
-        "1",
-        "-f",
-        "null",
-        "-",
-    ]);
-    let avg = err
-        .split("average:")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    if avg == "inf" {
-        99.0
-    } else {
-        avg.parse().unwrap()
-    }
+    psnr(a, b, Some(1)).average
 }
 
 #[tokio::test]

@@ -13,23 +13,7 @@ use vpf_media::testmedia::{Clip, idet};
 
 /// Average luma PSNR (dB) of `a` against `b`, frame by frame.
 fn luma_psnr(a: &Path, b: &Path) -> f64 {
-    let err = ffmpeg(&[
-        "-i",
-        a.to_str().unwrap(),
-        "-i",
-        b.to_str().unwrap(),
-        "-lavfi",
-        "[0:v]format=yuv420p[x];[1:v]format=yuv420p[y];[x][y]psnr",
-        "-f",
-        "null",
-        "-",
-    ]);
-    let y = err
-        .split("PSNR y:")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no PSNR in {err}"));
-    if y == "inf" { 99.0 } else { y.parse().unwrap() }
+    psnr(a, b, None).y
 }
 
 /// An SDR BT.709 reference picture (lossless), and the same picture as an

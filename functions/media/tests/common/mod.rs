@@ -331,6 +331,45 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Run ffmpeg with arguments, for checks (panics on failure); returns stderr.
+/// PSNR in dB (99 for identical), averaged over the frames compared.
+pub struct Psnr {
+    pub y: f64,
+    /// All planes.
+    pub average: f64,
+}
+
+/// ffmpeg's `psnr` of `a` against `b`, both as 8-bit 4:2:0, over the first
+/// `frames` frames (all when `None`).
+pub fn psnr(a: &Path, b: &Path, frames: Option<u32>) -> Psnr {
+    let mut args = vec![
+        "-i".to_string(),
+        a.to_string_lossy().into_owned(),
+        "-i".to_string(),
+        b.to_string_lossy().into_owned(),
+        "-lavfi".to_string(),
+        "[0:v]format=yuv420p[x];[1:v]format=yuv420p[y];[x][y]psnr".to_string(),
+    ];
+    if let Some(n) = frames {
+        args.extend(["-frames:v".to_string(), n.to_string()]);
+    }
+    args.extend(["-f", "null", "-"].map(String::from));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = ffmpeg(&refs);
+    let value = |key: &str| -> f64 {
+        let v = err
+            .rsplit(key)
+            .next()
+            .filter(|_| err.contains(key))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {key} in {err}"));
+        if v == "inf" { 99.0 } else { v.parse().unwrap() }
+    };
+    Psnr {
+        y: value("PSNR y:"),
+        average: value("average:"),
+    }
+}
+
 pub fn ffmpeg(args: &[&str]) -> String {
     let out = Command::new(tools().ffmpeg)
         .args(["-hide_banner", "-nostdin", "-y"])
