@@ -693,11 +693,10 @@ fn real_world_section(s: &mut String, rw: &RealWorld) {
             .map(|h| h.seconds);
         let _ = writeln!(
             s,
-            "One key frame in {} ({}), pieces asked for every {} s, mp4: one plain ffmpeg {} s wall / {} s CPU; \
+            "One key frame in {} (testsrc2 with noise, the benchmark's camera-like picture), pieces asked for every {} s, mp4: one plain ffmpeg {} s wall / {} s CPU; \
 the pipeline {} pieces, {} s wall ({:.2}x) / {} s CPU ({:.2}x), of which split (decode once, lossless \
 intermediate cut at every piece) {} s.\n",
             sp.input,
-            "testsrc2 with noise, the benchmark's camera-like picture",
             sp.piece_seconds,
             n1(sp.floor.wall_s),
             n1(sp.floor.cpu_s),

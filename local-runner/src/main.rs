@@ -100,7 +100,7 @@ Exit status: 0 when the execution succeeded, 1 when it failed, 2 on a usage or s
         /// The video to process.
         #[arg(long)]
         input: PathBuf,
-        /// Output formats (mp4, flv, hls, avi, gif, jpg), comma-separated.
+        /// Output formats (mp4, flv, hls, avi, gif, jpg, sprite), comma-separated.
         #[arg(long)]
         formats: Option<String>,
         /// Requested piece length in seconds.

@@ -34,7 +34,7 @@ pub async fn follow<I: Invoker>(engine: &Engine<I>, execution: &str) {
         bar.set_position(done);
         bar.set_message(current_step(&rec));
         if rec.status != crate::flow::Status::Running {
-            bar.finish_with_message(format!("{}", rec.status.as_str()));
+            bar.finish_with_message(rec.status.as_str().to_string());
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

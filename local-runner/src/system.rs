@@ -632,10 +632,10 @@ fn nas_mounts(f: &FunctionProps, nas_root: &Path) -> Result<Vec<(String, PathBuf
 
 fn map_mounts(v: &str, mounts: &[(String, PathBuf)]) -> String {
     for (dir, local) in mounts {
-        if let Some(rest) = v.strip_prefix(dir.as_str()) {
-            if rest.is_empty() || rest.starts_with('/') {
-                return format!("{}{rest}", local.display());
-            }
+        if let Some(rest) = v.strip_prefix(dir.as_str())
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return format!("{}{rest}", local.display());
         }
     }
     v.to_string()

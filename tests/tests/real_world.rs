@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use local_runner::flow::Status;
-use vpf_core::job::{Cutting, JobStatus};
+use vpf_core::job::{Cutting, Format, JobStatus};
 use vpf_media::Tools;
 use vpf_media::testmedia::idet;
 use vpf_tests::reliability::{fetch, manifest};
@@ -240,7 +240,7 @@ async fn real_world_uploads_come_out_playable_everywhere() {
 
     let sys = system(
         &tmp.path().join("state"),
-        &[("segmentSeconds", "10"), ("formats", "mp4,hls")],
+        &[("segmentSeconds", "10"), ("formats", "mp4,hls,sprite")],
         |_| {},
     )
     .await;
@@ -338,6 +338,27 @@ async fn real_world_uploads_come_out_playable_everywhere() {
             problems.push(format!(
                 "{name}: audio {:.3} s, video {:.3} s",
                 out.audio_seconds, out.video_seconds
+            ));
+        }
+
+        // The seek previews cover the whole video.
+        let vtt = fetch(&sys, &req.output_key(Format::Sprite), tmp.path()).await;
+        let vtt = std::fs::read_to_string(vtt).unwrap_or_default();
+        let last_end = vtt
+            .lines()
+            .filter_map(|l| l.split_once(" --> ").map(|(_, end)| end.to_string()))
+            .next_back()
+            .and_then(|end| {
+                let mut secs = 0.0;
+                for part in end.trim().split(':') {
+                    secs = secs * 60.0 + part.parse::<f64>().ok()?;
+                }
+                Some(secs)
+            });
+        if !last_end.is_some_and(|e| (e - out.video_seconds).abs() < 0.1) {
+            problems.push(format!(
+                "{name}: thumbnails end at {last_end:?}, the video at {:.3} s",
+                out.video_seconds
             ));
         }
 

@@ -25,16 +25,20 @@ pub enum Format {
     Gif,
     /// A JPEG thumbnail.
     Jpg,
+    /// Seek previews: a sprite sheet of thumbnails and the WebVTT file
+    /// players read it through (`sprite/thumbnails.vtt`).
+    Sprite,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Mp4,
         Format::Flv,
         Format::Hls,
         Format::Avi,
         Format::Gif,
         Format::Jpg,
+        Format::Sprite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Format {
             Format::Avi => "avi",
             Format::Gif => "gif",
             Format::Jpg => "jpg",
+            Format::Sprite => "sprite",
         }
     }
 
@@ -82,6 +87,7 @@ impl FromStr for Format {
             "avi" => Ok(Format::Avi),
             "gif" => Ok(Format::Gif),
             "jpg" | "jpeg" => Ok(Format::Jpg),
+            "sprite" | "thumbnails" => Ok(Format::Sprite),
             other => Err(Error::invalid(format!(
                 "unknown output format {other:?}; choose from {}",
                 Format::names()
@@ -152,12 +158,12 @@ impl Profile {
                 PRESETS.join(", ")
             )));
         }
-        if let Some(h) = self.max_height {
-            if !(16..=8640).contains(&h) {
-                return Err(Error::invalid(format!(
-                    "maxHeight {h} is out of range 16-8640"
-                )));
-            }
+        if let Some(h) = self.max_height
+            && !(16..=8640).contains(&h)
+        {
+            return Err(Error::invalid(format!(
+                "maxHeight {h} is out of range 16-8640"
+            )));
         }
         if !(16..=1024).contains(&self.audio_kbps) {
             return Err(Error::invalid(format!(
@@ -240,6 +246,7 @@ impl JobRequest {
     pub fn output_key(&self, format: Format) -> String {
         match format {
             Format::Hls => format!("{}/hls/index.m3u8", self.output_base),
+            Format::Sprite => format!("{}/sprite/thumbnails.vtt", self.output_base),
             f => format!("{}/{}.{}", self.output_base, self.stem, f.as_str()),
         }
     }

@@ -72,12 +72,11 @@ pub fn validate_bucket(b: &str) -> Result<()> {
 /// (NOTES §3), so callers try both, raw first.
 pub fn key_candidates(raw: &str) -> Vec<String> {
     let mut out = vec![raw.to_string()];
-    if raw.contains('%') {
-        if let Ok(decoded) = percent_decode_str(raw).decode_utf8() {
-            if decoded != raw {
-                out.push(decoded.into_owned());
-            }
-        }
+    if raw.contains('%')
+        && let Ok(decoded) = percent_decode_str(raw).decode_utf8()
+        && decoded != raw
+    {
+        out.push(decoded.into_owned());
     }
     out
 }

@@ -100,7 +100,7 @@ impl JobPlan {
                                 f.as_str().to_ascii_uppercase()
                             ),
                         }),
-                        Format::Gif | Format::Jpg => {}
+                        Format::Gif | Format::Jpg | Format::Sprite => {}
                     }
                 }
             }
@@ -148,7 +148,7 @@ impl JobPlan {
                                 f.as_str().to_ascii_uppercase()
                             ),
                         }),
-                        Format::Gif | Format::Jpg => {}
+                        Format::Gif | Format::Jpg | Format::Sprite => {}
                     }
                 }
             }

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use vpf_core::job::{Format, JobPlan, Piece};
 use vpf_core::nas::{JobDir, write_atomic};
@@ -37,6 +37,7 @@ use crate::Tools;
 use crate::hls;
 use crate::probe::{count_video_packets, num, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::sprite::{self, make_sprite};
 use crate::subtitles::{Cue, mov_text_cues, read_vtt, verify_mp4_subtitles, write_vtt};
 use crate::temp::{Temp, create_dir, remove_any};
 use crate::verify::{SegmentScan, read_playlist, scan_segments, verify, verify_hls};
@@ -89,6 +90,7 @@ impl Packaged {
 pub fn main_rel(format: Format, stem: &str) -> String {
     match format {
         Format::Hls => "hls/index.m3u8".into(),
+        Format::Sprite => "sprite/thumbnails.vtt".into(),
         f => format!("{stem}.{}", f.as_str()),
     }
 }
@@ -102,6 +104,7 @@ fn content_type(rel: &str) -> &'static str {
         "ts" => "video/mp2t",
         "gif" => "image/gif",
         "jpg" => "image/jpeg",
+        "vtt" => "text/vtt",
         _ => "application/octet-stream",
     }
 }
@@ -238,6 +241,10 @@ pub(crate) fn hls_muxer() -> Vec<OsString> {
 pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -> Vec<OsString> {
     let mut a = ffmpeg_base();
     match format {
+        // `out` is the sprite's folder.
+        Format::Sprite => {
+            return sprite::sprite_args(master, &out.join(sprite::SHEET), &sprite::grid(plan));
+        }
         Format::Mp4 => {
             a.extend(args![
                 "-i",
@@ -372,7 +379,7 @@ pub fn thumbnail_seconds(plan: &JobPlan) -> f64 {
     ((k - 0.5) * frame).max(0.0)
 }
 
-fn file_entry(path: PathBuf, rel: String) -> Result<PackagedFile> {
+pub(crate) fn file_entry(path: PathBuf, rel: String) -> Result<PackagedFile> {
     let bytes = std::fs::metadata(&path)
         .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?
         .len();
@@ -526,7 +533,10 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     let others: Vec<_> = formats
         .iter()
         .filter(|f| !matches!(f, Format::Mp4 | Format::Hls))
-        .map(|&f| make_file(tools, f, &master, &out_dir, plan))
+        .map(|&f| match f {
+            Format::Sprite => make_sprite(tools, &master, &out_dir, plan).boxed(),
+            f => make_file(tools, f, &master, &out_dir, plan).boxed(),
+        })
         .collect();
     let (counted, (), hls, mut made) = tokio::try_join!(
         verify(tools, &master, plan),

@@ -455,12 +455,12 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
     let mut scan = scan?;
     let format = json.format.unwrap_or_default();
     let mut video = video_info(vs, &mut scan, sample_table_counts_frames(&format))?;
-    if flag_may_lie(&video, format.format_name.as_deref().unwrap_or("")) {
-        if let Some(order) = measure_field_order(tools, path).await {
-            tracing::info!(stream_says = ?video.field_order, measured = order, "idet finds interlaced frames");
-            video.field_order = Some(order.into());
-            video.field_order_measured = true;
-        }
+    if flag_may_lie(&video, format.format_name.as_deref().unwrap_or(""))
+        && let Some(order) = measure_field_order(tools, path).await
+    {
+        tracing::info!(stream_says = ?video.field_order, measured = order, "idet finds interlaced frames");
+        video.field_order = Some(order.into());
+        video.field_order_measured = true;
     }
     let audio_tracks = json
         .streams

@@ -618,3 +618,69 @@ async fn interlaced_transport_stream_is_deinterlaced_frame_for_frame() {
         "output still interlaced: idet {combed} interlaced, {progressive} progressive"
     );
 }
+
+/// The seek-preview sprite: one sheet, a cue per tile covering the whole
+/// video, and each tile the picture at its cue's start.
+#[tokio::test]
+async fn sprite_tiles_show_the_picture_at_their_cue() {
+    let t = tools();
+    let dir = clip_dir();
+    let src = dir.path().join("in.mp4");
+    Clip::new(320, 240)
+        .seconds(9.0)
+        .write(&t, &src)
+        .await
+        .unwrap();
+    let job = pipeline(&t, &src, &[Format::Sprite], 4.0, Profile::default())
+        .await
+        .unwrap();
+    let out = job.output(Format::Sprite);
+    let rels: Vec<&str> = out.files.iter().map(|f| f.rel.as_str()).collect();
+    assert_eq!(rels, ["sprite/sprite.jpg", "sprite/thumbnails.vtt"]);
+    let vtt = std::fs::read_to_string(job.main(Format::Sprite)).unwrap();
+    let cues: Vec<&str> = vtt.lines().filter(|l| l.contains("-->")).collect();
+    assert_eq!(cues.len(), 5, "{vtt}");
+    assert_eq!(cues[0], "00:00:00.000 --> 00:00:02.000");
+    assert_eq!(cues[4], "00:00:08.000 --> 00:00:09.000");
+    let sheet = &out.files[0].path;
+    let j = json(sheet);
+    let v = &j["streams"][0];
+    assert_eq!(
+        (v["width"].as_i64(), v["height"].as_i64()),
+        (Some(800), Some(120))
+    );
+    // Tile 3 (x=480) is the frame at 6 s, not the one at 4 s.
+    let tile = dir.path().join("tile3.png");
+    ffmpeg(&[
+        "-v",
+        "error",
+        "-i",
+        sheet.to_str().unwrap(),
+        "-vf",
+        "crop=160:120:480:0",
+        tile.to_str().unwrap(),
+    ]);
+    let at = |s: &str, name: &str| {
+        let p = dir.path().join(name);
+        ffmpeg(&[
+            "-v",
+            "error",
+            "-ss",
+            s,
+            "-i",
+            src.to_str().unwrap(),
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=160:120:flags=lanczos",
+            p.to_str().unwrap(),
+        ]);
+        p
+    };
+    let right = first_frame_psnr(&tile, &at("6", "at6.png"));
+    let wrong = first_frame_psnr(&tile, &at("4", "at4.png"));
+    assert!(
+        right > 25.0 && right > wrong + 5.0,
+        "tile 3: {right:.1} dB at 6 s, {wrong:.1} dB at 4 s"
+    );
+}
