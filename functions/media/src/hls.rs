@@ -25,7 +25,7 @@ use vpf_core::{Error, ErrorKind, Result};
 use futures_util::future::try_join_all;
 
 use crate::Tools;
-use crate::package::{hls_muxer, set_hls_durations};
+use crate::output::{hls_muxer, set_hls_durations};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::subtitles::{Cue, join_segments, parse_vtt, vtt_segments};
 use crate::verify::{

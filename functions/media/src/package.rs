@@ -28,13 +28,13 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
-use serde::Serialize;
 use vpf_core::job::{Format, JobPlan, Piece};
 use vpf_core::nas::{JobDir, write_atomic};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
 use crate::hls;
+use crate::output::{Packaged, PackagedFile, file_entry, hls_muxer, main_rel, set_hls_durations};
 use crate::probe::{count_video_packets, num, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::sprite::{self, make_sprite};
@@ -42,72 +42,11 @@ use crate::subtitles::{Cue, mov_text_cues, read_vtt, verify_mp4_subtitles, write
 use crate::temp::{Temp, create_dir, remove_any};
 use crate::verify::{SegmentScan, read_playlist, scan_segments, verify, verify_hls};
 
-/// Target HLS segment length, seconds (segments end on key frames, which
-/// transcode places every two seconds).
-pub const HLS_SEGMENT_SECONDS: u32 = 6;
 /// GIF preview: width at most this, frames per second.
 pub const GIF_WIDTH: u32 = 320;
 pub const GIF_FPS: u32 = 10;
 /// The thumbnail is taken this far into the video.
 pub const THUMBNAIL_AT: f64 = 0.1;
-
-/// One file of a packaged format.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PackagedFile {
-    /// Where it is on NAS.
-    pub path: PathBuf,
-    /// Its key relative to the job's output base (`a.mp4`, `hls/index00000.ts`).
-    pub rel: String,
-    pub content_type: &'static str,
-    pub bytes: u64,
-}
-
-/// One packaged format.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Packaged {
-    pub format: Format,
-    /// In upload order. The main file (the one `JobRequest::output_key`
-    /// names) is last: for HLS the playlist comes after its segments, so a
-    /// reader never finds a playlist naming a segment not yet uploaded.
-    pub files: Vec<PackagedFile>,
-    pub duration_seconds: Option<f64>,
-    pub bitrate_kbps: Option<f64>,
-}
-
-impl Packaged {
-    /// The file `JobRequest::output_key` names.
-    pub fn main(&self) -> Option<&PackagedFile> {
-        self.files.last()
-    }
-    pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes).sum()
-    }
-}
-
-/// The main file's key relative to the output base, as `JobRequest::output_key` builds it.
-pub fn main_rel(format: Format, stem: &str) -> String {
-    match format {
-        Format::Hls => "hls/index.m3u8".into(),
-        Format::Sprite => "sprite/thumbnails.vtt".into(),
-        f => format!("{stem}.{}", f.as_str()),
-    }
-}
-
-fn content_type(rel: &str) -> &'static str {
-    match rel.rsplit('.').next().unwrap_or("") {
-        "mp4" => "video/mp4",
-        "flv" => "video/x-flv",
-        "avi" => "video/x-msvideo",
-        "m3u8" => "application/vnd.apple.mpegurl",
-        "ts" => "video/mp2t",
-        "gif" => "image/gif",
-        "jpg" => "image/jpeg",
-        "vtt" => "text/vtt",
-        _ => "application/octet-stream",
-    }
-}
 
 /// Quote a path for an ffconcat `file` line.
 fn concat_quote(path: &Path) -> String {
@@ -215,29 +154,8 @@ fn single_track_maps(plan: &JobPlan) -> Vec<OsString> {
     a
 }
 
-/// Remux or render `format` from `master` into `out` (for HLS, a folder).
-/// ffmpeg's HLS muxer as every HLS output uses it: stream copy, VOD
-/// playlists listing every segment, TS segments of about
-/// [`HLS_SEGMENT_SECONDS`] that each start with a key frame.
-pub(crate) fn hls_muxer() -> Vec<OsString> {
-    args![
-        "-c",
-        "copy",
-        "-f",
-        "hls",
-        "-hls_time",
-        HLS_SEGMENT_SECONDS.to_string(),
-        "-hls_playlist_type",
-        "vod",
-        "-hls_list_size",
-        "0",
-        "-hls_flags",
-        "independent_segments",
-        "-hls_segment_type",
-        "mpegts"
-    ]
-}
-
+/// Remux or render `format` from `master` into `out` (for HLS and the
+/// sprite, a folder).
 pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -> Vec<OsString> {
     let mut a = ffmpeg_base();
     match format {
@@ -321,52 +239,6 @@ pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -
     a
 }
 
-/// Replace the segment durations ffmpeg wrote with measured ones. ffmpeg's
-/// HLS muxer adds up packet durations, which for a variable frame rate
-/// source can disagree with the timestamps; a segment really lasts from its
-/// first frame to the next segment's first frame (closed GOPs, cut at key
-/// frames), the last one to the end of the video.
-pub(crate) fn set_hls_durations(
-    playlist: &Path,
-    scans: &[SegmentScan],
-    video_seconds: f64,
-) -> Result<()> {
-    let starts: Vec<f64> = scans
-        .iter()
-        .map(|s| s.first_video.map_or(f64::NAN, |(t, _)| t))
-        .collect();
-    let (Some(&first), Some(&last)) = (starts.first(), starts.last()) else {
-        return Err(Error::new(
-            ErrorKind::VerifyFailed,
-            "the HLS playlist lists no segment",
-        ));
-    };
-    let mut durations: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-    durations.push(first + video_seconds - last);
-    if let Some(d) = durations.iter().find(|d| d.is_nan() || **d <= 0.0) {
-        return Err(Error::new(
-            ErrorKind::VerifyFailed,
-            format!("an HLS segment measures {d} s (segment starts {starts:?})"),
-        ));
-    }
-    let target = durations.iter().fold(0.0f64, |a, &b| a.max(b)).ceil() as u64;
-    let text = std::fs::read_to_string(playlist)?;
-    let mut next = durations.iter();
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        if line.starts_with("#EXTINF:") {
-            let d = next.next().copied().unwrap_or(0.0);
-            out.push_str(&format!("#EXTINF:{d:.6},"));
-        } else if line.starts_with("#EXT-X-TARGETDURATION:") {
-            out.push_str(&format!("#EXT-X-TARGETDURATION:{target}"));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    write_atomic(playlist, out.as_bytes())
-}
-
 /// Where the thumbnail is taken: `THUMBNAIL_AT` into the video, moved back
 /// half a frame from a frame's start so that the seek keeps that frame
 /// (a seek drops frames that start before the point).
@@ -377,18 +249,6 @@ pub fn thumbnail_seconds(plan: &JobPlan) -> f64 {
     let frame = v.frame_rate_den.max(1) as f64 / v.frame_rate_num.max(1) as f64;
     let k = (v.duration_seconds * THUMBNAIL_AT / frame).floor();
     ((k - 0.5) * frame).max(0.0)
-}
-
-pub(crate) fn file_entry(path: PathBuf, rel: String) -> Result<PackagedFile> {
-    let bytes = std::fs::metadata(&path)
-        .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?
-        .len();
-    Ok(PackagedFile {
-        content_type: content_type(&rel),
-        path,
-        rel,
-        bytes,
-    })
 }
 
 fn with_rate(format: Format, files: Vec<PackagedFile>, duration: Option<f64>) -> Packaged {
@@ -749,26 +609,5 @@ mod tests {
     #[test]
     fn quotes_in_paths_are_escaped() {
         assert_eq!(concat_quote(Path::new("/a/it's.nut")), r"'/a/it'\''s.nut'");
-    }
-
-    #[test]
-    fn names_match_the_output_keys() {
-        let mut req: vpf_core::job::JobRequest = serde_json::from_value(serde_json::json!({
-            "jobId": "j", "bucket": "b", "key": "in/a.mp4", "outputBase": "dest/a", "stem": "a",
-            "formats": ["mp4"], "segmentSeconds": 10.0
-        }))
-        .unwrap();
-        for f in Format::ALL {
-            req.formats = vec![f];
-            assert_eq!(
-                format!("{}/{}", req.output_base, main_rel(f, &req.stem)),
-                req.output_key(f)
-            );
-        }
-        assert_eq!(content_type("hls/index00001.ts"), "video/mp2t");
-        assert_eq!(
-            content_type("hls/index.m3u8"),
-            "application/vnd.apple.mpegurl"
-        );
     }
 }

@@ -17,7 +17,7 @@ use vpf_core::job::{Format, JobPlan};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
-use crate::package::{Packaged, PackagedFile, file_entry, main_rel, package_args};
+use crate::output::{Packaged, PackagedFile, file_entry, main_rel};
 use crate::probe::probe_json;
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::{Temp, create_dir};
@@ -184,7 +184,7 @@ pub(crate) async fn make_sprite(
     let sheet = tmp.path().join(SHEET);
     run(
         &tools.ffmpeg,
-        &package_args(Format::Sprite, master, tmp.path(), plan),
+        &sprite_args(master, &sheet, &grid),
         Stdout::Ignore,
     )
     .await?
