@@ -75,6 +75,11 @@ impl Format {
     pub fn names() -> String {
         Format::ALL.map(Format::as_str).join(", ")
     }
+
+    /// Whether the format carries several audio tracks and subtitles.
+    pub fn carries_tracks(self) -> bool {
+        matches!(self, Format::Mp4 | Format::Hls)
+    }
 }
 
 impl FromStr for Format {
@@ -319,6 +324,40 @@ impl MediaInfo {
         (0..self.subtitle_tracks.len() as u32)
             .filter(|&n| self.subtitle_tracks[n as usize].unsupported().is_none())
             .collect()
+    }
+
+    /// The audio tracks a job asking for `formats` encodes: all of
+    /// [`MediaInfo::audio_plan`] when an output carries several (MP4, HLS);
+    /// only the default one when the outputs carry one (FLV, AVI); none
+    /// when no output has sound (GIF, JPEG, sprite). Nothing is encoded
+    /// that no output carries.
+    pub fn audio_plan_for(&self, formats: &[Format]) -> Vec<u32> {
+        let all = self.audio_plan();
+        if formats.iter().any(|f| f.carries_tracks()) {
+            return all;
+        }
+        if !formats
+            .iter()
+            .any(|f| matches!(f, Format::Flv | Format::Avi))
+        {
+            return Vec::new();
+        }
+        let default = all
+            .iter()
+            .copied()
+            .find(|&n| self.audio_track(n).is_some_and(|a| a.default))
+            .or(all.first().copied());
+        default.into_iter().collect()
+    }
+
+    /// The subtitle tracks a job asking for `formats` carries: the text ones
+    /// when an output holds subtitles (MP4, HLS), else none.
+    pub fn subtitle_plan_for(&self, formats: &[Format]) -> Vec<u32> {
+        if formats.iter().any(|f| f.carries_tracks()) {
+            self.subtitle_plan()
+        } else {
+            Vec::new()
+        }
     }
 }
 

@@ -116,7 +116,13 @@ impl JobPlan {
                 kept_in,
                 left_out,
                 dropped: at.is_none().then(|| {
-                    "it ends before the first video frame: nothing of it would be heard".into()
+                    if self.info.audio_end_seconds(n).is_none() {
+                        "it ends before the first video frame: nothing of it would be heard".into()
+                    } else if formats.iter().any(|f| matches!(f, Format::Flv | Format::Avi)) {
+                        "no requested format carries more than one audio track (FLV and AVI carry the default one)".into()
+                    } else {
+                        "no requested format carries sound".into()
+                    }
                 }),
             });
         }
@@ -165,10 +171,9 @@ impl JobPlan {
                 left_out,
                 dropped: match kept {
                     true => None,
-                    false => Some(
-                        s.unsupported()
-                            .unwrap_or_else(|| "the job was planned without it".to_string()),
-                    ),
+                    false => Some(s.unsupported().unwrap_or_else(|| {
+                        "no requested format carries subtitles (MP4 and HLS do)".to_string()
+                    })),
                 },
             });
         }
@@ -361,17 +366,64 @@ mod tests {
             subtitle_tracks: subs,
             ..Default::default()
         };
+        // As split plans it.
+        let audio_tracks = info.audio_plan_for(&request.formats);
+        let subtitle_tracks = info.subtitle_plan_for(&request.formats);
         JobPlan {
             request,
             source_file: "source.mkv".into(),
-            has_audio: !info.audio_plan().is_empty(),
-            audio_tracks: info.audio_plan(),
-            subtitle_tracks: info.subtitle_plan(),
+            has_audio: !audio_tracks.is_empty(),
+            audio_tracks,
+            subtitle_tracks,
             info,
             piece_seconds: 10.0,
             pieces: vec![],
             cutting: Default::default(),
         }
+    }
+
+    #[test]
+    fn nothing_is_encoded_that_no_output_carries() {
+        let sub = SubtitleInfo {
+            codec: "subrip".into(),
+            stream_index: 3,
+            ..Default::default()
+        };
+        let tracks = || vec![audio("eng", false, 0.0), audio("fra", true, 0.0)];
+        // FLV and AVI carry the default track only, and no subtitles.
+        let p = plan(vec![Format::Flv, Format::Avi], tracks(), vec![sub.clone()]);
+        assert_eq!(p.audio_plan(), [1]);
+        assert!(p.subtitle_tracks.is_empty());
+        let t = p.track_outcomes();
+        assert!(
+            t[0].dropped
+                .as_deref()
+                .unwrap()
+                .contains("more than one audio track")
+        );
+        assert_eq!(t[1].kept_in.len(), 2);
+        assert!(
+            t[2].dropped
+                .as_deref()
+                .unwrap()
+                .contains("carries subtitles")
+        );
+        // Pictures only: no sound at all.
+        let p = plan(vec![Format::Gif, Format::Sprite], tracks(), vec![]);
+        assert!(p.audio_plan().is_empty() && !p.has_audio);
+        assert!(
+            p.track_outcomes()[1]
+                .dropped
+                .as_deref()
+                .unwrap()
+                .contains("carries sound")
+        );
+        // MP4: everything.
+        let p = plan(vec![Format::Mp4, Format::Flv], tracks(), vec![sub]);
+        assert_eq!(
+            (p.audio_plan(), p.subtitle_tracks.clone()),
+            (vec![0, 1], vec![0])
+        );
     }
 
     #[test]

@@ -147,7 +147,8 @@ async fn bframes_with_aac_48k_stereo_all_formats() {
             "hls/index.m3u8",
             "clip.avi",
             "clip.gif",
-            "clip.jpg"
+            "clip.jpg",
+            "sprite/thumbnails.vtt"
         ]
     );
     let m = job.output(Format::Mp4);

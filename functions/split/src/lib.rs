@@ -95,8 +95,8 @@ async fn split<S: ObjectStore>(
         vpf_media::piece_seconds(info.duration_seconds, req.segment_seconds, req.max_pieces);
     let (pieces, cutting) =
         vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?;
-    let audio_tracks = info.audio_plan();
-    let subtitle_tracks = info.subtitle_plan();
+    let audio_tracks = info.audio_plan_for(&req.formats);
+    let subtitle_tracks = info.subtitle_plan_for(&req.formats);
     for (n, s) in info.subtitle_tracks.iter().enumerate() {
         if let Some(why) = s.unsupported() {
             tracing::info!(track = n, codec = %s.codec, %why, "subtitle track dropped");

@@ -74,8 +74,8 @@ pub async fn pipeline(
     let (pieces, cutting) = vpf_media::split_video(tools, &src, &probed, len, &jobdir).await?;
     let info = probed.info;
     // The audio tasks and the subtitles task, as split plans them.
-    let audio_tracks = info.audio_plan();
-    let subtitle_tracks = info.subtitle_plan();
+    let audio_tracks = info.audio_plan_for(&req.formats);
+    let subtitle_tracks = info.subtitle_plan_for(&req.formats);
     for &n in &audio_tracks {
         let made =
             vpf_media::extract_audio(tools, &src, &info, n, &req.profile, &jobdir.audio_track(n))
