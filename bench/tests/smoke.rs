@@ -39,7 +39,12 @@ fn smoke_run_fills_every_section() {
     assert!(sparse["floor"]["cpuS"].as_f64().unwrap() > 0.0);
     let filters = rw["filters"].as_array().unwrap();
     assert_eq!(filters.len(), 2, "{rw}");
-    assert!(filters[0]["filter"].as_str().unwrap().contains("tonemap"));
+    assert!(
+        filters[0]["filter"]
+            .as_str()
+            .unwrap()
+            .contains("zscale=tin=arib-std-b67:t=bt709")
+    );
     assert!(filters[1]["filter"].as_str().unwrap().contains("bwdif"));
 
     let input = &r["inputs"][0];
