@@ -58,10 +58,18 @@ fn quiet_ffmpeg() -> Vec<std::ffi::OsString> {
     args!["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
 }
 
-/// An HLG source as a phone records it: 10-bit HEVC, BT.2020, made from
-/// the noisy test picture through zimg (x265 `ultrafast`: generation only).
-pub fn make_hlg(ffmpeg: &Path, s: &Sizes, dir: &Path) -> R<PathBuf> {
-    let out = dir.join(format!("hlg{}p{}s.mov", s.height, s.seconds));
+/// Make `name` in `dir` (once; kept for reruns) from the noisy test picture
+/// at `rate` frames a second, through `filter`, encoded with `codec`.
+fn make(
+    ffmpeg: &Path,
+    s: &Sizes,
+    dir: &Path,
+    name: &str,
+    rate: u32,
+    filter: &str,
+    codec: Vec<std::ffi::OsString>,
+) -> R<PathBuf> {
+    let out = dir.join(name);
     if out.is_file() {
         return Ok(out);
     }
@@ -71,64 +79,71 @@ pub fn make_hlg(ffmpeg: &Path, s: &Sizes, dir: &Path) -> R<PathBuf> {
         "lavfi",
         "-i",
         format!(
-            "testsrc2=size={}x{}:rate=30:duration={},noise=alls=6:allf=t+u",
+            "testsrc2=size={}x{}:rate={rate}:duration={},noise=alls=6:allf=t+u",
             s.width, s.height, s.seconds
         ),
         "-vf",
-        "format=yuv420p,setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv,\
-         zscale=t=linear,format=gbrpf32le,zscale=p=bt2020:t=arib-std-b67:m=bt2020nc:r=tv,format=yuv420p10le",
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-x265-params",
-        "log-level=error",
-        "-tag:v",
-        "hvc1",
-        "-color_primaries",
-        "bt2020",
-        "-color_trc",
-        "arib-std-b67",
-        "-colorspace",
-        "bt2020nc",
-        &out
+        filter
     ]);
+    a.extend(codec);
+    a.push(out.clone().into());
     run_tool(ffmpeg, &a)?;
     Ok(out)
+}
+
+/// An HLG source as a phone records it: 10-bit HEVC, BT.2020, made from
+/// the noisy test picture through zimg (x265 `ultrafast`: generation only).
+pub fn make_hlg(ffmpeg: &Path, s: &Sizes, dir: &Path) -> R<PathBuf> {
+    make(
+        ffmpeg,
+        s,
+        dir,
+        &format!("hlg{}p{}s.mov", s.height, s.seconds),
+        30,
+        "format=yuv420p,setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv,\
+         zscale=t=linear,format=gbrpf32le,zscale=p=bt2020:t=arib-std-b67:m=bt2020nc:r=tv,format=yuv420p10le",
+        args![
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=error",
+            "-tag:v",
+            "hvc1",
+            "-color_primaries",
+            "bt2020",
+            "-color_trc",
+            "arib-std-b67",
+            "-colorspace",
+            "bt2020nc"
+        ],
+    )
 }
 
 /// A broadcast source: interlaced MPEG-2 (fields from 50 instants a second
 /// woven into 25 frames, top field first) in a transport stream.
 pub fn make_interlaced(ffmpeg: &Path, s: &Sizes, dir: &Path) -> R<PathBuf> {
-    let out = dir.join(format!("i{}p{}s.ts", s.height, s.seconds));
-    if out.is_file() {
-        return Ok(out);
-    }
-    let mut a = quiet_ffmpeg();
-    a.extend(args![
-        "-f",
-        "lavfi",
-        "-i",
-        format!(
-            "testsrc2=size={}x{}:rate=50:duration={},noise=alls=6:allf=t+u",
-            s.width, s.height, s.seconds
-        ),
-        "-vf",
+    make(
+        ffmpeg,
+        s,
+        dir,
+        &format!("i{}p{}s.ts", s.height, s.seconds),
+        50,
         "tinterlace=mode=interleave_top,setfield=tff",
-        "-c:v",
-        "mpeg2video",
-        "-b:v",
-        "20M",
-        "-flags",
-        "+ilme+ildct",
-        "-top",
-        "1",
-        "-f",
-        "mpegts",
-        &out
-    ]);
-    run_tool(ffmpeg, &a)?;
-    Ok(out)
+        args![
+            "-c:v",
+            "mpeg2video",
+            "-b:v",
+            "20M",
+            "-flags",
+            "+ilme+ildct",
+            "-top",
+            "1",
+            "-f",
+            "mpegts"
+        ],
+    )
 }
 
 /// The pipeline's video encode of `src` (video only, MP4), with `filter`.

@@ -448,6 +448,11 @@ impl Hdr {
 }
 
 impl VideoInfo {
+    /// One frame at the stream's rate, seconds.
+    pub fn frame_seconds(&self) -> f64 {
+        self.frame_rate_den.max(1) as f64 / self.frame_rate_num.max(1) as f64
+    }
+
     /// Interlaced: each frame holds two fields, which players that show
     /// progressive pictures (every browser and phone) display combed.
     pub fn interlaced(&self) -> bool {

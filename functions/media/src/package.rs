@@ -37,7 +37,7 @@ use crate::hls;
 use crate::output::{Packaged, PackagedFile, file_entry, hls_muxer, main_rel, set_hls_durations};
 use crate::probe::{count_video_packets, num, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
-use crate::sprite::{self, make_sprite};
+use crate::sprite;
 use crate::subtitles::{Cue, mov_text_cues, read_vtt, verify_mp4_subtitles, write_vtt};
 use crate::temp::{Temp, create_dir, remove_any};
 use crate::verify::{SegmentScan, read_playlist, scan_segments, verify, verify_hls};
@@ -246,7 +246,7 @@ pub fn thumbnail_seconds(plan: &JobPlan) -> f64 {
     let Some(v) = plan.info.video.as_ref() else {
         return 0.0;
     };
-    let frame = v.frame_rate_den.max(1) as f64 / v.frame_rate_num.max(1) as f64;
+    let frame = v.frame_seconds();
     let k = (v.duration_seconds * THUMBNAIL_AT / frame).floor();
     ((k - 0.5) * frame).max(0.0)
 }
@@ -495,6 +495,68 @@ async fn make_hls(
     let scans = scan_segments(tools, &paths).await?;
     set_hls_durations(&playlist, &scans, video_seconds)?;
     Ok((tmp, HlsScans::Single(scans)))
+}
+
+/// Make the sheet and its WebVTT file under `out_dir/sprite/` from the
+/// joined video; the sheet is checked to decode at the
+/// planned size before either is kept.
+async fn make_sprite(
+    tools: &Tools,
+    master: &Path,
+    out_dir: &Path,
+    plan: &JobPlan,
+) -> Result<Packaged> {
+    let grid = sprite::grid(plan);
+    let seconds = plan
+        .info
+        .video
+        .as_ref()
+        .map(|v| v.duration_seconds)
+        .unwrap_or(0.0);
+    let main = main_rel(Format::Sprite, &plan.request.stem);
+    let dir_rel = main.rsplit_once('/').map(|(d, _)| d).unwrap_or("sprite");
+    let dir = out_dir.join(dir_rel);
+    let tmp = Temp::beside(&dir);
+    create_dir(tmp.path())?;
+    let sheet = tmp.path().join(sprite::SHEET);
+    run(
+        &tools.ffmpeg,
+        &package_args(Format::Sprite, master, tmp.path(), plan),
+        Stdout::Ignore,
+    )
+    .await?
+    .check(ErrorKind::EncodeFailed, "making the seek-preview sprite")?;
+    let json = probe_json(tools, &sheet).await?;
+    let size = json
+        .streams
+        .first()
+        .map(|s| (s.width.unwrap_or(0), s.height.unwrap_or(0)));
+    let want = (grid.columns * grid.tile_width, grid.rows * grid.tile_height);
+    if size != Some(want) {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            format!("the sprite sheet is {size:?}, planned {want:?}"),
+        ));
+    }
+    let vtt_name = main.rsplit('/').next().unwrap_or("thumbnails.vtt");
+    std::fs::write(
+        tmp.path().join(vtt_name),
+        sprite::thumbnails_vtt(&grid, seconds),
+    )?;
+    tmp.commit(&dir)?;
+    let files: Vec<PackagedFile> = vec![
+        file_entry(
+            dir.join(sprite::SHEET),
+            format!("{dir_rel}/{}", sprite::SHEET),
+        )?,
+        file_entry(dir.join(vtt_name), main.clone())?,
+    ];
+    Ok(Packaged {
+        format: Format::Sprite,
+        files,
+        duration_seconds: Some(seconds),
+        bitrate_kbps: None,
+    })
 }
 
 fn file_name(path: &Path) -> String {

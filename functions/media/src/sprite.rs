@@ -8,19 +8,15 @@
 //! costs one image of bounded size. Tile k is the first frame at or after
 //! `k * interval` (ffmpeg's `select`, one decode of the joined video); its
 //! cue lasts until the next tile's time, the last one until the video ends.
+//! Making and checking the files is merge's (package.rs), like every output.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use vpf_core::job::{Format, JobPlan};
-use vpf_core::{Error, ErrorKind, Result};
+use vpf_core::job::JobPlan;
 
-use crate::Tools;
-use crate::output::{Packaged, PackagedFile, file_entry, main_rel};
-use crate::probe::probe_json;
-use crate::run::{Stdout, args, ffmpeg_base, run};
-use crate::temp::{Temp, create_dir};
+use crate::run::{args, ffmpeg_base};
 use crate::transcode::output_size;
 
 /// Most tiles on the sheet.
@@ -80,14 +76,9 @@ pub fn sprite_grid(seconds: f64, last_frame: f64, size: (u32, u32)) -> SpriteGri
 /// The layout for a job's video (its probed length, last frame and output size).
 pub fn grid(plan: &JobPlan) -> SpriteGrid {
     let video = plan.info.video.clone().unwrap_or_default();
-    let frame = if video.frame_rate_num > 0 {
-        video.frame_rate_den as f64 / video.frame_rate_num as f64
-    } else {
-        0.0
-    };
     sprite_grid(
         video.duration_seconds,
-        frame,
+        video.frame_seconds(),
         output_size(&video, plan.request.profile.max_height),
     )
 }
@@ -158,62 +149,6 @@ pub fn thumbnails_vtt(g: &SpriteGrid, seconds: f64) -> String {
         );
     }
     out
-}
-
-/// Make the sheet and its WebVTT file under `out_dir/sprite/` from the
-/// joined video; the sheet is checked to decode at the
-/// planned size before either is kept.
-pub(crate) async fn make_sprite(
-    tools: &Tools,
-    master: &Path,
-    out_dir: &Path,
-    plan: &JobPlan,
-) -> Result<Packaged> {
-    let grid = grid(plan);
-    let seconds = plan
-        .info
-        .video
-        .as_ref()
-        .map(|v| v.duration_seconds)
-        .unwrap_or(0.0);
-    let main = main_rel(Format::Sprite, &plan.request.stem);
-    let dir_rel = main.rsplit_once('/').map(|(d, _)| d).unwrap_or("sprite");
-    let dir = out_dir.join(dir_rel);
-    let tmp = Temp::beside(&dir);
-    create_dir(tmp.path())?;
-    let sheet = tmp.path().join(SHEET);
-    run(
-        &tools.ffmpeg,
-        &sprite_args(master, &sheet, &grid),
-        Stdout::Ignore,
-    )
-    .await?
-    .check(ErrorKind::EncodeFailed, "making the seek-preview sprite")?;
-    let json = probe_json(tools, &sheet).await?;
-    let size = json
-        .streams
-        .first()
-        .map(|s| (s.width.unwrap_or(0), s.height.unwrap_or(0)));
-    let want = (grid.columns * grid.tile_width, grid.rows * grid.tile_height);
-    if size != Some(want) {
-        return Err(Error::new(
-            ErrorKind::VerifyFailed,
-            format!("the sprite sheet is {size:?}, planned {want:?}"),
-        ));
-    }
-    let vtt_name = main.rsplit('/').next().unwrap_or("thumbnails.vtt");
-    std::fs::write(tmp.path().join(vtt_name), thumbnails_vtt(&grid, seconds))?;
-    tmp.commit(&dir)?;
-    let files: Vec<PackagedFile> = vec![
-        file_entry(dir.join(SHEET), format!("{dir_rel}/{SHEET}"))?,
-        file_entry(dir.join(vtt_name), main.clone())?,
-    ];
-    Ok(Packaged {
-        format: Format::Sprite,
-        files,
-        duration_seconds: Some(seconds),
-        bitrate_kbps: None,
-    })
 }
 
 #[cfg(test)]

@@ -45,10 +45,6 @@ fn source_video(plan: &JobPlan) -> Result<&VideoInfo> {
 }
 
 /// One frame of the source, seconds (the average frame for a variable rate).
-fn frame_seconds(v: &VideoInfo) -> f64 {
-    v.frame_rate_den.max(1) as f64 / v.frame_rate_num.max(1) as f64
-}
-
 /// Decode every video and audio frame of `input` and return the number of
 /// video frames. Any decode error fails.
 pub async fn decode(tools: &Tools, input: &Path) -> Result<u64> {
@@ -171,7 +167,7 @@ pub async fn decode_at(tools: &Tools, input: &Path, times: &[f64]) -> Result<Vec
 /// it is a key frame at the piece's place on the timeline.
 async fn decode_joins(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> {
     let src = source_video(plan)?;
-    let half = frame_seconds(src) / 2.0;
+    let half = src.frame_seconds() / 2.0;
     let mut pieces: Vec<_> = plan.pieces.iter().collect();
     pieces.sort_by_key(|p| p.index);
     let origin = pieces.first().map(|p| p.start_seconds).unwrap_or(0.0);
@@ -388,7 +384,7 @@ async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<C
         (s as f64 * tb, (e - s) as f64 * tb)
     };
 
-    let frame = frame_seconds(src);
+    let frame = src.frame_seconds();
     let vt = timing.get(&vs.index).cloned().unwrap_or_default();
     if vt.packets != src.frames {
         problems.push(format!(
@@ -799,7 +795,7 @@ pub fn verify_media_playlist(
         }
         return failed(&format!("the HLS audio rendition {k}"), problems);
     }
-    let tolerance = frame_seconds(src) + 0.001;
+    let tolerance = src.frame_seconds() + 0.001;
     if (p.seconds() - src.duration_seconds).abs() > tolerance {
         problems.push(format!(
             "segments add up to {:.6} s, the video lasts {:.6} s (tolerance {tolerance:.6} s)",
