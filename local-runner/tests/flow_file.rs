@@ -93,6 +93,7 @@ fn handlers() -> Script {
                         objects: 1,
                         duration_seconds: Some(65.0),
                         bitrate_kbps: None,
+                        renditions: vec![],
                     })
                     .collect(),
             })

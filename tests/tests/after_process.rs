@@ -105,6 +105,7 @@ async fn success_writes_the_manifest_notifies_and_cleans() {
                 objects: 1,
                 duration_seconds: Some(4.0),
                 bitrate_kbps: Some(2.0),
+                renditions: vec![],
             }],
         }),
         error: None,

@@ -23,6 +23,7 @@ pub const PRESET: &str = "PRESET";
 pub const MAX_HEIGHT: &str = "MAX_HEIGHT";
 pub const AUDIO_KBPS: &str = "AUDIO_KBPS";
 pub const GIF_SECONDS: &str = "GIF_SECONDS";
+pub const LADDER: &str = "LADDER";
 pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
 
 /// A variable's value; unset and empty are the same.
@@ -52,7 +53,8 @@ pub fn nas_mount() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(crate::nas::DEFAULT_MOUNT))
 }
 
-/// The encoding profile from `CRF`, `PRESET`, `MAX_HEIGHT`, `AUDIO_KBPS`, `GIF_SECONDS`.
+/// The encoding profile from `CRF`, `PRESET`, `MAX_HEIGHT`, `AUDIO_KBPS`,
+/// `GIF_SECONDS`, `LADDER`.
 pub fn profile() -> Result<Profile> {
     let d = Profile::default();
     let p = Profile {
@@ -64,6 +66,7 @@ pub fn profile() -> Result<Profile> {
         },
         audio_kbps: parse_or(AUDIO_KBPS, d.audio_kbps)?,
         gif_seconds: parse_or(GIF_SECONDS, d.gif_seconds)?,
+        ladder: parse_or(LADDER, d.ladder)?,
     };
     p.validate()?;
     Ok(p)

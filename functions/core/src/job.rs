@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ladder::{Ladder, Rendition};
 
 /// Output formats. Every one is packaged from the same single encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -28,10 +29,14 @@ pub enum Format {
     /// Seek previews: a sprite sheet of thumbnails and the WebVTT file
     /// players read it through (`sprite/thumbnails.vtt`).
     Sprite,
+    /// Adaptive streaming: the ladder's renditions as CMAF (fragmented MP4)
+    /// segments, with an HLS master playlist (`abr/master.m3u8`) and a
+    /// DASH manifest (`abr/manifest.mpd`) over the same segments.
+    Abr,
 }
 
 impl Format {
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Mp4,
         Format::Flv,
         Format::Hls,
@@ -39,6 +44,7 @@ impl Format {
         Format::Gif,
         Format::Jpg,
         Format::Sprite,
+        Format::Abr,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +56,7 @@ impl Format {
             Format::Gif => "gif",
             Format::Jpg => "jpg",
             Format::Sprite => "sprite",
+            Format::Abr => "abr",
         }
     }
 
@@ -76,8 +83,13 @@ impl Format {
         Format::ALL.map(Format::as_str).join(", ")
     }
 
-    /// Whether the format carries several audio tracks and subtitles.
-    pub fn carries_tracks(self) -> bool {
+    /// Whether the format carries several audio tracks.
+    pub fn carries_audio_tracks(self) -> bool {
+        matches!(self, Format::Mp4 | Format::Hls | Format::Abr)
+    }
+
+    /// Whether the format carries text subtitles.
+    pub fn carries_subtitles(self) -> bool {
         matches!(self, Format::Mp4 | Format::Hls)
     }
 }
@@ -93,6 +105,7 @@ impl FromStr for Format {
             "gif" => Ok(Format::Gif),
             "jpg" | "jpeg" => Ok(Format::Jpg),
             "sprite" | "thumbnails" => Ok(Format::Sprite),
+            "abr" | "cmaf" | "dash" | "ladder" => Ok(Format::Abr),
             other => Err(Error::invalid(format!(
                 "unknown output format {other:?}; choose from {}",
                 Format::names()
@@ -121,6 +134,8 @@ pub struct Profile {
     pub audio_kbps: u32,
     /// Seconds of the GIF preview.
     pub gif_seconds: f64,
+    /// The adaptive-streaming ladder (`abr` output).
+    pub ladder: Ladder,
 }
 
 pub const PRESETS: [&str; 10] = [
@@ -144,6 +159,7 @@ impl Default for Profile {
             max_height: None,
             audio_kbps: 128,
             gif_seconds: 3.0,
+            ladder: Ladder::default(),
         }
     }
 }
@@ -252,6 +268,7 @@ impl JobRequest {
         match format {
             Format::Hls => format!("{}/hls/index.m3u8", self.output_base),
             Format::Sprite => format!("{}/sprite/thumbnails.vtt", self.output_base),
+            Format::Abr => format!("{}/abr/master.m3u8", self.output_base),
             f => format!("{}/{}.{}", self.output_base, self.stem, f.as_str()),
         }
     }
@@ -327,13 +344,13 @@ impl MediaInfo {
     }
 
     /// The audio tracks a job asking for `formats` encodes: all of
-    /// [`MediaInfo::audio_plan`] when an output carries several (MP4, HLS);
+    /// [`MediaInfo::audio_plan`] when an output carries several (MP4, HLS, ABR);
     /// only the default one when the outputs carry one (FLV, AVI); none
     /// when no output has sound (GIF, JPEG, sprite). Nothing is encoded
     /// that no output carries.
     pub fn audio_plan_for(&self, formats: &[Format]) -> Vec<u32> {
         let all = self.audio_plan();
-        if formats.iter().any(|f| f.carries_tracks()) {
+        if formats.iter().any(|f| f.carries_audio_tracks()) {
             return all;
         }
         if !formats
@@ -350,10 +367,20 @@ impl MediaInfo {
         default.into_iter().collect()
     }
 
+    /// The adaptive-streaming renditions a job asking for `formats` with
+    /// `profile` encodes: the ladder's, planned for this picture, when
+    /// `abr` is asked for; else none.
+    pub fn renditions_for(&self, formats: &[Format], profile: &Profile) -> Vec<Rendition> {
+        match (&self.video, formats.contains(&Format::Abr)) {
+            (Some(v), true) => profile.ladder.plan(v, profile.max_height),
+            _ => Vec::new(),
+        }
+    }
+
     /// The subtitle tracks a job asking for `formats` carries: the text ones
     /// when an output holds subtitles (MP4, HLS), else none.
     pub fn subtitle_plan_for(&self, formats: &[Format]) -> Vec<u32> {
-        if formats.iter().any(|f| f.carries_tracks()) {
+        if formats.iter().any(|f| f.carries_subtitles()) {
             self.subtitle_plan()
         } else {
             Vec::new()
@@ -448,6 +475,15 @@ impl Hdr {
 }
 
 impl VideoInfo {
+    /// The picture's size as players show it: the coded size, turned by
+    /// the rotation.
+    pub fn upright_size(&self) -> (u32, u32) {
+        match self.rotation % 180 {
+            0 => (self.width, self.height),
+            _ => (self.height, self.width),
+        }
+    }
+
     /// One frame at the stream's rate, seconds.
     pub fn frame_seconds(&self) -> f64 {
         self.frame_rate_den.max(1) as f64 / self.frame_rate_num.max(1) as f64
@@ -633,6 +669,11 @@ pub struct JobPlan {
     /// output order.
     #[serde(default)]
     pub subtitle_tracks: Vec<u32>,
+    /// The adaptive-streaming renditions, largest first (empty unless the
+    /// job asks for `abr`). Each piece is decoded once and encoded to every
+    /// one; the largest is also what every other format is made from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<Rendition>,
 }
 
 impl JobPlan {
@@ -760,6 +801,9 @@ pub struct OutputObject {
     pub objects: u32,
     pub duration_seconds: Option<f64>,
     pub bitrate_kbps: Option<f64>,
+    /// `abr`: each rendition, largest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<crate::ladder::RenditionOutcome>,
 }
 
 /// Merge's answer.

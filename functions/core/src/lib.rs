@@ -3,7 +3,8 @@
 //! Everything that crosses a process boundary is defined here exactly once:
 //! the OSS event ([`event`]), the payloads that travel through the workflow
 //! ([`job`]), the error types the workflow retries or catches ([`error`]),
-//! and the layout of a job's folder on NAS ([`nas`]).
+//! the layout of a job's folder on NAS ([`nas`]) and the adaptive-streaming
+//! ladder ([`ladder`]).
 
 pub mod config;
 pub mod credentials;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod job;
 pub mod keys;
+pub mod ladder;
 pub mod nas;
 pub mod tracks;
 

@@ -32,6 +32,23 @@ pub struct JobDir {
     path: PathBuf,
 }
 
+/// Where rendition `k` of an encoded piece is, beside rendition 0 at
+/// `encoded` (`00003.nut`, `00003-r1.nut`, ...).
+pub fn rendition_file(encoded: &Path, k: usize) -> PathBuf {
+    if k == 0 {
+        return encoded.to_path_buf();
+    }
+    let stem = encoded
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match encoded.extension() {
+        Some(ext) => format!("{stem}-r{k}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-r{k}"),
+    };
+    encoded.with_file_name(name)
+}
+
 impl JobDir {
     /// The folder of `job_id` under the NAS mount (not created).
     pub fn new(mount: &Path, job_id: &str) -> Result<JobDir> {
@@ -96,6 +113,11 @@ impl JobDir {
     /// the joined video keeps exact frame durations (29.97 fps stays 1001/30000).
     pub fn encoded(&self, index: u32) -> PathBuf {
         self.encoded_dir().join(format!("{index:05}.nut"))
+    }
+    /// A piece's rendition `k` of the job's ladder (`k` 0, the largest, is
+    /// [`JobDir::encoded`] itself: the other formats are made from it).
+    pub fn encoded_rendition(&self, index: u32, k: usize) -> PathBuf {
+        rendition_file(&self.encoded(index), k)
     }
     /// The once-encoded AAC audio track (the source's first: see [`JobDir::audio_track`]).
     pub fn audio(&self) -> PathBuf {

@@ -83,7 +83,7 @@ impl JobPlan {
             if at.is_some() {
                 for &f in formats {
                     match f {
-                        Format::Mp4 | Format::Hls => kept_in.push(KeptIn {
+                        Format::Mp4 | Format::Hls | Format::Abr => kept_in.push(KeptIn {
                             format: f,
                             codec: "aac".into(),
                             default: is_default,
@@ -153,6 +153,10 @@ impl JobPlan {
                                 "{} has no text subtitle track",
                                 f.as_str().to_ascii_uppercase()
                             ),
+                        }),
+                        Format::Abr => left_out.push(LeftOut {
+                            format: f,
+                            reason: "the adaptive-streaming presentation carries no subtitles yet (the MP4 and the TS HLS do)".into(),
                         }),
                         Format::Gif | Format::Jpg | Format::Sprite => {}
                     }
@@ -379,6 +383,7 @@ mod tests {
             piece_seconds: 10.0,
             pieces: vec![],
             cutting: Default::default(),
+            renditions: vec![],
         }
     }
 

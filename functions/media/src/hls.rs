@@ -36,7 +36,7 @@ use crate::verify::{
 pub const MASTER: &str = "index.m3u8";
 /// The video variant's media playlist.
 pub const VIDEO: &str = "video.m3u8";
-const AUDIO_GROUP: &str = "audio";
+pub(crate) const AUDIO_GROUP: &str = "audio";
 const SUBTITLE_GROUP: &str = "subs";
 
 /// Whether the job's HLS output is a master playlist with renditions.
@@ -461,21 +461,13 @@ pub fn verify_subtitle_rendition(
     }
 }
 
-/// Everything the master playlist says, from the plan and the media
-/// playlists already in `dir`.
-pub(crate) fn master_playlist(
-    dir: &Path,
-    plan: &JobPlan,
-    size: (u32, u32),
-    codecs: Option<String>,
-) -> Result<MasterPlaylist> {
-    let audio_plan = plan.audio_plan();
+/// The `#EXT-X-MEDIA` lines of the job's audio tracks, one group
+/// (`AUDIO="audio"`): named by title or language, the language as BCP 47,
+/// the default track flagged; `uri(k)` is rendition `k`'s media playlist.
+pub(crate) fn audio_media(plan: &JobPlan, uri: impl Fn(usize) -> String) -> Vec<Media> {
     let default_audio = plan.default_audio();
-    let (video, video_paths) = read_playlist(&dir.join(VIDEO))?;
-    let (mut peak, mut avg) = rates(&video, &video_paths)?;
-    let mut audio_peak = 0.0f64;
-    let mut audio_avg = 0.0f64;
-    let audio_info: Vec<_> = audio_plan
+    let audio_info: Vec<_> = plan
+        .audio_plan()
         .iter()
         .map(|&n| plan.info.audio_track(n))
         .collect();
@@ -491,14 +483,11 @@ pub(crate) fn master_playlist(
             .collect::<Vec<_>>(),
         "Audio",
     );
-    let mut media = Vec::new();
-    for (k, (a, name)) in audio_info.iter().zip(audio_names).enumerate() {
-        let (p, paths) = read_playlist(&dir.join(audio_playlist(k)))?;
-        let (pk, av) = rates(&p, &paths)?;
-        audio_peak = audio_peak.max(pk);
-        audio_avg = audio_avg.max(av);
-        let channels = a.map(|a| a.channels).filter(|&c| c == 1).unwrap_or(2);
-        media.push(Media {
+    audio_info
+        .iter()
+        .zip(audio_names)
+        .enumerate()
+        .map(|(k, (a, name))| Media {
             kind: "AUDIO".into(),
             group: AUDIO_GROUP.into(),
             name,
@@ -506,10 +495,40 @@ pub(crate) fn master_playlist(
             default: Some(k) == default_audio,
             autoselect: true,
             forced: false,
-            channels: Some(channels),
-            uri: audio_playlist(k),
-        });
+            channels: Some(a.map(|a| a.channels).filter(|&c| c == 1).unwrap_or(2)),
+            uri: uri(k),
+        })
+        .collect()
+}
+
+/// `FRAME-RATE`: the stream's rate, three decimals.
+pub(crate) fn frame_rate(plan: &JobPlan) -> Option<String> {
+    plan.info.video.as_ref().and_then(|v| {
+        (v.frame_rate_den > 0)
+            .then(|| format!("{:.3}", v.frame_rate_num as f64 / v.frame_rate_den as f64))
+    })
+}
+
+/// Everything the master playlist says, from the plan and the media
+/// playlists already in `dir`.
+pub(crate) fn master_playlist(
+    dir: &Path,
+    plan: &JobPlan,
+    size: (u32, u32),
+    codecs: Option<String>,
+) -> Result<MasterPlaylist> {
+    let audio_plan = plan.audio_plan();
+    let (video, video_paths) = read_playlist(&dir.join(VIDEO))?;
+    let (mut peak, mut avg) = rates(&video, &video_paths)?;
+    let mut audio_peak = 0.0f64;
+    let mut audio_avg = 0.0f64;
+    for k in 0..audio_plan.len() {
+        let (p, paths) = read_playlist(&dir.join(audio_playlist(k)))?;
+        let (pk, av) = rates(&p, &paths)?;
+        audio_peak = audio_peak.max(pk);
+        audio_avg = audio_avg.max(av);
     }
+    let mut media = audio_media(plan, audio_playlist);
     let subs: Vec<_> = plan
         .subtitle_tracks
         .iter()
@@ -544,10 +563,7 @@ pub(crate) fn master_playlist(
     }
     peak += audio_peak;
     avg += audio_avg;
-    let frame_rate = plan.info.video.as_ref().and_then(|v| {
-        (v.frame_rate_den > 0)
-            .then(|| format!("{:.3}", v.frame_rate_num as f64 / v.frame_rate_den as f64))
-    });
+    let frame_rate = frame_rate(plan);
     let has_audio = !audio_plan.is_empty();
     let codecs = codecs.map(|c| match has_audio {
         // Our AAC encode is AAC-LC.

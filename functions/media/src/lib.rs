@@ -12,7 +12,8 @@
 //! 4. [`merge`]: pieces joined in order with the audio and subtitles,
 //!    verified ([`verify`], [`verify_hls`]), and packaged into every format
 //!    from that one encode (HLS with alternate renditions when there are
-//!    several audio tracks or subtitles).
+//!    several audio tracks or subtitles), and the ladder's renditions as
+//!    CMAF HLS and DASH ([`abr`]).
 //!
 //! Argument lists are built by pure functions (`*_args`) so they can be
 //! tested without ffmpeg. Every output is written under a temporary name and
@@ -21,7 +22,9 @@
 //! probed fine is `EncodeFailed`, an output that fails its checks is
 //! `VerifyFailed`.
 
+pub mod abr;
 mod audio;
+pub mod cmaf;
 mod hls;
 mod output;
 mod package;
@@ -59,8 +62,8 @@ pub use subtitles::{
 };
 pub use tools::{LAYER_BIN, Tools};
 pub use transcode::{
-    KEYFRAME_SECONDS, encoder_time_base, output_size, piece_muxer, transcode_args, transcode_piece,
-    video_filter,
+    KEYFRAME_SECONDS, encoded_size, encoder_time_base, keyframe_interval, ladder_graph,
+    output_size, piece_muxer, transcode_args, transcode_piece, video_filter,
 };
 pub use verify::{
     AAC_FRAME, Counted, Decoded, HlsContent, Playlist, SegmentScan, decode, decode_at, verify,

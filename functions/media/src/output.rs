@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use vpf_core::job::Format;
+use vpf_core::ladder::RenditionOutcome;
 use vpf_core::nas::write_atomic;
 use vpf_core::{Error, ErrorKind, Result};
 
@@ -40,6 +41,8 @@ pub struct Packaged {
     pub files: Vec<PackagedFile>,
     pub duration_seconds: Option<f64>,
     pub bitrate_kbps: Option<f64>,
+    /// `abr`: what each rendition holds.
+    pub renditions: Vec<RenditionOutcome>,
 }
 
 impl Packaged {
@@ -57,6 +60,7 @@ pub fn main_rel(format: Format, stem: &str) -> String {
     match format {
         Format::Hls => "hls/index.m3u8".into(),
         Format::Sprite => "sprite/thumbnails.vtt".into(),
+        Format::Abr => format!("{}/{}", crate::abr::DIR, crate::abr::MASTER),
         f => format!("{stem}.{}", f.as_str()),
     }
 }
@@ -71,6 +75,8 @@ fn content_type(rel: &str) -> &'static str {
         "gif" => "image/gif",
         "jpg" => "image/jpeg",
         "vtt" => "text/vtt",
+        "m4s" => "video/iso.segment",
+        "mpd" => "application/dash+xml",
         _ => "application/octet-stream",
     }
 }

@@ -33,6 +33,7 @@ use vpf_core::nas::{JobDir, write_atomic};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
+use crate::abr;
 use crate::hls;
 use crate::output::{Packaged, PackagedFile, file_entry, hls_muxer, main_rel, set_hls_durations};
 use crate::probe::{count_video_packets, num, probe_json};
@@ -159,6 +160,13 @@ fn single_track_maps(plan: &JobPlan) -> Vec<OsString> {
 pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -> Vec<OsString> {
     let mut a = ffmpeg_base();
     match format {
+        // A one-rendition presentation of the joined video, segments only
+        // (`out` is its folder). A job's ladder is packaged from its
+        // renditions' pieces instead ([`crate::abr::make`]).
+        Format::Abr => {
+            a.extend(args!["-i", master, "-map", "0:V:0", "-map", "0:a?"]);
+            a.extend(crate::abr::dash_muxer(out));
+        }
         // `out` is the sprite's folder.
         Format::Sprite => {
             return sprite::sprite_args(master, &out.join(sprite::SHEET), &sprite::grid(plan));
@@ -267,6 +275,7 @@ fn with_rate(format: Format, files: Vec<PackagedFile>, duration: Option<f64>) ->
         files,
         duration_seconds: duration,
         bitrate_kbps,
+        renditions: Vec::new(),
     }
 }
 
@@ -392,13 +401,13 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
 
     let others: Vec<_> = formats
         .iter()
-        .filter(|f| !matches!(f, Format::Mp4 | Format::Hls))
+        .filter(|f| !matches!(f, Format::Mp4 | Format::Hls | Format::Abr))
         .map(|&f| match f {
             Format::Sprite => make_sprite(tools, &master, &out_dir, plan).boxed(),
             f => make_file(tools, f, &master, &out_dir, plan).boxed(),
         })
         .collect();
-    let (counted, (), hls, mut made) = tokio::try_join!(
+    let (counted, (), hls, abr, mut made) = tokio::try_join!(
         verify(tools, &master, plan),
         verify_mp4_subtitles(tools, &master, &cues),
         async {
@@ -406,6 +415,12 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
                 true => make_hls(tools, &master, &out_dir, plan, video.duration_seconds)
                     .await
                     .map(Some),
+                false => Ok(None),
+            }
+        },
+        async {
+            match formats.contains(&Format::Abr) {
+                true => abr::make(tools, plan, jobdir, &out_dir).await.map(Some),
                 false => Ok(None),
             }
         },
@@ -444,6 +459,12 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         }
         None => {}
     }
+    if let Some((tmp, presentation)) = abr {
+        abr::finish(tmp.path(), plan, &counted, &presentation)?;
+        let dir = out_dir.join(abr::DIR);
+        tmp.commit(&dir)?;
+        made.push(abr_packaged(&dir, plan, &presentation)?);
+    }
     if wants_mp4 {
         let rel = main_rel(Format::Mp4, stem);
         made.push(with_rate(
@@ -457,6 +478,36 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     let mut by_format: HashMap<Format, Packaged> =
         made.into_iter().map(|p| (p.format, p)).collect();
     Ok(formats.iter().filter_map(|f| by_format.remove(f)).collect())
+}
+
+/// The presentation's files in upload order: each rendition's segments,
+/// initialization segment and media playlist, then the DASH manifest, the
+/// master playlist last (a reader never finds a playlist naming a file not
+/// yet uploaded).
+fn abr_packaged(dir: &Path, plan: &JobPlan, p: &abr::Presentation) -> Result<Packaged> {
+    let mut files = Vec::new();
+    for t in p.video.iter().chain(&p.audio) {
+        let folder = dir.join(&t.folder);
+        let rel = |name: &str| format!("{}/{}/{name}", abr::DIR, t.folder);
+        for s in &t.segments {
+            files.push(file_entry(folder.join(&s.file), rel(&s.file))?);
+        }
+        files.push(file_entry(folder.join(abr::INIT), rel(abr::INIT))?);
+        files.push(file_entry(folder.join(abr::PLAYLIST), rel(abr::PLAYLIST))?);
+    }
+    for name in [abr::MPD, abr::MASTER] {
+        files.push(file_entry(dir.join(name), format!("{}/{name}", abr::DIR))?);
+    }
+    let seconds = p.video.first().map(abr::Track::duration_seconds);
+    let mut packaged = with_rate(Format::Abr, files, seconds);
+    // The rate of one viewing: the top rendition and one audio track,
+    // not every rendition's bytes together.
+    packaged.bitrate_kbps = p
+        .video
+        .first()
+        .map(|t| (t.average_bps() + p.audio.first().map_or(0.0, abr::Track::average_bps)) / 1000.0);
+    packaged.renditions = abr::outcomes(plan, p);
+    Ok(packaged)
 }
 
 /// What [`make_hls`] measured.
@@ -556,6 +607,7 @@ async fn make_sprite(
         files,
         duration_seconds: Some(seconds),
         bitrate_kbps: None,
+        renditions: Vec::new(),
     })
 }
 

@@ -17,7 +17,7 @@ use std::path::Path;
 use vpf_core::job::JobPlan;
 
 use crate::run::{args, ffmpeg_base};
-use crate::transcode::output_size;
+use crate::transcode::encoded_size;
 
 /// Most tiles on the sheet.
 pub const MAX_TILES: u32 = 100;
@@ -79,7 +79,7 @@ pub fn grid(plan: &JobPlan) -> SpriteGrid {
     sprite_grid(
         video.duration_seconds,
         video.frame_seconds(),
-        output_size(&video, plan.request.profile.max_height),
+        encoded_size(&video, plan),
     )
 }
 

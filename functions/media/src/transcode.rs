@@ -22,17 +22,24 @@
 //! - Joins: each piece starts with an IDR frame and uses closed GOPs, one key
 //!   frame every two seconds (so HLS can cut segments), all pieces with the
 //!   same settings, so the concat demuxer joins them by stream copy.
+//! - Ladder: a job asking for adaptive streaming decodes each piece once and
+//!   encodes every rendition of its ladder from that decode (one ffmpeg, a
+//!   `split` filter), with key frames at the same frames in every one.
 
 use std::ffi::OsString;
 use std::path::Path;
 
-use ffmpeg_sidecar::command::FfmpegCommand;
+use std::path::PathBuf;
+
+use futures_util::future::try_join_all;
 use vpf_core::job::{Colour, Hdr, JobPlan, Piece, Profile, VideoInfo};
+use vpf_core::ladder::Rendition;
+use vpf_core::nas::rendition_file;
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
 use crate::probe::count_video_packets;
-use crate::run::{Stdout, run};
+use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::Temp;
 
 /// Seconds between key frames in the encoded video.
@@ -41,11 +48,7 @@ pub const KEYFRAME_SECONDS: f64 = 2.0;
 /// The size of the encoded picture: upright, never larger than the source,
 /// at most `max_height` tall, both sides even.
 pub fn output_size(video: &VideoInfo, max_height: Option<u32>) -> (u32, u32) {
-    let (w, h) = if video.rotation % 180 != 0 {
-        (video.height, video.width)
-    } else {
-        (video.width, video.height)
-    };
+    let (w, h) = video.upright_size();
     match max_height {
         Some(max) if h > max => {
             let th = (max & !1).max(2);
@@ -56,8 +59,19 @@ pub fn output_size(video: &VideoInfo, max_height: Option<u32>) -> (u32, u32) {
     }
 }
 
-/// The video filter chain for one piece.
-pub fn video_filter(video: &VideoInfo, profile: &Profile, piece: &Piece) -> String {
+/// The size of the joined video every other format is made from: the
+/// ladder's largest rendition when the job has one, else [`output_size`].
+pub fn encoded_size(video: &VideoInfo, plan: &JobPlan) -> (u32, u32) {
+    match plan.renditions.first() {
+        Some(r) => (r.width, r.height),
+        None => output_size(video, plan.request.profile.max_height),
+    }
+}
+
+/// What is done to every frame before it is sized: hidden frames dropped,
+/// fields joined, HDR mapped, the picture turned upright. `None` when
+/// nothing is.
+fn picture_filter(video: &VideoInfo, piece: &Piece) -> Option<String> {
     let mut f: Vec<String> = Vec::new();
     if piece.drop_head > 0 || piece.drop_tail > 0 {
         // Frames the source's edit list hides: decoded as references, not shown.
@@ -82,21 +96,57 @@ pub fn video_filter(video: &VideoInfo, profile: &Profile, piece: &Piece) -> Stri
         270 => f.push("transpose=cclock".into()),
         _ => {}
     }
-    let (rw, rh) = if video.rotation % 180 != 0 {
-        (video.height, video.width)
+    (!f.is_empty()).then(|| f.join(","))
+}
+
+/// The upright picture brought to `size`: nothing when it is that size, a
+/// crop of the odd row or column when that is all, else a scale.
+fn fit_filter(video: &VideoInfo, (w, h): (u32, u32)) -> Option<String> {
+    let (rw, rh) = video.upright_size();
+    if (w, h) == (rw, rh) {
+        None
+    } else if (w, h) == ((rw & !1).max(2), (rh & !1).max(2)) && w <= rw && h <= rh {
+        Some(format!("crop={w}:{h}:0:0"))
     } else {
-        (video.width, video.height)
-    };
-    let (w, h) = output_size(video, profile.max_height);
-    if h < rh {
-        f.push(format!("scale={w}:{h}"));
-    } else if (w, h) != (rw, rh) {
-        f.push(format!("crop={w}:{h}:0:0"));
+        Some(format!("scale={w}:{h}"))
     }
-    if f.is_empty() {
-        f.push("null".into());
+}
+
+/// The video filter chain for one piece encoded once (no ladder).
+pub fn video_filter(video: &VideoInfo, profile: &Profile, piece: &Piece) -> String {
+    let parts: Vec<String> = [
+        picture_filter(video, piece),
+        fit_filter(video, output_size(video, profile.max_height)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match parts.is_empty() {
+        true => "null".into(),
+        false => parts.join(","),
     }
-    f.join(",")
+}
+
+/// The filter graph that decodes a piece once and feeds every rendition:
+/// the picture filters, a `split`, and each rendition's size, labelled
+/// `[v0]`, `[v1]`, ... (largest first).
+pub fn ladder_graph(video: &VideoInfo, piece: &Piece, renditions: &[Rendition]) -> String {
+    let head = picture_filter(video, piece).unwrap_or_else(|| "null".into());
+    let n = renditions.len();
+    let mut graph = format!("[0:V:0]{head}");
+    if n > 1 {
+        graph.push_str(&format!(",split={n}"));
+        for k in 0..n {
+            graph.push_str(&format!("[s{k}]"));
+        }
+    } else {
+        graph.push_str("[s0]");
+    }
+    for (k, r) in renditions.iter().enumerate() {
+        let fit = fit_filter(video, (r.width, r.height)).unwrap_or_else(|| "null".into());
+        graph.push_str(&format!(";[s{k}]{fit}[v{k}]"));
+    }
+    graph
 }
 
 /// bwdif's parity for an interlaced source: the field shown first
@@ -233,12 +283,54 @@ pub fn piece_muxer(path: &Path) -> Result<&'static str> {
     }
 }
 
-/// The ffmpeg arguments that encode `input` (one piece) into `output` with
-/// container `muxer`. Built with ffmpeg-sidecar's command builder.
+/// Frames between key frames: [`KEYFRAME_SECONDS`] at the stream's rate.
+pub fn keyframe_interval(video: &VideoInfo) -> u32 {
+    ((KEYFRAME_SECONDS / video.frame_seconds()).round() as u32).clamp(1, 600)
+}
+
+/// The encoder settings every output of a piece shares: H.264, every frame
+/// passed with its own timestamp, closed GOPs of [`keyframe_interval`]
+/// frames, upright with no rotation flag, colour tags after a tone map.
+/// With a ladder, x264's scene-cut key frames are off (each rendition
+/// would place its own, at different frames) and key frames come at
+/// exactly every interval from the piece's first frame, so every rendition
+/// has them at the same instants and players can switch at any segment.
+fn encoder_args(video: &VideoInfo, profile: &Profile, ladder: bool) -> Vec<OsString> {
+    let gop = keyframe_interval(video);
+    let mut a = args![
+        "-c:v",
+        "libx264",
+        "-crf",
+        profile.crf.to_string(),
+        "-preset",
+        &profile.preset,
+        "-pix_fmt",
+        "yuv420p",
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base:v",
+        encoder_time_base(video),
+        "-g",
+        gop.to_string(),
+        "-flags:v",
+        "+cgop",
+    ];
+    if ladder {
+        a.extend(args!["-keyint_min", gop.to_string(), "-sc_threshold", "0"]);
+    }
+    a.extend(args!["-metadata:s:v:0", "rotate=0"]);
+    a.extend(colour_tags(video).into_iter().map(OsString::from));
+    a
+}
+
+/// The ffmpeg arguments that encode `input` (one piece) with container
+/// `muxer`: into `outputs[0]` alone when the job has no ladder; else
+/// decoded once into every rendition, `outputs[k]` for
+/// `plan.renditions[k]`, each rate-capped (CRF under `maxrate`, a VBV
+/// buffer of two seconds) so that what a playlist declares holds.
 pub fn transcode_args(
-    tools: &Tools,
     input: &Path,
-    output: &Path,
+    outputs: &[PathBuf],
     muxer: &str,
     plan: &JobPlan,
     piece: &Piece,
@@ -249,32 +341,47 @@ pub fn transcode_args(
         .as_ref()
         .ok_or_else(|| Error::invalid("the job plan has no video stream"))?;
     let profile = &plan.request.profile;
-    let fps = video.frame_rate_num.max(1) as f64 / video.frame_rate_den.max(1) as f64;
-    let gop = ((fps * KEYFRAME_SECONDS).round() as u32).clamp(1, 600);
-
-    let mut cmd = FfmpegCommand::new_with_path(&tools.ffmpeg);
-    cmd.hide_banner()
-        .args(["-nostdin", "-stats"])
-        .overwrite()
-        .arg("-noautorotate")
-        .input(input)
-        .map("0:V:0")
-        .no_audio()
-        .args(["-sn", "-dn"])
-        .args(["-filter:v".to_string(), video_filter(video, profile, piece)])
-        .codec_video("libx264")
-        .crf(profile.crf as u32)
-        .preset(&profile.preset)
-        .pix_fmt("yuv420p")
-        .fps_mode("passthrough")
-        .args(["-enc_time_base:v".to_string(), encoder_time_base(video)])
-        .args(["-g".to_string(), gop.to_string()])
-        .args(["-flags:v", "+cgop"])
-        .args(["-metadata:s:v:0", "rotate=0"])
-        .args(colour_tags(video))
-        .format(muxer)
-        .output(output);
-    Ok(cmd.get_args().map(OsString::from).collect())
+    let want = plan.renditions.len().max(1);
+    if outputs.len() != want {
+        return Err(Error::internal(format!(
+            "{} output files for {want} renditions",
+            outputs.len()
+        )));
+    }
+    let mut a = ffmpeg_base();
+    a.extend(args!["-noautorotate", "-i", input]);
+    if plan.renditions.is_empty() {
+        a.extend(args![
+            "-map",
+            "0:V:0",
+            "-an",
+            "-sn",
+            "-dn",
+            "-filter:v",
+            video_filter(video, profile, piece)
+        ]);
+        a.extend(encoder_args(video, profile, false));
+        a.extend(args!["-f", muxer, &outputs[0]]);
+        return Ok(a);
+    }
+    a.extend(args![
+        "-filter_complex",
+        ladder_graph(video, piece, &plan.renditions)
+    ]);
+    for (k, (r, out)) in plan.renditions.iter().zip(outputs).enumerate() {
+        a.extend(args!["-map", format!("[v{k}]")]);
+        a.extend(encoder_args(video, profile, true));
+        a.extend(args![
+            "-maxrate",
+            format!("{}k", r.kbps),
+            "-bufsize",
+            format!("{}k", r.bufsize_kbits()),
+            "-f",
+            muxer,
+            out
+        ]);
+    }
+    Ok(a)
 }
 
 /// Encode piece `index` of `plan` from `input` to `output` (its container is
@@ -300,24 +407,37 @@ pub async fn transcode_piece(
         )));
     }
     let muxer = piece_muxer(output)?;
-    let tmp = Temp::beside(output);
-    let a = transcode_args(tools, input, tmp.path(), muxer, plan, piece)?;
+    let finals: Vec<PathBuf> = (0..plan.renditions.len().max(1))
+        .map(|k| rendition_file(output, k))
+        .collect();
+    let tmps: Vec<Temp> = finals.iter().map(|f| Temp::beside(f)).collect();
+    let paths: Vec<PathBuf> = tmps.iter().map(|t| t.path().to_path_buf()).collect();
+    let a = transcode_args(input, &paths, muxer, plan, piece)?;
     let out = run(&tools.ffmpeg, &a, Stdout::Ignore)
         .await?
         .check(ErrorKind::EncodeFailed, &format!("encoding piece {index}"))?;
-    let frames = count_video_packets(tools, tmp.path()).await?;
-    if frames != piece.frames {
-        let progress = out.log.progress.as_ref().map(|p| p.frame).unwrap_or(0);
-        return Err(Error::new(
-            ErrorKind::VerifyFailed,
-            format!(
-                "piece {index} encoded to {frames} frames (ffmpeg reported {progress}), the source piece has {}",
-                piece.frames
-            ),
-        ));
+    let counts = try_join_all(paths.iter().map(|p| count_video_packets(tools, p))).await?;
+    for (k, frames) in counts.iter().enumerate() {
+        if *frames != piece.frames {
+            let progress = out.log.progress.as_ref().map(|p| p.frame).unwrap_or(0);
+            let what = match plan.renditions.get(k) {
+                Some(r) if plan.renditions.len() > 1 => format!(" ({})", r.name),
+                _ => String::new(),
+            };
+            return Err(Error::new(
+                ErrorKind::VerifyFailed,
+                format!(
+                    "piece {index}{what} encoded to {frames} frames (ffmpeg reported {progress}), the source piece has {}",
+                    piece.frames
+                ),
+            ));
+        }
     }
-    tmp.commit(output)?;
-    Ok(frames)
+    // Rendition 0 last: once it is there, every rendition of the piece is.
+    for (tmp, path) in tmps.into_iter().zip(&finals).rev() {
+        tmp.commit(path)?;
+    }
+    Ok(piece.frames)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::audio::output_rate;
 use crate::probe::{Rational, expected_audio_seconds, probe_json};
 use crate::run::{Log, Stdout, args, ffmpeg_base, run};
 use crate::temp::Temp;
-use crate::transcode::output_size;
+use crate::transcode::encoded_size;
 
 /// AAC-LC frame length, in samples.
 pub const AAC_FRAME: i64 = 1024;
@@ -345,7 +345,7 @@ async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<C
             problems.push(format!("subtitle track {n}: {p}"));
         }
     }
-    let want = output_size(src, plan.request.profile.max_height);
+    let want = encoded_size(src, plan);
     let got = (vs.width.unwrap_or(0), vs.height.unwrap_or(0));
     if got != want {
         problems.push(format!(
@@ -865,6 +865,7 @@ mod tests {
             has_audio: true,
             audio_tracks: vec![],
             subtitle_tracks: vec![],
+            renditions: vec![],
         }
     }
 

@@ -107,6 +107,7 @@ async fn a_failed_encode_leaves_no_file() {
         has_audio: false,
         audio_tracks: vec![],
         subtitle_tracks: vec![],
+        renditions: vec![],
     };
     // The piece is damaged after split: ffmpeg fails, nothing appears.
     random_bytes(&jobdir.piece(0), 50_000).unwrap();

@@ -41,6 +41,7 @@ pub async fn handle<S: ObjectStore>(
             objects: p.files.len() as u32,
             duration_seconds: p.duration_seconds,
             bitrate_kbps: p.bitrate_kbps,
+            renditions: p.renditions.clone(),
         })
     }))
     .await?;
@@ -220,6 +221,7 @@ mod tests {
             has_audio,
             audio_tracks: vec![],
             subtitle_tracks: vec![],
+            renditions: vec![],
         }
     }
 

@@ -21,6 +21,7 @@ Environment:
   INPUT_EXTENSIONS (default mp4, m4v, mov, mkv, webm, ts, mts, m2ts, avi, flv, 3gp, mpg, mpeg, mxf)
   SEGMENT_SECONDS (30), MAX_PIECES (100), FORMATS (mp4, flv, hls)
   CRF (23), PRESET (veryfast), MAX_HEIGHT, AUDIO_KBPS (128), GIF_SECONDS (3)
+  LADDER (2160:16000, 1440:10000, 1080:6000, 720:3000, 540:2000, 360:700, 234:150)
   OSS_ENDPOINT (default https://oss-<region>-internal.aliyuncs.com)
 
 Example:

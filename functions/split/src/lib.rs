@@ -97,6 +97,7 @@ async fn split<S: ObjectStore>(
         vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?;
     let audio_tracks = info.audio_plan_for(&req.formats);
     let subtitle_tracks = info.subtitle_plan_for(&req.formats);
+    let renditions = info.renditions_for(&req.formats, &req.profile);
     for (n, s) in info.subtitle_tracks.iter().enumerate() {
         if let Some(why) = s.unsupported() {
             tracing::info!(track = n, codec = %s.codec, %why, "subtitle track dropped");
@@ -123,6 +124,7 @@ async fn split<S: ObjectStore>(
         has_audio,
         audio_tracks,
         subtitle_tracks,
+        renditions,
     };
     job.write_plan(&plan)?;
     if !plan.reads_source_later() {

@@ -76,6 +76,7 @@ pub async fn pipeline(
     // The audio tasks and the subtitles task, as split plans them.
     let audio_tracks = info.audio_plan_for(&req.formats);
     let subtitle_tracks = info.subtitle_plan_for(&req.formats);
+    let renditions = info.renditions_for(&req.formats, &req.profile);
     for &n in &audio_tracks {
         let made =
             vpf_media::extract_audio(tools, &src, &info, n, &req.profile, &jobdir.audio_track(n))
@@ -96,6 +97,7 @@ pub async fn pipeline(
         has_audio: !audio_tracks.is_empty(),
         audio_tracks,
         subtitle_tracks,
+        renditions,
     };
     jobdir.write_plan(&plan)?;
     for p in &plan.pieces {

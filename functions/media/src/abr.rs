@@ -1,0 +1,647 @@
+//! Adaptive streaming: the ladder's renditions packaged as CMAF (fragmented
+//! MP4) segments, with an HLS master playlist and a DASH manifest over the
+//! same segments.
+//!
+//! ```text
+//! abr/master.m3u8          HLS: one variant per video rendition, one audio group
+//! abr/manifest.mpd         DASH: the same renditions and segments
+//! abr/1080p/init.mp4       per rendition: the initialization segment,
+//! abr/1080p/00001.m4s      its media segments (about 4 s, two key-frame intervals),
+//! abr/1080p/index.m3u8     and its HLS media playlist
+//! abr/audio-0/...          per audio track, the same
+//! ```
+//!
+//! ffmpeg's DASH muxer cuts every rendition's pieces (joined by the concat
+//! demuxer, stream copy) and every audio track in one pass. Its own manifest
+//! and playlists are not used: it declares the encoder's nominal rates, not
+//! what the segments hold, names audio renditions by number without their
+//! language, and its HLS playlists carry wall-clock dates and no VOD type.
+//! Both documents are written here from the segments themselves (read by
+//! [`crate::cmaf`]): each segment's time and length, each rendition's peak
+//! segment bit rate (`BANDWIDTH`, Apple's rule) and average. Before either is
+//! written, the renditions are checked: every one holds the source's frames,
+//! every segment opens on a key frame, and segment `n` starts at the same
+//! time in every rendition, so a player can switch at any segment.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use vpf_core::job::JobPlan;
+use vpf_core::ladder::{Rendition, RenditionOutcome};
+use vpf_core::nas::{JobDir, write_atomic};
+use vpf_core::{Error, ErrorKind, Result};
+
+use crate::Tools;
+use crate::cmaf::{Fragment, Init, read_fragment, read_init};
+use crate::hls::{AUDIO_GROUP, MasterPlaylist, Variant, audio_media, frame_rate};
+use crate::package::concat_list;
+use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::temp::{Temp, create_dir};
+use crate::verify::Counted;
+
+/// The folder under the job's output base.
+pub const DIR: &str = "abr";
+/// The HLS master playlist, in [`DIR`]: the key `JobRequest::output_key` gives.
+pub const MASTER: &str = "master.m3u8";
+/// The DASH manifest, in [`DIR`].
+pub const MPD: &str = "manifest.mpd";
+/// Each rendition's media playlist, in its folder.
+pub const PLAYLIST: &str = "index.m3u8";
+/// Each rendition's initialization segment, in its folder.
+pub const INIT: &str = "init.mp4";
+/// The DASH muxer's own manifest, removed once the segments are read.
+const FFMPEG_MPD: &str = "ffmpeg.mpd";
+/// Target segment length: two key-frame intervals.
+pub const SEGMENT_SECONDS: u32 = 4;
+
+/// An audio rendition's folder.
+pub fn audio_folder(k: usize) -> String {
+    format!("audio-{k}")
+}
+
+/// One media segment, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Its file name in the rendition's folder (`00001.m4s`).
+    pub file: String,
+    pub fragment: Fragment,
+    pub bytes: u64,
+}
+
+/// One packaged rendition, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    /// Its folder under [`DIR`] (`720p`, `audio-0`).
+    pub folder: String,
+    pub init: Init,
+    pub segments: Vec<Segment>,
+}
+
+impl Track {
+    fn seconds(&self, ticks: u64) -> f64 {
+        ticks as f64 / self.init.timescale as f64
+    }
+
+    pub fn duration_seconds(&self) -> f64 {
+        self.seconds(self.segments.iter().map(|s| s.fragment.duration).sum())
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|s| s.fragment.samples as u64)
+            .sum()
+    }
+
+    /// Segment `i`'s start, seconds.
+    pub fn start_seconds(&self, i: usize) -> Option<f64> {
+        self.segments
+            .get(i)
+            .map(|s| self.seconds(s.fragment.decode_time))
+    }
+
+    /// The highest bit rate of any segment, bits per second.
+    pub fn peak_bps(&self) -> f64 {
+        self.segments
+            .iter()
+            .filter(|s| s.fragment.duration > 0)
+            .map(|s| s.bytes as f64 * 8.0 / self.seconds(s.fragment.duration))
+            .fold(0.0, f64::max)
+    }
+
+    /// Bits per second over the whole rendition.
+    pub fn average_bps(&self) -> f64 {
+        let bytes: u64 = self.segments.iter().map(|s| s.bytes).sum();
+        bytes as f64 * 8.0 / self.duration_seconds().max(1e-9)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+}
+
+/// What [`make`] packaged, in a temporary folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presentation {
+    /// Largest first, as `plan.renditions`.
+    pub video: Vec<Track>,
+    /// In the job's audio order.
+    pub audio: Vec<Track>,
+}
+
+/// The ladder's packaging: the pieces of each rendition joined by the
+/// concat demuxer (`lists[k]`) and each audio track beside them, through
+/// [`dash_muxer`] into `dir`. Stream `k` is rendition `k`; audio track `j`
+/// is stream `lists.len() + j`.
+pub fn segment_args(lists: &[PathBuf], audio: &[PathBuf], dir: &Path) -> Vec<OsString> {
+    let mut a = ffmpeg_base();
+    for l in lists {
+        a.extend(args!["-f", "concat", "-safe", "0", "-i", l]);
+    }
+    for t in audio {
+        a.extend(args!["-i", t]);
+    }
+    for k in 0..lists.len() {
+        a.extend(args!["-map", format!("{k}:V:0")]);
+    }
+    for j in 0..audio.len() {
+        a.extend(args!["-map", format!("{}:a:0", lists.len() + j)]);
+    }
+    a.extend(dash_muxer(dir));
+    a
+}
+
+/// ffmpeg's DASH muxer as every presentation uses it: stream copy,
+/// segments of about [`SEGMENT_SECONDS`] cut at key frames, into `dir`
+/// with flat names (`init-<stream>.m4s`, `chunk-<stream>-<number>.m4s`);
+/// its own manifest, `ffmpeg.mpd`, is not kept.
+pub fn dash_muxer(dir: &Path) -> Vec<OsString> {
+    args![
+        "-c",
+        "copy",
+        // The pieces are NUT, which tags H.264 `H264`; the DASH muxer's
+        // MP4 writer takes only MP4's own tag.
+        "-tag:v",
+        "avc1",
+        "-f",
+        "dash",
+        "-seg_duration",
+        SEGMENT_SECONDS.to_string(),
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+        "-init_seg_name",
+        "init-$RepresentationID$.m4s",
+        "-media_seg_name",
+        "chunk-$RepresentationID$-$Number%05d$.m4s",
+        dir.join(FFMPEG_MPD)
+    ]
+}
+
+/// Package the ladder of `plan` from the encoded pieces in `jobdir` and the
+/// audio tracks into a temporary folder beside `out_dir/abr`, and read
+/// every segment. The caller checks it ([`finish`]) and keeps the folder.
+pub(crate) async fn make(
+    tools: &Tools,
+    plan: &JobPlan,
+    jobdir: &JobDir,
+    out_dir: &Path,
+) -> Result<(Temp, Presentation)> {
+    if plan.renditions.is_empty() {
+        return Err(Error::invalid(
+            "the job plan has no ladder: split plans one when abr is asked for",
+        ));
+    }
+    let tmp = Temp::beside(&out_dir.join(DIR));
+    create_dir(tmp.path())?;
+    let lists: Vec<Temp> = (0..plan.renditions.len())
+        .map(|k| Temp::beside(&jobdir.path().join(format!("abr-{k}.ffconcat"))))
+        .collect();
+    for (k, l) in lists.iter().enumerate() {
+        let text = concat_list(&plan.pieces, |i| jobdir.encoded_rendition(i, k))?;
+        write_atomic(l.path(), text.as_bytes())?;
+    }
+    let audio: Vec<PathBuf> = plan
+        .audio_plan()
+        .iter()
+        .map(|&n| jobdir.audio_track(n))
+        .collect();
+    let list_paths: Vec<PathBuf> = lists.iter().map(|l| l.path().to_path_buf()).collect();
+    run(
+        &tools.ffmpeg,
+        &segment_args(&list_paths, &audio, tmp.path()),
+        Stdout::Ignore,
+    )
+    .await?
+    .check(ErrorKind::EncodeFailed, "packaging the adaptive streams")?;
+    drop(lists);
+    let _ = std::fs::remove_file(tmp.path().join(FFMPEG_MPD));
+    let dir = tmp.path();
+    let video = plan
+        .renditions
+        .iter()
+        .enumerate()
+        .map(|(k, r)| gather(dir, k, &r.name))
+        .collect::<Result<Vec<_>>>()?;
+    let audio = (0..audio.len())
+        .map(|j| gather(dir, plan.renditions.len() + j, &audio_folder(j)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((tmp, Presentation { video, audio }))
+}
+
+/// Move stream `id`'s files from the DASH muxer's flat names into
+/// `dir/<folder>/` and read them.
+fn gather(dir: &Path, id: usize, folder: &str) -> Result<Track> {
+    let to = dir.join(folder);
+    create_dir(&to)?;
+    let init_path = to.join(INIT);
+    std::fs::rename(dir.join(format!("init-{id}.m4s")), &init_path).map_err(|e| {
+        Error::new(
+            ErrorKind::EncodeFailed,
+            format!("the {folder} rendition has no initialization segment: {e}"),
+        )
+    })?;
+    let init = read_init(&std::fs::read(&init_path)?)
+        .map_err(|e| Error::new(e.kind, format!("{folder}/{INIT}: {}", e.message)))?;
+    let prefix = format!("chunk-{id}-");
+    let mut numbered: Vec<(u32, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let number = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".m4s"))
+            .and_then(|n| n.parse::<u32>().ok());
+        if let Some(n) = number {
+            numbered.push((n, entry.path()));
+        }
+    }
+    numbered.sort();
+    let mut segments = Vec::with_capacity(numbered.len());
+    for (n, from) in numbered {
+        let file = format!("{n:05}.m4s");
+        let path = to.join(&file);
+        std::fs::rename(&from, &path)?;
+        let data = std::fs::read(&path)?;
+        let fragment = read_fragment(&data, &init)
+            .map_err(|e| Error::new(e.kind, format!("{folder}/{file}: {}", e.message)))?;
+        segments.push(Segment {
+            file,
+            fragment,
+            bytes: data.len() as u64,
+        });
+    }
+    Ok(Track {
+        folder: folder.to_string(),
+        init,
+        segments,
+    })
+}
+
+/// Check the presentation against the plan and the verified joined video
+/// (`counted`), then write the media playlists, the master playlist and
+/// the DASH manifest into `dir`.
+pub(crate) fn finish(
+    dir: &Path,
+    plan: &JobPlan,
+    counted: &Counted,
+    p: &Presentation,
+) -> Result<()> {
+    let problems = check(plan, counted, p);
+    if !problems.is_empty() {
+        return Err(Error::new(
+            ErrorKind::VerifyFailed,
+            format!("the adaptive streams: {}", problems.join("; ")),
+        ));
+    }
+    for t in p.video.iter().chain(&p.audio) {
+        write_atomic(
+            &dir.join(&t.folder).join(PLAYLIST),
+            media_playlist(t).as_bytes(),
+        )?;
+    }
+    write_atomic(&dir.join(MPD), mpd(plan, p).as_bytes())?;
+    write_atomic(&dir.join(MASTER), master(plan, p).write().as_bytes())?;
+    Ok(())
+}
+
+/// What is wrong with the presentation (empty: nothing).
+pub fn check(plan: &JobPlan, counted: &Counted, p: &Presentation) -> Vec<String> {
+    let mut problems = Vec::new();
+    let frames = plan.info.video.as_ref().map(|v| v.frames).unwrap_or(0);
+    let frame = plan
+        .info
+        .video
+        .as_ref()
+        .map(|v| v.frame_seconds())
+        .unwrap_or(0.04);
+    if p.video.len() != plan.renditions.len() {
+        problems.push(format!(
+            "{} video renditions packaged, {} planned",
+            p.video.len(),
+            plan.renditions.len()
+        ));
+    }
+    for (t, r) in p.video.iter().zip(&plan.renditions) {
+        problems.extend(check_video(t, r, frames));
+    }
+    // Segment n starts at the same time in every rendition.
+    if let Some(first) = p.video.first() {
+        for t in &p.video[1..] {
+            if t.segments.len() != first.segments.len() {
+                problems.push(format!(
+                    "{} has {} segments, {} has {}: they are not aligned",
+                    t.folder,
+                    t.segments.len(),
+                    first.folder,
+                    first.segments.len()
+                ));
+                continue;
+            }
+            for i in 0..t.segments.len() {
+                let (a, b) = (first.start_seconds(i), t.start_seconds(i));
+                if let (Some(a), Some(b)) = (a, b)
+                    && (a - b).abs() > frame / 2.0
+                {
+                    problems.push(format!(
+                        "segment {} starts at {a:.3} s in {} and {b:.3} s in {}",
+                        i + 1,
+                        first.folder,
+                        t.folder
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    if p.audio.len() != plan.audio_plan().len() {
+        problems.push(format!(
+            "{} audio renditions packaged, the job has {} audio tracks",
+            p.audio.len(),
+            plan.audio_plan().len()
+        ));
+    }
+    for (k, t) in p.audio.iter().enumerate() {
+        let want = counted.audio_track_packets.get(k).copied().unwrap_or(0);
+        if t.samples() != want {
+            problems.push(format!(
+                "{} holds {} AAC frames, the joined video's track {k} {want}",
+                t.folder,
+                t.samples()
+            ));
+        }
+        if !t.init.codec.starts_with("mp4a.") {
+            problems.push(format!("{} is {}, not AAC", t.folder, t.init.codec));
+        }
+        problems.extend(contiguity(t));
+    }
+    problems
+}
+
+fn check_video(t: &Track, r: &Rendition, frames: u64) -> Vec<String> {
+    let mut problems = Vec::new();
+    if t.samples() != frames {
+        problems.push(format!(
+            "{} holds {} frames, the source {frames}",
+            t.folder,
+            t.samples()
+        ));
+    }
+    if t.init.size != Some((r.width, r.height)) {
+        problems.push(format!(
+            "{} is {:?}, planned {}x{}",
+            t.folder, t.init.size, r.width, r.height
+        ));
+    }
+    if !t.init.codec.starts_with("avc1.") {
+        problems.push(format!("{} is {}, not H.264", t.folder, t.init.codec));
+    }
+    if let Some(s) = t.segments.iter().find(|s| !s.fragment.starts_with_sync) {
+        problems.push(format!(
+            "{}/{} does not start with a key frame",
+            t.folder, s.file
+        ));
+    }
+    problems.extend(contiguity(t));
+    problems
+}
+
+/// Each segment starts where the one before ends.
+fn contiguity(t: &Track) -> Option<String> {
+    if t.segments.is_empty() {
+        return Some(format!("{} has no segment", t.folder));
+    }
+    t.segments.windows(2).find_map(|w| {
+        let end = w[0].fragment.decode_time + w[0].fragment.duration;
+        (end != w[1].fragment.decode_time).then(|| {
+            format!(
+                "{}/{} starts at tick {}, the segment before ends at {end}",
+                t.folder, w[1].file, w[1].fragment.decode_time
+            )
+        })
+    })
+}
+
+/// A rendition's HLS media playlist: VOD, fMP4 (`EXT-X-MAP`), each
+/// segment's measured length.
+pub fn media_playlist(t: &Track) -> String {
+    let lengths: Vec<f64> = t
+        .segments
+        .iter()
+        .map(|s| t.seconds(s.fragment.duration))
+        .collect();
+    let target = lengths
+        .iter()
+        .fold(0.0f64, |a, &b| a.max(b))
+        .round()
+        .max(1.0) as u64;
+    let mut out = format!(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{INIT}\"\n"
+    );
+    for (s, d) in t.segments.iter().zip(&lengths) {
+        let _ = write!(out, "#EXTINF:{d:.6},\n{}\n", s.file);
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
+/// The audio rendition the variants' rates are counted with: the one
+/// with the highest peak (a player may pick any).
+fn loudest(p: &Presentation) -> (f64, f64) {
+    p.audio.iter().fold((0.0f64, 0.0f64), |(pk, av), t| {
+        (pk.max(t.peak_bps()), av.max(t.average_bps()))
+    })
+}
+
+/// The master playlist: a variant per video rendition, largest first,
+/// `BANDWIDTH` its peak segment rate plus the audio's, `AVERAGE-BANDWIDTH`
+/// likewise with averages.
+pub fn master(plan: &JobPlan, p: &Presentation) -> MasterPlaylist {
+    let (audio_peak, audio_avg) = loudest(p);
+    let audio_codec = p.audio.first().map(|a| a.init.codec.clone());
+    let has_audio = !p.audio.is_empty();
+    let variants = p
+        .video
+        .iter()
+        .map(|t| Variant {
+            uri: format!("{}/{PLAYLIST}", t.folder),
+            bandwidth: (t.peak_bps() + audio_peak).ceil() as u64,
+            average_bandwidth: Some((t.average_bps() + audio_avg).ceil() as u64),
+            resolution: t.init.size,
+            frame_rate: frame_rate(plan),
+            codecs: Some(match &audio_codec {
+                Some(a) => format!("{},{a}", t.init.codec),
+                None => t.init.codec.clone(),
+            }),
+            audio: has_audio.then(|| AUDIO_GROUP.to_string()),
+            subtitles: None,
+        })
+        .collect();
+    MasterPlaylist {
+        media: audio_media(plan, |k| format!("{}/{PLAYLIST}", audio_folder(k))),
+        variants,
+    }
+}
+
+/// Each video rendition as the manifest reports it: what the master
+/// playlist declares, beside the ladder's cap.
+pub fn outcomes(plan: &JobPlan, p: &Presentation) -> Vec<RenditionOutcome> {
+    let m = master(plan, p);
+    p.video
+        .iter()
+        .zip(&plan.renditions)
+        .zip(&m.variants)
+        .map(|((t, r), v)| RenditionOutcome {
+            name: r.name.clone(),
+            width: r.width,
+            height: r.height,
+            codecs: v.codecs.clone().unwrap_or_default(),
+            cap_kbps: r.kbps,
+            bandwidth: v.bandwidth,
+            average_bandwidth: v.average_bandwidth.unwrap_or(0),
+            video_bytes: t.bytes(),
+            segments: t.segments.len() as u32,
+        })
+        .collect()
+}
+
+/// `<`, `>`, `&` and `"` escaped for an XML attribute or text.
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// ISO 8601 duration (`PT12.345S`).
+fn iso_seconds(s: f64) -> String {
+    format!("PT{:.3}S", s.max(0.0))
+}
+
+/// A rendition's `SegmentTemplate` with its timeline: runs of equal
+/// segments folded into `r` repeats.
+fn segment_template(t: &Track) -> String {
+    let mut out = format!(
+        "        <SegmentTemplate timescale=\"{}\" initialization=\"{f}/{INIT}\" media=\"{f}/$Number%05d$.m4s\" startNumber=\"1\">\n          <SegmentTimeline>\n",
+        t.init.timescale,
+        f = xml(&t.folder),
+    );
+    let mut runs: Vec<(u64, u64, u32)> = Vec::new();
+    for s in &t.segments {
+        match runs.last_mut() {
+            Some((t0, d, r))
+                if *d == s.fragment.duration
+                    && *t0 + *d * (*r as u64 + 1) == s.fragment.decode_time =>
+            {
+                *r += 1;
+            }
+            _ => runs.push((s.fragment.decode_time, s.fragment.duration, 0)),
+        }
+    }
+    for (i, (t0, d, r)) in runs.iter().enumerate() {
+        out.push_str("            <S");
+        if i == 0 {
+            let _ = write!(out, " t=\"{t0}\"");
+        }
+        let _ = write!(out, " d=\"{d}\"");
+        if *r > 0 {
+            let _ = write!(out, " r=\"{r}\"");
+        }
+        out.push_str(" />\n");
+    }
+    out.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n");
+    out
+}
+
+/// The DASH manifest (static, ISO BMFF live profile: one
+/// `SegmentTemplate` per rendition): one video adaptation set holding
+/// every rendition, one audio adaptation set per track with its language.
+/// `bandwidth` is each rendition's peak segment rate.
+pub fn mpd(plan: &JobPlan, p: &Presentation) -> String {
+    let duration = p.video.first().map(Track::duration_seconds).unwrap_or(0.0);
+    let longest = p
+        .video
+        .iter()
+        .chain(&p.audio)
+        .flat_map(|t| {
+            t.segments
+                .iter()
+                .map(move |s| t.seconds(s.fragment.duration))
+        })
+        .fold(0.0f64, f64::max);
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" \
+         profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" \
+         mediaPresentationDuration=\"{}\" maxSegmentDuration=\"{}\" minBufferTime=\"{}\">\n  <Period id=\"0\" start=\"PT0S\">\n",
+        iso_seconds(duration),
+        iso_seconds(longest),
+        iso_seconds(2.0 * SEGMENT_SECONDS as f64),
+    );
+    let video = plan.info.video.as_ref();
+    let rate = video
+        .filter(|v| v.frame_rate_num > 0 && v.frame_rate_den > 0)
+        .map(|v| format!(" frameRate=\"{}/{}\"", v.frame_rate_num, v.frame_rate_den))
+        .unwrap_or_default();
+    let (max_w, max_h) = p
+        .video
+        .iter()
+        .filter_map(|t| t.init.size)
+        .fold((0, 0), |(w, h), (a, b)| (w.max(a), h.max(b)));
+    let _ = writeln!(
+        out,
+        "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{max_w}\" maxHeight=\"{max_h}\"{rate}>"
+    );
+    for t in &p.video {
+        let (w, h) = t.init.size.unwrap_or((0, 0));
+        let _ = writeln!(
+            out,
+            "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\" width=\"{w}\" height=\"{h}\" sar=\"1:1\">",
+            xml(&t.folder),
+            xml(&t.init.codec),
+            t.peak_bps().ceil() as u64
+        );
+        out.push_str(&segment_template(t));
+        out.push_str("      </Representation>\n");
+    }
+    out.push_str("    </AdaptationSet>\n");
+    let media = audio_media(plan, audio_folder);
+    for (k, (t, m)) in p.audio.iter().zip(&media).enumerate() {
+        let lang = m
+            .language
+            .as_deref()
+            .map(|l| format!(" lang=\"{}\"", xml(l)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    <AdaptationSet id=\"{}\" contentType=\"audio\" mimeType=\"audio/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\"{lang}>",
+            k + 1
+        );
+        let role = if m.default { "main" } else { "alternate" };
+        let _ = writeln!(
+            out,
+            "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\" />\n      <Label>{}</Label>",
+            xml(&m.name)
+        );
+        // The AAC track's time scale is its sample rate.
+        let _ = writeln!(
+            out,
+            "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\" audioSamplingRate=\"{}\">",
+            xml(&t.folder),
+            xml(&t.init.codec),
+            t.peak_bps().ceil() as u64,
+            t.init.timescale
+        );
+        let _ = writeln!(
+            out,
+            "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\" />",
+            m.channels.unwrap_or(2)
+        );
+        out.push_str(&segment_template(t));
+        out.push_str("      </Representation>\n    </AdaptationSet>\n");
+    }
+    out.push_str("  </Period>\n</MPD>\n");
+    out
+}
