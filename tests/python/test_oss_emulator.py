@@ -285,3 +285,82 @@ def test_post_object_v4_form(emulator, bucket):
     assert post_v4(emulator, "uploads/y.mp4", data, secret="wrong").status_code == 403
     assert post_v4(emulator, "uploads/big.mp4", b"x" * (1024 * 1024 + 1)).status_code == 400
     assert not bucket.object_exists("uploads/big.mp4")
+
+
+def test_bucket_acl_and_cors_for_a_browser_player(emulator, bucket):
+    """What a page playing HLS straight from the bucket needs: oss2 sets the
+    bucket ACL and CORS as on OSS, then plain unsigned requests (a browser's
+    GET and preflight) are answered with the CORS headers. The bucket is
+    private again, without CORS, at the end, whatever happens."""
+    key = unique("py-public") + "/index.m3u8"
+    bucket.put_object(key, b"#EXTM3U\n")
+    base = f"{emulator['endpoint']}/{emulator['buckets'][0]}"
+    url = f"{base}/{key}"
+    origin = "https://player.example.com"
+    try:
+        assert bucket.get_bucket_acl().acl == oss2.BUCKET_ACL_PRIVATE
+        assert requests.get(url).status_code == 403
+        with pytest.raises(oss2.exceptions.NoSuchCors):
+            bucket.get_bucket_cors()
+
+        bucket.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)
+        assert bucket.get_bucket_acl().acl == oss2.BUCKET_ACL_PUBLIC_READ
+        r = requests.get(url)
+        assert r.status_code == 200 and r.content == b"#EXTM3U\n"
+        assert "access-control-allow-origin" not in r.headers, "no CORS configured yet"
+        r = requests.put(url, data=b"overwritten")
+        assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
+        wrong = make_bucket(emulator, oss2.AuthV4(emulator["accessKeyId"], "not-the-secret"))
+        with pytest.raises(oss2.exceptions.ServerError) as e:
+            wrong.get_object(key)
+        assert (e.value.status, e.value.code) == (403, "SignatureDoesNotMatch"), \
+            "a signature on a public bucket is still checked"
+
+        bucket.put_bucket_cors(oss2.models.BucketCors([oss2.models.CorsRule(
+            allowed_origins=["*"], allowed_methods=["GET", "HEAD"], allowed_headers=["*"],
+            max_age_seconds=100)]))
+        rules = bucket.get_bucket_cors().rules
+        assert len(rules) == 1
+        assert rules[0].allowed_origins == ["*"]
+        assert rules[0].allowed_methods == ["GET", "HEAD"]
+        assert rules[0].allowed_headers == ["*"]
+        assert rules[0].max_age_seconds == 100
+
+        r = requests.get(url, headers={"Origin": origin})
+        assert r.status_code == 200
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert r.headers["Access-Control-Allow-Methods"] == "GET, HEAD"
+        assert r.headers["Access-Control-Max-Age"] == "100"
+        r = requests.options(url, headers={
+            "Origin": origin, "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "range"})
+        assert r.status_code == 200, r.text
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert r.headers["Access-Control-Allow-Headers"] == "range"
+        r = requests.options(url, headers={"Origin": origin, "Access-Control-Request-Method": "PUT"})
+        assert r.status_code == 403 and "<Code>AccessForbidden</Code>" in r.text
+        assert "access-control-allow-origin" not in r.headers
+
+        bucket.delete_bucket_cors()
+        with pytest.raises(oss2.exceptions.NoSuchCors):
+            bucket.get_bucket_cors()
+        r = requests.get(url, headers={"Origin": origin})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+        # public-read-write takes anonymous writes, a form without policy too.
+        bucket.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ_WRITE)
+        form_key = unique("py-public") + "/form.txt"
+        r = requests.post(base + "/", data={"key": form_key},
+                          files={"file": ("form.txt", b"anonymous form", "text/plain")})
+        assert r.status_code == 204, r.text
+        assert bucket.get_object(form_key).read() == b"anonymous form"
+        assert requests.delete(f"{base}/{form_key}").status_code == 204
+        assert not bucket.object_exists(form_key)
+    finally:
+        bucket.put_bucket_acl(oss2.BUCKET_ACL_PRIVATE)
+        bucket.delete_bucket_cors()
+    assert bucket.get_bucket_acl().acl == oss2.BUCKET_ACL_PRIVATE
+    assert requests.get(url).status_code == 403
+    r = requests.post(base + "/", data={"key": unique("py-public") + "/no.txt"},
+                      files={"file": ("no.txt", b"x", "text/plain")})
+    assert r.status_code == 403, "a private bucket takes no anonymous form"

@@ -20,7 +20,8 @@ use percent_encoding::percent_decode_str;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::auth::RequestView;
+use super::access::{self, Acl, Anonymous};
+use super::auth::{self, RequestView};
 use super::error::{OssError, OssResult};
 use super::store::{self, Attributes, Incoming, MAX_PART_NUMBER, MIN_PART_SIZE, Meta, Upload};
 use super::xml::{self, Doc};
@@ -49,6 +50,9 @@ const IMPLEMENTED: &[&str] = &[
     "response-content-disposition",
     "response-content-encoding",
 ];
+/// Subresources implemented on buckets only (`?acl` on an object is
+/// PutObjectAcl/GetObjectAcl, which answer 501).
+const BUCKET_SUBRESOURCES: &[&str] = &["acl", "cors"];
 /// Object headers kept and served back.
 const KEPT_HEADERS: &[&str] = &[
     "cache-control",
@@ -79,6 +83,8 @@ pub(crate) struct Ctx {
     pub key: Option<String>,
     /// The bucket came from the Host header (virtual-hosted style).
     pub virtual_host: bool,
+    /// Unsigned, and let through by the bucket ACL.
+    pub anonymous: bool,
 }
 
 impl Ctx {
@@ -139,9 +145,15 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
-    let mut resp = match dispatch(&sh, peer, &rid, &host, parts, &mut body).await {
+    let mut bucket = None;
+    let mut resp = match dispatch(&sh, peer, &rid, &host, parts, &mut body, &mut bucket).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(request_id = %rid, %method, error = %e, "OSS request refused");
@@ -151,6 +163,10 @@ async fn handle(
             e.response(&rid, &host, method == Method::HEAD)
         }
     };
+    // Errors too: a page may read why its request failed.
+    if let Some(b) = &bucket {
+        access::decorate(&sh.access, b, origin.as_deref(), &method, &mut resp).await;
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&rid) {
         h.insert("x-oss-request-id", v);
@@ -178,6 +194,9 @@ async fn drain(body: Body) {
     .await;
 }
 
+/// Route and serve one request. `seen_bucket` is set to the bucket the
+/// request addresses as soon as its name is known to be valid, for the CORS
+/// headers.
 async fn dispatch(
     sh: &Arc<Shared>,
     peer: SocketAddr,
@@ -185,6 +204,7 @@ async fn dispatch(
     host: &str,
     parts: http::request::Parts,
     body: &mut Option<Body>,
+    seen_bucket: &mut Option<String>,
 ) -> OssResult<Response> {
     if sh.take_503() {
         return Err(OssError::unavailable());
@@ -205,10 +225,11 @@ async fn dispatch(
             .with("BucketName", b.clone())
         })?;
     }
+    seen_bucket.clone_from(&bucket);
     if let Some(k) = &key {
         store::check_key(k)?;
     }
-    let cx = Ctx {
+    let mut cx = Ctx {
         sh: sh.clone(),
         rid: rid.to_string(),
         peer,
@@ -219,8 +240,30 @@ async fn dispatch(
         bucket,
         key,
         virtual_host,
+        anonymous: false,
     };
     tracing::debug!(request_id = %rid, method = %cx.method, bucket = cx.bucket.as_deref(), key = cx.key.as_deref(), virtual_host, "OSS request");
+
+    // A browser's preflight carries no credentials, ever.
+    if cx.method == Method::OPTIONS {
+        let Some(bucket) = cx.bucket.clone() else {
+            return Err(OssError::not_implemented(
+                "Options (CORS preflight) is served for buckets and objects only.",
+            ));
+        };
+        if !sh.store.bucket_exists(&bucket) {
+            return Err(OssError::no_such_bucket(&bucket));
+        }
+        return access::preflight(
+            &sh.access,
+            &bucket,
+            cx.key.is_some(),
+            cx.header("origin"),
+            cx.header("access-control-request-method"),
+            cx.header("access-control-request-headers"),
+        )
+        .await;
+    }
 
     // A form upload carries its credentials in the form.
     if cx.method == Method::POST
@@ -241,9 +284,26 @@ async fn dispatch(
         query: &cx.query,
         headers: &cx.headers,
     };
-    let now = sh.now();
-    let caller = lock(&sh.keys).verify(&view, &sh.region, sh.accept_v1, now)?;
-    tracing::debug!(request_id = %rid, access_key_id = %caller.access_key_id, temporary = caller.temporary, "OSS request signed");
+    if auth::is_signed(&view) {
+        let now = sh.now();
+        let caller = lock(&sh.keys).verify(&view, &sh.region, sh.accept_v1, now)?;
+        tracing::debug!(request_id = %rid, access_key_id = %caller.access_key_id, temporary = caller.temporary, "OSS request signed");
+    } else {
+        let need = anonymous_need(&cx);
+        let acl = match &cx.bucket {
+            Some(b) if sh.store.bucket_exists(b) => sh.access.acl(b).await,
+            _ => Acl::Private,
+        };
+        if !acl.allows(need) {
+            return Err(if need == Anonymous::Write && acl.allows(Anonymous::Read) {
+                bucket_acl_refused()
+            } else {
+                auth::anonymous_refused()
+            });
+        }
+        tracing::debug!(request_id = %rid, acl = acl.as_str(), "OSS request anonymous, let through by the bucket ACL");
+        cx.anonymous = true;
+    }
 
     let Some(bucket) = cx.bucket.clone() else {
         return match cx.method {
@@ -256,11 +316,11 @@ async fn dispatch(
     if !sh.store.bucket_exists(&bucket) {
         return Err(OssError::no_such_bucket(&bucket));
     }
-    if let Some((name, _)) = cx
-        .query
-        .iter()
-        .find(|(k, _)| super::auth::is_subresource(k) && !IMPLEMENTED.contains(&k.as_str()))
-    {
+    if let Some((name, _)) = cx.query.iter().find(|(k, _)| {
+        auth::is_subresource(k)
+            && !IMPLEMENTED.contains(&k.as_str())
+            && !(cx.key.is_none() && BUCKET_SUBRESOURCES.contains(&k.as_str()))
+    }) {
         return Err(OssError::not_implemented(format!(
             "The emulator does not implement the {name:?} subresource."
         )));
@@ -268,6 +328,13 @@ async fn dispatch(
 
     let Some(key) = cx.key.clone() else {
         return match cx.method {
+            Method::GET if cx.has("acl") => access::get_bucket_acl(&cx, &bucket).await,
+            Method::PUT if cx.has("acl") => access::put_bucket_acl(&cx, &bucket).await,
+            Method::GET if cx.has("cors") => access::get_bucket_cors(&cx, &bucket).await,
+            Method::PUT if cx.has("cors") => {
+                access::put_bucket_cors(&cx, &bucket, take(body)?).await
+            }
+            Method::DELETE if cx.has("cors") => access::delete_bucket_cors(&cx, &bucket).await,
             Method::GET if cx.q("list-type") == Some("2") => list_objects(&cx, &bucket, true).await,
             Method::GET if cx.has("uploads") => {
                 Err(OssError::not_implemented("ListMultipartUploads"))
@@ -304,6 +371,37 @@ async fn dispatch(
             cx.method
         ))),
     }
+}
+
+/// What an unsigned request would do, as the routing in [`dispatch`] reads
+/// it: reading objects and listing need public-read, changing objects (and
+/// multipart uploads, ListParts included) public-read-write; the service
+/// level, bucket settings and subresources the emulator does not serve are
+/// the owner's only.
+fn anonymous_need(cx: &Ctx) -> Anonymous {
+    if cx.bucket.is_none()
+        || cx
+            .query
+            .iter()
+            .any(|(k, _)| auth::is_subresource(k) && !IMPLEMENTED.contains(&k.as_str()))
+    {
+        return Anonymous::Never;
+    }
+    match (&cx.key, &cx.method) {
+        (None, &Method::GET) if !cx.has("uploads") => Anonymous::Read,
+        (None, &Method::POST) if cx.has("delete") => Anonymous::Write,
+        (None, _) => Anonymous::Never,
+        (Some(_), &Method::GET | &Method::HEAD) if !cx.has("uploadId") => Anonymous::Read,
+        (Some(_), &Method::GET | &Method::PUT | &Method::POST | &Method::DELETE) => {
+            Anonymous::Write
+        }
+        (Some(_), _) => Anonymous::Never,
+    }
+}
+
+/// An anonymous write to a bucket that only anonymous reads are allowed on.
+fn bucket_acl_refused() -> OssError {
+    OssError::access_denied("You have no right to access this object because of bucket acl.")
 }
 
 fn take(body: &mut Option<Body>) -> OssResult<Body> {
@@ -409,7 +507,7 @@ fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// A bounded request body, read whole.
-async fn read_small(body: Body, limit: usize) -> OssResult<Bytes> {
+pub(crate) async fn read_small(body: Body, limit: usize) -> OssResult<Bytes> {
     let mut stream = body.into_data_stream();
     let mut buf = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -430,7 +528,7 @@ async fn read_small(body: Body, limit: usize) -> OssResult<Bytes> {
 }
 
 /// Verify `Content-MD5` (base64 of the body's MD5) when the client sent one.
-fn check_md5(cx: &Ctx, md5: &[u8]) -> OssResult<()> {
+pub(crate) fn check_md5(cx: &Ctx, md5: &[u8]) -> OssResult<()> {
     let Some(sent) = cx.header("content-md5") else {
         return Ok(());
     };
@@ -503,7 +601,7 @@ pub(crate) fn xml_response(status: StatusCode, doc: String) -> Response {
     r
 }
 
-fn empty(status: StatusCode) -> Response {
+pub(crate) fn empty(status: StatusCode) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
     r
@@ -729,8 +827,12 @@ async fn copy_object(cx: &Ctx, bucket: &str, key: &str) -> OssResult<Response> {
         .into_owned();
     store::check_key(&src_key)?;
     let store = &cx.sh.store;
-    if !store.bucket_exists(src_bucket) {
+    if vpf_core::keys::validate_bucket(src_bucket).is_err() || !store.bucket_exists(src_bucket) {
         return Err(OssError::no_such_bucket(src_bucket));
+    }
+    // An anonymous copy reads the source anonymously too.
+    if cx.anonymous && !cx.sh.access.acl(src_bucket).await.allows(Anonymous::Read) {
+        return Err(auth::anonymous_refused());
     }
     let (file, src_meta) = store.open(src_bucket, &src_key).await?;
     if let Some(m) = cx.header("x-oss-copy-source-if-match")

@@ -112,6 +112,31 @@ pub fn is_subresource(name: &str) -> bool {
     V1_SUBRESOURCES.contains(&name)
 }
 
+/// Whether the request carries credentials in any form. Such a request is
+/// checked as signed (and refused when the check fails) even where the
+/// bucket ACL would let an anonymous one through, as OSS does.
+pub fn is_signed(req: &RequestView<'_>) -> bool {
+    req.header("authorization").is_some()
+        || req.header("x-oss-security-token").is_some()
+        || [
+            "x-oss-signature-version",
+            "x-oss-signature",
+            "x-oss-credential",
+            "x-oss-security-token",
+            "Signature",
+            "OSSAccessKeyId",
+        ]
+        .iter()
+        .any(|q| req.query(q).is_some())
+}
+
+/// The answer to an unsigned request that the bucket ACL does not admit.
+pub fn anonymous_refused() -> OssError {
+    OssError::access_denied(
+        "You have no right to access this object because anonymous access is disabled: sign the request.",
+    )
+}
+
 /// One access key the emulator knows.
 #[derive(Clone)]
 struct KeyEntry {
@@ -276,9 +301,7 @@ impl KeyRing {
             require_v1(accept_v1)?;
             return self.verify_v1_query(req, now);
         }
-        Err(OssError::access_denied(
-            "You have no right to access this object because anonymous access is disabled: sign the request.",
-        ))
+        Err(anonymous_refused())
     }
 
     fn verify_v4_header(
@@ -1010,6 +1033,36 @@ mod tests {
     }
 
     #[test]
+    fn any_credential_makes_a_request_signed() {
+        let m = Method::GET;
+        let none = HeaderMap::new();
+        for name in [
+            "x-oss-signature-version",
+            "x-oss-credential",
+            "x-oss-signature",
+            "x-oss-security-token",
+            "Signature",
+            "OSSAccessKeyId",
+        ] {
+            let q = [(name.to_string(), "x".to_string())];
+            assert!(
+                is_signed(&view(&m, Some("b"), Some("k"), &q, &none)),
+                "{name}"
+            );
+        }
+        let plain = [("prefix".to_string(), "a/".to_string())];
+        assert!(!is_signed(&view(&m, Some("b"), None, &plain, &none)));
+        for header in ["authorization", "x-oss-security-token"] {
+            let mut h = HeaderMap::new();
+            h.insert(header, "x".parse().unwrap());
+            assert!(
+                is_signed(&view(&m, Some("b"), Some("k"), &[], &h)),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
     fn unsigned_requests_are_refused_and_tokens_never_logged() {
         let h = HeaderMap::new();
         let m = Method::GET;
@@ -1018,6 +1071,7 @@ mod tests {
             .verify(&v, "r", true, SystemTime::now())
             .unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, "AccessDenied"));
+        assert!(!is_signed(&v), "nothing to check: the bucket ACL decides");
         let red = redact_token(
             "GET\n/b/k\na=1&x-oss-security-token=SECRET\nx-oss-security-token:SECRET\n",
         );

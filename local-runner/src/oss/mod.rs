@@ -5,16 +5,24 @@
 //! - Operations: PutObject, GetObject (Range, If-Match), HeadObject,
 //!   GetObjectMeta, DeleteObject, DeleteMultipleObjects, ListObjects (v1 and
 //!   v2), CopyObject, Initiate/UploadPart/Complete/Abort multipart upload,
-//!   ListParts, PostObject, ListBuckets. Other subresources answer 501.
+//!   ListParts, PostObject, ListBuckets, Put/GetBucketAcl,
+//!   Put/Get/DeleteBucketCors and Options (the CORS preflight). Other
+//!   subresources (object ACLs among them) answer 501.
 //! - Path style (`/bucket/key`) and virtual-hosted style, as OSS serves
 //!   both: a Host of `<bucket>.localhost[:port]` or of `<bucket>.<OSS
 //!   endpoint>` (`<bucket>.oss-cn-hangzhou.aliyuncs.com`, what `ali-oss` sends
 //!   to an IP endpoint) names the bucket and the whole path is the key. An IP
 //!   address, `localhost` or any other Host means path style. Signatures
 //!   cover `/bucket/key` either way (V1 resource and V4 canonical URI).
-//! - Every request must be signed: V4 (header or presigned URL) or V1 (header
-//!   or `Signature`/`Expires` URL, unless `accept_v1` is off) with a configured
-//!   key or temporary credentials from [`RunningOss::issue_temporary`].
+//! - Requests are signed: V4 (header or presigned URL) or V1 (header or
+//!   `Signature`/`Expires` URL, unless `accept_v1` is off) with a configured
+//!   key or temporary credentials from [`RunningOss::issue_temporary`]. An
+//!   unsigned request gets in only where the bucket ACL lets it (default
+//!   private: nowhere): public-read opens GetObject, HeadObject and
+//!   ListObjects, public-read-write object writes too; bucket settings and
+//!   ListBuckets stay the owner's. A request that carries a signature is
+//!   checked whatever the ACL. Buckets answer browsers by their CORS rules
+//!   (`Access-Control-*` headers, preflights): see the `access` module.
 //! - Each object creation (`ObjectCreated:PutObject`, `:PostObject`,
 //!   `:CopyObject`, `:CompleteMultipartUpload`) and removal
 //!   (`ObjectRemoved:DeleteObject`, `:DeleteObjects`) is published as an OSS
@@ -23,6 +31,7 @@
 //!   Matching triggers is the FC emulator's job.
 //! - Faults can be injected for reliability tests ([`RunningOss::set_fault`]).
 
+mod access;
 mod api;
 mod auth;
 mod error;
@@ -118,18 +127,20 @@ impl OssEmulator {
                 .any(|k| k.access_key_id.is_empty() || k.access_key_secret.is_empty())
         {
             return Err(Error::invalid(
-                "OSS emulator: at least one access key with an id and a secret is needed (anonymous access is off)",
+                "OSS emulator: at least one access key with an id and a secret is needed (the bucket owner signs with it)",
             ));
         }
         for b in &config.buckets {
             vpf_core::keys::validate_bucket(b)?;
         }
-        let store = store::Store::new(&config.root).map_err(|e| {
+        let preparing = |e: std::io::Error| {
             Error::internal(format!(
                 "OSS emulator: preparing {}: {e}",
                 config.root.display()
             ))
-        })?;
+        };
+        let store = store::Store::new(&config.root).map_err(preparing)?;
+        let access = access::Settings::new(&config.root).map_err(preparing)?;
         for b in &config.buckets {
             store
                 .create_bucket(b)
@@ -151,6 +162,7 @@ impl OssEmulator {
         let base_hosts = vec!["localhost".to_string()];
         let shared = Arc::new(Shared {
             store,
+            access,
             keys: Mutex::new(keys),
             region: config.region.clone(),
             account_id: config.account_id.clone(),
@@ -340,6 +352,8 @@ impl Drop for RunningOss {
 /// State shared by all requests.
 pub(crate) struct Shared {
     store: store::Store,
+    /// Bucket ACLs and CORS configurations.
+    access: access::Settings,
     keys: Mutex<auth::KeyRing>,
     region: String,
     account_id: String,

@@ -1,7 +1,8 @@
 //! PostObject: a browser form upload (`multipart/form-data`) whose fields
 //! carry a base64 policy and its signature (V4 `x-oss-signature` or V1
-//! `Signature`). The form is checked field by field before the file is
-//! read; the file streams to disk like any other upload.
+//! `Signature`), or neither for a public-read-write bucket. The form is
+//! checked field by field before the file is read; the file streams to disk
+//! like any other upload.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,12 +16,24 @@ use futures_util::StreamExt;
 use http::StatusCode;
 use serde_json::Value;
 
+use super::access::Anonymous;
 use super::api::{Ctx, set, xml_response};
 use super::error::{OssError, OssResult};
 use super::lock;
 use super::store::{self, Attributes};
 use super::xml::Doc;
 
+/// Fields that make a form signed: with any of them the form is checked as
+/// signed, whatever the bucket ACL.
+const SIGNING_FIELDS: &[&str] = &[
+    "policy",
+    "signature",
+    "ossaccesskeyid",
+    "x-oss-signature",
+    "x-oss-signature-version",
+    "x-oss-credential",
+    "x-oss-security-token",
+];
 /// Form fields other than the file are small; so is their number.
 const MAX_FIELD: usize = 64 * 1024;
 const MAX_FIELDS: usize = 100;
@@ -60,20 +73,31 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
         // The file comes last (OSS ignores fields after it): check
         // everything before reading a byte of it.
         let now = sh.now();
-        lock(&sh.keys).verify_post(&fields, &sh.region, sh.accept_v1, now)?;
-        let policy = Policy::parse(fields.get("policy").map(String::as_str).unwrap_or(""))?;
-        if policy.expiration <= now {
-            return Err(OssError::access_denied(
-                "Invalid according to Policy: Policy expired.",
-            ));
-        }
+        // A form with no policy and no signature is anonymous, which only a
+        // public-read-write bucket takes (then without any policy to check).
+        let anonymous = !SIGNING_FIELDS.iter().any(|f| fields.contains_key(*f))
+            && sh.access.acl(bucket).await.allows(Anonymous::Write);
+        let policy = if anonymous {
+            None
+        } else {
+            lock(&sh.keys).verify_post(&fields, &sh.region, sh.accept_v1, now)?;
+            let policy = Policy::parse(fields.get("policy").map(String::as_str).unwrap_or(""))?;
+            if policy.expiration <= now {
+                return Err(OssError::access_denied(
+                    "Invalid according to Policy: Policy expired.",
+                ));
+            }
+            Some(policy)
+        };
         let filename = field.file_name().unwrap_or("").to_string();
         let key = fields
             .get("key")
             .ok_or_else(|| OssError::invalid_argument("The form has no key field."))?
             .replace("${filename}", &filename);
         store::check_key(&key)?;
-        policy.check_fields(&fields, bucket, &key)?;
+        if let Some(p) = &policy {
+            p.check_fields(&fields, bucket, &key)?;
+        }
         let content_type = fields
             .get("content-type")
             .cloned()
@@ -96,7 +120,8 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
 
         // Stop reading at the policy's maximum instead of storing a huge
         // file only to refuse it.
-        let max = policy.length_range.map_or(u64::MAX, |(_, max)| max);
+        let length_range = policy.as_ref().and_then(|p| p.length_range);
+        let max = length_range.map_or(u64::MAX, |(_, max)| max);
         let too_large = Arc::new(AtomicBool::new(false));
         let flag = too_large.clone();
         let mut seen = 0u64;
@@ -118,7 +143,7 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
             }
             Err(e) => return Err(e),
         };
-        if let Some((min, _)) = policy.length_range
+        if let Some((min, _)) = length_range
             && incoming.size < min
         {
             let _ = tokio::fs::remove_file(&incoming.path).await;

@@ -5,6 +5,7 @@
 //! <root>/.oss/meta/<bucket>/<key>    JSON sidecar: ETag, CRC-64, type, headers
 //! <root>/.oss/tmp/                   uploads in progress
 //! <root>/.oss/uploads/<id>/          multipart uploads: upload.json, N.part, N.json
+//! <root>/.oss/buckets/<bucket>.json  bucket ACL and CORS rules (see `access`)
 //! ```
 //!
 //! Bucket names cannot start with `.`, so `.oss` never clashes with a bucket,
