@@ -33,7 +33,7 @@ use vpf_core::nas::{JobDir, write_atomic};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
-use crate::cmaf::{Fragment, Init, read_fragment, read_init};
+use crate::cmaf::{Fragment, Init, delay_fragment, read_fragment, read_init};
 use crate::hls::{AUDIO_GROUP, MasterPlaylist, Variant, audio_media, frame_rate};
 use crate::package::concat_list;
 use crate::run::{Stdout, args, ffmpeg_base, run};
@@ -94,6 +94,15 @@ impl Track {
             .sum()
     }
 
+    /// When its first frame is shown, seconds (its first decode time plus
+    /// that frame's composition offset).
+    pub fn first_frame_seconds(&self) -> f64 {
+        self.segments.first().map_or(0.0, |s| {
+            (s.fragment.decode_time as f64 + s.fragment.first_offset as f64).max(0.0)
+                / self.init.timescale as f64
+        })
+    }
+
     /// Segment `i`'s start, seconds.
     pub fn start_seconds(&self, i: usize) -> Option<f64> {
         self.segments
@@ -130,23 +139,29 @@ pub struct Presentation {
     pub audio: Vec<Track>,
 }
 
-/// The ladder's packaging: the pieces of each rendition joined by the
-/// concat demuxer (`lists[k]`) and each audio track beside them, through
-/// [`dash_muxer`] into `dir`. Stream `k` is rendition `k`; audio track `j`
-/// is stream `lists.len() + j`.
-pub fn segment_args(lists: &[PathBuf], audio: &[PathBuf], dir: &Path) -> Vec<OsString> {
+/// The video renditions' packaging: the pieces of each rendition joined by
+/// the concat demuxer (`lists[k]`, stream `k`) through [`dash_muxer`] into
+/// `dir`.
+pub fn video_segment_args(lists: &[PathBuf], dir: &Path) -> Vec<OsString> {
     let mut a = ffmpeg_base();
     for l in lists {
         a.extend(args!["-f", "concat", "-safe", "0", "-i", l]);
     }
-    for t in audio {
-        a.extend(args!["-i", t]);
-    }
     for k in 0..lists.len() {
         a.extend(args!["-map", format!("{k}:V:0")]);
     }
+    a.extend(dash_muxer(dir));
+    a
+}
+
+/// The audio tracks' packaging (track `j`, stream `j`).
+pub fn audio_segment_args(audio: &[PathBuf], dir: &Path) -> Vec<OsString> {
+    let mut a = ffmpeg_base();
+    for t in audio {
+        a.extend(args!["-i", t]);
+    }
     for j in 0..audio.len() {
-        a.extend(args!["-map", format!("{}:a:0", lists.len() + j)]);
+        a.extend(args!["-map", format!("{j}:a:0")]);
     }
     a.extend(dash_muxer(dir));
     a
@@ -156,6 +171,20 @@ pub fn segment_args(lists: &[PathBuf], audio: &[PathBuf], dir: &Path) -> Vec<OsS
 /// segments of about [`SEGMENT_SECONDS`] cut at key frames, into `dir`
 /// with flat names (`init-<stream>.m4s`, `chunk-<stream>-<number>.m4s`);
 /// its own manifest, `ffmpeg.mpd`, is not kept.
+///
+/// Timing: H.264 with B-frames is decoded ahead of display, so its first
+/// frame is shown some frames after its first decode time. MP4 writers
+/// usually hide that with an edit list, which dash.js and Chromium follow
+/// and hls.js ignores: hls.js then places every segment those frames late
+/// and, switching back to a rendition, appends a segment it already has
+/// (its `bufferAppendNoProgress` error, seen in our browser test). With
+/// `negative_cts_offsets`, ffmpeg 5.1 writes version-1 track runs whose
+/// composition offsets go negative (CMAF's way): the first frame is shown
+/// at its decode time, zero, and the edit list shifts nothing, so every
+/// player puts every frame at the same time. (ffprobe, which shifts
+/// negative offsets away, reports the first frame two frames late.) Should
+/// a first frame still come after its decode time, [`make`] moves the audio
+/// as much.
 pub fn dash_muxer(dir: &Path) -> Vec<OsString> {
     args![
         "-c",
@@ -166,6 +195,8 @@ pub fn dash_muxer(dir: &Path) -> Vec<OsString> {
         "avc1",
         "-f",
         "dash",
+        "-format_options",
+        "movflags=+negative_cts_offsets",
         "-seg_duration",
         SEGMENT_SECONDS.to_string(),
         "-use_template",
@@ -209,31 +240,49 @@ pub(crate) async fn make(
         .map(|&n| jobdir.audio_track(n))
         .collect();
     let list_paths: Vec<PathBuf> = lists.iter().map(|l| l.path().to_path_buf()).collect();
+    let dir = tmp.path();
+    // The video first: the audio's delay is read from it.
     run(
         &tools.ffmpeg,
-        &segment_args(&list_paths, &audio, tmp.path()),
+        &video_segment_args(&list_paths, dir),
         Stdout::Ignore,
     )
     .await?
-    .check(ErrorKind::EncodeFailed, "packaging the adaptive streams")?;
+    .check(ErrorKind::EncodeFailed, "packaging the video renditions")?;
     drop(lists);
-    let _ = std::fs::remove_file(tmp.path().join(FFMPEG_MPD));
-    let dir = tmp.path();
     let video = plan
         .renditions
         .iter()
         .enumerate()
-        .map(|(k, r)| gather(dir, k, &r.name))
+        .map(|(k, r)| gather(dir, k, &r.name, 0.0))
         .collect::<Result<Vec<_>>>()?;
-    let audio = (0..audio.len())
-        .map(|j| gather(dir, plan.renditions.len() + j, &audio_folder(j)))
-        .collect::<Result<Vec<_>>>()?;
+    let audio = match audio.is_empty() {
+        true => Vec::new(),
+        false => {
+            run(
+                &tools.ffmpeg,
+                &audio_segment_args(&audio, dir),
+                Stdout::Ignore,
+            )
+            .await?
+            .check(ErrorKind::EncodeFailed, "packaging the audio renditions")?;
+            // ffmpeg's DASH muxer starts each stream at its own zero
+            // (`-itsoffset` does not survive it): the audio is moved by the
+            // video's reorder delay in its segments' decode times instead.
+            let delay = video.first().map_or(0.0, Track::first_frame_seconds);
+            (0..audio.len())
+                .map(|j| gather(dir, j, &audio_folder(j), delay))
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
+    let _ = std::fs::remove_file(dir.join(FFMPEG_MPD));
     Ok((tmp, Presentation { video, audio }))
 }
 
 /// Move stream `id`'s files from the DASH muxer's flat names into
-/// `dir/<folder>/` and read them.
-fn gather(dir: &Path, id: usize, folder: &str) -> Result<Track> {
+/// `dir/<folder>/` and read them, moved `delay` seconds later than ffmpeg
+/// put them.
+fn gather(dir: &Path, id: usize, folder: &str, delay: f64) -> Result<Track> {
     let to = dir.join(folder);
     create_dir(&to)?;
     let init_path = to.join(INIT);
@@ -263,8 +312,14 @@ fn gather(dir: &Path, id: usize, folder: &str) -> Result<Track> {
     for (n, from) in numbered {
         let file = format!("{n:05}.m4s");
         let path = to.join(&file);
+        let mut data = std::fs::read(&from)?;
+        let ticks = (delay * init.timescale as f64).round() as u64;
+        if ticks > 0 {
+            delay_fragment(&mut data, ticks)
+                .map_err(|e| Error::new(e.kind, format!("{folder}/{file}: {}", e.message)))?;
+            std::fs::write(&from, &data)?;
+        }
         std::fs::rename(&from, &path)?;
-        let data = std::fs::read(&path)?;
         let fragment = read_fragment(&data, &init)
             .map_err(|e| Error::new(e.kind, format!("{folder}/{file}: {}", e.message)))?;
         segments.push(Segment {
@@ -561,7 +616,12 @@ fn segment_template(t: &Track) -> String {
 /// every rendition, one audio adaptation set per track with its language.
 /// `bandwidth` is each rendition's peak segment rate.
 pub fn mpd(plan: &JobPlan, p: &Presentation) -> String {
-    let duration = p.video.first().map(Track::duration_seconds).unwrap_or(0.0);
+    // The last frame ends a reorder delay after the last decode time.
+    let duration = p
+        .video
+        .first()
+        .map(|t| t.first_frame_seconds() + t.duration_seconds())
+        .unwrap_or(0.0);
     let longest = p
         .video
         .iter()

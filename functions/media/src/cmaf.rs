@@ -32,6 +32,9 @@ pub struct Fragment {
     pub samples: u32,
     /// Its first sample is a sync sample (for video, a key frame).
     pub starts_with_sync: bool,
+    /// Its first sample's composition offset, ticks: how long after its
+    /// decode time it is shown (H.264 with B-frames: some frames).
+    pub first_offset: i64,
 }
 
 fn bad(what: impl std::fmt::Display) -> Error {
@@ -85,8 +88,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The boxes directly inside `data`, as (type, body).
-fn boxes(data: &[u8]) -> Result<Vec<([u8; 4], &[u8])>> {
+/// The boxes directly inside `data`, as (type, where the body is).
+fn box_ranges(data: &[u8]) -> Result<Vec<([u8; 4], std::ops::Range<usize>)>> {
     let mut out = Vec::new();
     let mut r = Reader::new(data);
     while r.at < data.len() {
@@ -108,10 +111,70 @@ fn boxes(data: &[u8]) -> Result<Vec<([u8; 4], &[u8])>> {
                 String::from_utf8_lossy(&kind)
             )));
         }
-        let body = r.take((size - header) as usize)?;
-        out.push((kind, body));
+        let body_start = r.at;
+        r.skip((size - header) as usize)?;
+        out.push((kind, body_start..r.at));
     }
     Ok(out)
+}
+
+/// The boxes directly inside `data`, as (type, body).
+fn boxes(data: &[u8]) -> Result<Vec<([u8; 4], &[u8])>> {
+    Ok(box_ranges(data)?
+        .into_iter()
+        .map(|(k, r)| (k, &data[r]))
+        .collect())
+}
+
+/// Move a media segment later by `ticks` of its track's time scale: every
+/// fragment's decode time (`tfdt`) is raised, in place. Used to start an
+/// audio track together with video whose first frame is shown after its
+/// first decode time.
+pub fn delay_fragment(data: &mut [u8], ticks: u64) -> Result<()> {
+    let mut found = false;
+    for (kind, moof) in box_ranges(data)? {
+        if &kind != b"moof" {
+            continue;
+        }
+        for (kind, traf) in box_ranges(&data[moof.clone()])? {
+            if &kind != b"traf" {
+                continue;
+            }
+            let traf = moof.start + traf.start..moof.start + traf.end;
+            for (kind, tfdt) in box_ranges(&data[traf.clone()])? {
+                if &kind != b"tfdt" {
+                    continue;
+                }
+                let at = traf.start + tfdt.start;
+                let field = data
+                    .get_mut(at..traf.start + tfdt.end)
+                    .ok_or_else(|| bad("tfdt is cut"))?;
+                match (field.first().copied(), field.len()) {
+                    (Some(1), 12) => {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(&field[4..12]);
+                        let t = u64::from_be_bytes(b)
+                            .checked_add(ticks)
+                            .ok_or_else(|| bad("tfdt overflows"))?;
+                        field[4..12].copy_from_slice(&t.to_be_bytes());
+                    }
+                    (Some(0), 8) => {
+                        let mut b = [0u8; 4];
+                        b.copy_from_slice(&field[4..8]);
+                        let t = u32::try_from(u32::from_be_bytes(b) as u64 + ticks)
+                            .map_err(|_| bad("tfdt overflows 32 bits"))?;
+                        field[4..8].copy_from_slice(&t.to_be_bytes());
+                    }
+                    _ => return Err(bad("tfdt has an unknown layout")),
+                }
+                found = true;
+            }
+        }
+    }
+    match found {
+        true => Ok(()),
+        false => Err(bad("the segment holds no tfdt to move")),
+    }
 }
 
 /// The first box of `kind` directly inside `data`.
@@ -306,13 +369,14 @@ fn read_traf(traf: &[u8], init: &Init) -> Result<Fragment> {
         duration: 0,
         samples: 0,
         starts_with_sync: false,
+        first_offset: 0,
     };
     for (kind, trun) in boxes(traf)? {
         if &kind != b"trun" {
             continue;
         }
         let mut r = Reader::new(trun);
-        let (_, flags) = r.version_flags()?;
+        let (version, flags) = r.version_flags()?;
         let count = r.u32()?;
         if flags & 0x01 != 0 {
             r.skip(4)?; // data_offset
@@ -333,10 +397,15 @@ fn read_traf(traf: &[u8], init: &Init) -> Result<Fragment> {
                 0 => None,
                 _ => Some(r.u32()?),
             };
-            if flags & 0x800 != 0 {
-                r.skip(4)?; // composition time offset
-            }
+            let offset = match flags & 0x800 {
+                0 => 0,
+                _ => match version {
+                    0 => r.u32()? as i64,
+                    _ => r.u32()? as i32 as i64,
+                },
+            };
             if f.samples == 0 {
+                f.first_offset = offset;
                 let fl = match i {
                     0 => first_flags.or(sample_flags),
                     _ => sample_flags,
@@ -396,7 +465,8 @@ mod tests {
                 decode_time: 61440,
                 duration: 3 * 512,
                 samples: 3,
-                starts_with_sync: true
+                starts_with_sync: true,
+                first_offset: 0,
             }
         );
         // Without the first-sample flags, the trex default (non-sync) holds.
@@ -415,6 +485,28 @@ mod tests {
             (f.decode_time, f.duration, f.starts_with_sync),
             (9, 512, false)
         );
+    }
+
+    #[test]
+    fn delaying_a_fragment_moves_only_its_decode_time() {
+        for version in [0u8, 1] {
+            let time: Vec<u8> = match version {
+                0 => 100u32.to_be_bytes().to_vec(),
+                _ => 100u64.to_be_bytes().to_vec(),
+            };
+            let traf = mk(
+                b"traf",
+                &[mk(b"tfhd", &full(0, 0, &[0, 0, 0, 1])), mk(b"tfdt", &full(version, 0, &time)), mk(b"trun", &full(0, 0, &1u32.to_be_bytes()))].concat(),
+            );
+            let mut seg = [mk(b"moof", &traf), mk(b"mdat", b"abc")].concat();
+            let before = read_fragment(&seg, &init()).unwrap();
+            delay_fragment(&mut seg, 3200).unwrap();
+            let after = read_fragment(&seg, &init()).unwrap();
+            assert_eq!(after.decode_time, before.decode_time + 3200);
+            assert_eq!((after.duration, after.samples), (before.duration, before.samples));
+            assert!(seg.ends_with(b"mdatabc"));
+        }
+        assert!(delay_fragment(&mut mk(b"mdat", b""), 1).is_err());
     }
 
     #[test]
