@@ -4,11 +4,12 @@
 #   ffmpeg   ffmpeg and ffprobe, Debian's package (apt-get, as root)
 #   python   the pinned Python clients of tests/python/requirements.txt, in a
 #            virtual environment .venv/ (callers put .venv/bin first on PATH)
-#   node     the pinned npm packages of tests/node/package-lock.json (npm ci)
+#   node     the pinned npm packages of tests/node/ and player/ (npm ci)
+#   chromium Debian's Chromium, for the player test (apt-get, as root)
 #   zig      what scripts/build-code.sh links with: zig (PyPI ziglang, into
 #            .venv/) and cargo-zigbuild (crates.io, into .tools/bin), pinned
 #
-#   scripts/deps.sh                 # all three
+#   scripts/deps.sh                 # all but zig
 #   scripts/deps.sh ffmpeg          # only ffmpeg (the demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,14 +67,23 @@ need_python() {
 }
 
 need_node() {
-  local dir=tests/node
-  [ -f "$dir/package-lock.json" ] || return 0
+  local dir
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
-  if ! fresh "$dir/package-lock.json" "$dir/node_modules/.lock.sha256"; then
-    say "installing the pinned npm packages ($dir/package-lock.json)"
-    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
-    stamp "$dir/package-lock.json" "$dir/node_modules/.lock.sha256"
-  fi
+  for dir in tests/node player; do
+    [ -f "$dir/package-lock.json" ] || continue
+    if ! fresh "$dir/package-lock.json" "$dir/node_modules/.lock.sha256"; then
+      say "installing the pinned npm packages ($dir/package-lock.json)"
+      npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+      stamp "$dir/package-lock.json" "$dir/node_modules/.lock.sha256"
+    fi
+  done
+}
+
+# The browser the player test drives (playwright-core starts it; it never
+# downloads one): Debian's Chromium, whose Media Source Extensions take
+# H.264 and AAC.
+need_chromium() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
 }
 
 # Pinned: the handler binaries FC runs are linked by these.
@@ -92,13 +102,14 @@ need_zig() {
 }
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(ffmpeg python node)
+[ ${#wanted[@]} -gt 0 ] || wanted=(ffmpeg python node chromium)
 for w in "${wanted[@]}"; do
   case "$w" in
     ffmpeg) need_ffmpeg ;;
     python) need_python ;;
     node) need_node ;;
     zig) need_zig ;;
-    *) say "unknown part $w (ffmpeg, python, node, zig)"; exit 2 ;;
+    chromium) need_chromium ;;
+    *) say "unknown part $w (ffmpeg, python, node, chromium, zig)"; exit 2 ;;
   esac
 done

@@ -2,7 +2,7 @@
 # The whole test suite: the one command the README gives and .ci/run calls.
 # On a machine with only the Rust toolchain it first installs what the tests
 # need (scripts/deps.sh: ffmpeg, the pinned Python clients in .venv/, the
-# pinned npm packages), or says exactly what to run.
+# pinned npm packages, Chromium), or says exactly what to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -21,7 +21,10 @@ cargo test --workspace --locked -- --test-threads=2
 # The workflow API and the pipeline against Alibaba Cloud's official Python
 # SDKs, and every kind of upload through oss2. (The OSS emulator's own Python
 # and Node suites run inside cargo test: local-runner/tests/oss_*.rs.) The HLS
-# master playlist with its renditions, read by PyPI m3u8.
+# master playlist with its renditions, read by PyPI m3u8. The adaptive
+# streams, read by PyPI m3u8 and mpegdash and played to the end by hls.js and
+# dash.js in headless Chromium; the preview page's own server checks.
 python3 -m pytest -q -p no:cacheprovider tests/python/test_flow_api.py \
   tests/python/test_pipeline_oss2.py tests/python/test_uploads.py \
-  tests/python/test_hls_renditions.py
+  tests/python/test_hls_renditions.py tests/python/test_abr.py
+npm test --prefix player

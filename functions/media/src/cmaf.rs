@@ -496,14 +496,22 @@ mod tests {
             };
             let traf = mk(
                 b"traf",
-                &[mk(b"tfhd", &full(0, 0, &[0, 0, 0, 1])), mk(b"tfdt", &full(version, 0, &time)), mk(b"trun", &full(0, 0, &1u32.to_be_bytes()))].concat(),
+                &[
+                    mk(b"tfhd", &full(0, 0, &[0, 0, 0, 1])),
+                    mk(b"tfdt", &full(version, 0, &time)),
+                    mk(b"trun", &full(0, 0, &1u32.to_be_bytes())),
+                ]
+                .concat(),
             );
             let mut seg = [mk(b"moof", &traf), mk(b"mdat", b"abc")].concat();
             let before = read_fragment(&seg, &init()).unwrap();
             delay_fragment(&mut seg, 3200).unwrap();
             let after = read_fragment(&seg, &init()).unwrap();
             assert_eq!(after.decode_time, before.decode_time + 3200);
-            assert_eq!((after.duration, after.samples), (before.duration, before.samples));
+            assert_eq!(
+                (after.duration, after.samples),
+                (before.duration, before.samples)
+            );
             assert!(seg.ends_with(b"mdatabc"));
         }
         assert!(delay_fragment(&mut mk(b"mdat", b""), 1).is_err());

@@ -148,7 +148,8 @@ async fn bframes_with_aac_48k_stereo_all_formats() {
             "clip.avi",
             "clip.gif",
             "clip.jpg",
-            "sprite/thumbnails.vtt"
+            "sprite/thumbnails.vtt",
+            "abr/master.m3u8"
         ]
     );
     let m = job.output(Format::Mp4);
