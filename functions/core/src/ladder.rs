@@ -11,9 +11,11 @@
 //! - never upscaled: only rungs at or below the source's short side;
 //! - portrait pictures get portrait renditions (the rung sizes the short
 //!   side, the long side keeps the aspect ratio);
-//! - a source well between two rungs (more than 25% above the highest rung
-//!   it reaches) gets a rendition at its own size too, so its top rendition
-//!   (which the single-file formats are made from) is not a downscale;
+//! - the top rendition is the source's own size (unless the ladder stops
+//!   below it), so the single-file formats made from it are not a
+//!   downscale: a source within 25% of its highest rung takes that rung's
+//!   place (400p instead of 360p), one further above gets its own rendition
+//!   beside it (480p above 360p), at a cap between its neighbours';
 //! - a source smaller than every rung gets one rendition at its own size.
 
 use std::fmt;
@@ -44,7 +46,7 @@ pub const DEFAULT_LADDER: &str =
     "2160:16000, 1440:10000, 1080:6000, 720:3000, 540:2000, 360:700, 234:150";
 
 /// A source this much larger than its highest rung gets a rendition at its
-/// own size.
+/// own size beside it; a smaller excess replaces the rung.
 const OWN_SIZE_ABOVE: f64 = 1.25;
 
 impl Default for Ladder {
@@ -76,15 +78,15 @@ impl Ladder {
             .map(|r| Rendition::sized(w, h, r.short_side, r.kbps))
             .filter(fits)
             .collect();
-        let top = out.first().map(|r| r.width.min(r.height));
-        let own_size = match top {
-            None => true,
-            Some(t) => short as f64 > t as f64 * OWN_SIZE_ABOVE,
-        };
-        if own_size {
-            let own = Rendition::sized(w, h, short, self.rate_at(short));
-            if fits(&own) {
-                out.insert(0, own);
+        // Unless the ladder stops below it, the top rendition is the
+        // source's own size: the single-file formats are made from it.
+        let below_ladder_top = self.0.first().is_none_or(|t| short <= t.short_side);
+        let own = Rendition::sized(w, h, short, self.rate_at(short));
+        if below_ladder_top && fits(&own) {
+            match out.first().map(|r| r.width.min(r.height)) {
+                Some(t) if t >= own.width.min(own.height) => {}
+                Some(t) if (short as f64) <= t as f64 * OWN_SIZE_ABOVE => out[0] = own,
+                _ => out.insert(0, own),
             }
         }
         if out.is_empty() {
@@ -328,8 +330,18 @@ mod tests {
         let r = l.plan(&video(854, 480, 0), None);
         assert_eq!(sizes(&r), [(854, 480), (640, 360), (416, 234)]);
         assert_eq!(r[0].kbps, 1567);
-        // 400p is 1.11x 360p: no extra rendition.
-        assert_eq!(l.plan(&video(712, 400, 0), None)[0].name, "360p");
+        // 400p is 1.11x 360p: it takes 360p's place, at a cap between.
+        let r = l.plan(&video(712, 400, 0), None);
+        assert_eq!(sizes(&r), [(712, 400), (416, 234)]);
+        assert_eq!(r[0].kbps, 989);
+        // 240p, just above 234p, keeps its size.
+        assert_eq!(sizes(&l.plan(&video(320, 240, 0), None)), [(320, 240)]);
+        // A 4K source with a ladder topping at 1080p gets 1080p.
+        let small: Ladder = "1080:6000, 360:700".parse().unwrap();
+        assert_eq!(
+            sizes(&small.plan(&video(3840, 2160, 0), None))[0],
+            (1920, 1080)
+        );
         // Smaller than every rung.
         let r = l.plan(&video(160, 120, 0), None);
         assert_eq!(sizes(&r), [(160, 120)]);

@@ -705,3 +705,178 @@ pub fn mpd(plan: &JobPlan, p: &Presentation) -> String {
     out.push_str("  </Period>\n</MPD>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(frames: u64, audio_tracks: usize) -> JobPlan {
+        let audio: Vec<serde_json::Value> = (0..audio_tracks)
+            .map(|k| {
+                let language = ["eng", "fra"][k % 2];
+                serde_json::json!({"codec": "aac", "sampleRate": 48000, "channels": 2,
+                    "durationSeconds": 8.0, "language": language, "default": k == 0})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "request": {"jobId": "j", "bucket": "b", "key": "k.mp4", "outputBase": "d/k", "stem": "k",
+                        "formats": ["abr"], "segmentSeconds": 10.0},
+            "sourceFile": "s.mp4",
+            "info": {"formatName": "mp4", "durationSeconds": 8.0, "sizeBytes": 1,
+                     "video": {"codec": "h264", "width": 640, "height": 360, "frameRateNum": 25,
+                               "frameRateDen": 1, "rotation": 0, "frames": frames,
+                               "durationSeconds": 8.0, "pixFmt": "yuv420p"},
+                     "audioTracks": audio},
+            "pieceSeconds": 4.0, "pieces": [], "hasAudio": audio_tracks > 0,
+            "audioTracks": (0..audio_tracks as u32).collect::<Vec<_>>(),
+            "renditions": [{"name": "360p", "width": 640, "height": 360, "kbps": 700},
+                           {"name": "234p", "width": 416, "height": 234, "kbps": 150}]
+        }))
+        .unwrap()
+    }
+
+    /// A track of 4 s segments at 12800 ticks a second (the last `last` s).
+    fn track(
+        folder: &str,
+        size: Option<(u32, u32)>,
+        codec: &str,
+        segs: &[(u64, u32, u64)],
+    ) -> Track {
+        let timescale = if size.is_some() { 12800 } else { 48000 };
+        let mut at = 0;
+        let segments = segs
+            .iter()
+            .enumerate()
+            .map(|(i, &(ticks, samples, bytes))| {
+                let s = Segment {
+                    file: format!("{:05}.m4s", i + 1),
+                    fragment: Fragment {
+                        decode_time: at,
+                        duration: ticks,
+                        samples,
+                        starts_with_sync: true,
+                        first_offset: 0,
+                    },
+                    bytes,
+                };
+                at += ticks;
+                s
+            })
+            .collect();
+        Track {
+            folder: folder.into(),
+            init: Init {
+                timescale,
+                codec: codec.into(),
+                size,
+                default_duration: 0,
+                default_flags: 0,
+            },
+            segments,
+        }
+    }
+
+    fn presentation() -> Presentation {
+        let v = |name: &str, size, bytes: u64| {
+            track(
+                name,
+                Some(size),
+                "avc1.64001e",
+                &[(51200, 100, bytes), (51200, 100, bytes / 2)],
+            )
+        };
+        Presentation {
+            video: vec![
+                v("360p", (640, 360), 400_000),
+                v("234p", (416, 234), 80_000),
+            ],
+            audio: vec![track(
+                "audio-0",
+                None,
+                "mp4a.40.2",
+                &[(192_000, 188, 64_000), (192_000, 188, 64_000)],
+            )],
+        }
+    }
+
+    fn counted() -> Counted {
+        Counted {
+            video_packets: 200,
+            audio_packets: 376,
+            audio_track_packets: vec![376],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_sound_presentation_passes_and_its_documents_say_what_the_bytes_hold() {
+        let (plan, p) = (plan(200, 1), presentation());
+        assert_eq!(check(&plan, &counted(), &p), Vec::<String>::new());
+        let m = master(&plan, &p);
+        // Peak: 400 kB in 4 s is 800 kbit/s, plus the audio's 128.
+        assert_eq!(m.variants[0].bandwidth, 800_000 + 128_000);
+        assert_eq!(m.variants[0].average_bandwidth, Some(600_000 + 128_000));
+        assert_eq!(
+            m.variants[0].codecs.as_deref(),
+            Some("avc1.64001e,mp4a.40.2")
+        );
+        assert_eq!(m.variants[0].uri, "360p/index.m3u8");
+        assert_eq!(m.media[0].uri, "audio-0/index.m3u8");
+        assert_eq!(m.media[0].language.as_deref(), Some("en"));
+        let pl = media_playlist(&p.video[0]);
+        assert!(pl.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"));
+        assert!(pl.contains("#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4.000000,\n00001.m4s\n"));
+        assert!(pl.ends_with("#EXT-X-ENDLIST\n"));
+        let mpd = mpd(&plan, &p);
+        // Equal segments fold into one S with a repeat count.
+        assert!(mpd.contains("<S t=\"0\" d=\"51200\" r=\"1\" />"), "{mpd}");
+        assert!(mpd.contains("mediaPresentationDuration=\"PT8.000S\""));
+        assert!(mpd.contains("<Representation id=\"360p\" codecs=\"avc1.64001e\" bandwidth=\"800000\" width=\"640\" height=\"360\""));
+        assert!(mpd.contains("lang=\"en\""));
+        assert!(mpd.contains("media=\"audio-0/$Number%05d$.m4s\""));
+    }
+
+    #[test]
+    fn misaligned_short_or_keyless_renditions_are_refused() {
+        let plan = plan(200, 1);
+        let mut p = presentation();
+        p.video[1].segments[1].fragment.decode_time += 512;
+        p.video[1].segments[1].fragment.starts_with_sync = false;
+        p.video[1].segments[0].fragment.samples = 99;
+        let problems = check(&plan, &counted(), &p).join("; ");
+        assert!(
+            problems.contains("234p holds 199 frames, the source 200"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("234p/00002.m4s does not start with a key frame"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("segment 2 starts at 4.000 s in 360p and 4.040 s in 234p"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("234p/00002.m4s starts at tick"),
+            "{problems}"
+        );
+        let mut p = presentation();
+        p.audio.clear();
+        p.video.pop();
+        let problems = check(&plan, &counted(), &p).join("; ");
+        assert!(
+            problems.contains("1 video renditions packaged, 2 planned"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("0 audio renditions packaged"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn names_are_escaped_in_the_manifest() {
+        assert_eq!(xml("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+        assert_eq!(iso_seconds(-1.0), "PT0.000S");
+    }
+}

@@ -18,8 +18,8 @@ pub struct Init {
     /// Video only: the sample entry's size.
     pub size: Option<(u32, u32)>,
     /// `trex` defaults, for fragments that do not say.
-    default_duration: u32,
-    default_flags: u32,
+    pub(crate) default_duration: u32,
+    pub(crate) default_flags: u32,
 }
 
 /// One media segment (one or more `moof`+`mdat` pairs).

@@ -553,6 +553,59 @@ mod tests {
     }
 
     #[test]
+    fn a_ladder_decodes_once_and_caps_every_rendition() {
+        use vpf_core::ladder::Ladder;
+        let mut v = video(1920, 1080, 90);
+        v.field_order = Some("tt".into());
+        let renditions = Ladder::default().plan(&v, None);
+        let names: Vec<&str> = renditions.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["1080p", "720p", "540p", "360p", "234p"]);
+        let g = ladder_graph(&v, &piece(), &renditions[..2]);
+        assert_eq!(
+            g,
+            "[0:V:0]bwdif=mode=send_frame:parity=tff:deint=all,transpose=clock,split=2[s0][s1];[s0]null[v0];[s1]scale=720:1280[v1]"
+        );
+        let small = video(640, 360, 0);
+        let low = Ladder::default().plan(&small, None);
+        assert_eq!(
+            ladder_graph(&small, &piece(), &low[1..]),
+            "[0:V:0]null[s0];[s0]scale=416:234[v0]"
+        );
+        let plan: JobPlan = serde_json::from_value(serde_json::json!({
+            "request": {"jobId": "j", "bucket": "b", "key": "k.mp4", "outputBase": "d/k", "stem": "k",
+                        "formats": ["abr"], "segmentSeconds": 10.0},
+            "sourceFile": "s.mp4", "info": {"formatName": "mp4", "durationSeconds": 2.0, "sizeBytes": 1,
+                                            "video": serde_json::to_value(&v).unwrap()},
+            "pieceSeconds": 2.0, "pieces": [], "hasAudio": false,
+            "renditions": serde_json::to_value(&renditions[..2]).unwrap()
+        }))
+        .unwrap();
+        let outs = [PathBuf::from("/e/0.nut"), PathBuf::from("/e/0-r1.nut")];
+        let a: Vec<String> = transcode_args(Path::new("/p/0.mkv"), &outs, "nut", &plan, &piece())
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        let joined = a.join(" ");
+        assert_eq!(a.iter().filter(|x| *x == "-i").count(), 1, "one decode");
+        assert!(joined.contains("-map [v0] -c:v libx264"), "{joined}");
+        assert!(
+            joined.contains("-maxrate 6000k -bufsize 12000k -f nut /e/0.nut"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("-maxrate 3000k -bufsize 6000k -f nut /e/0-r1.nut"),
+            "{joined}"
+        );
+        assert_eq!(a.iter().filter(|x| *x == "-sc_threshold").count(), 2);
+        assert!(
+            joined.contains("-g 60 -flags:v +cgop -keyint_min 60"),
+            "{joined}"
+        );
+        assert!(transcode_args(Path::new("/p"), &outs[..1], "nut", &plan, &piece()).is_err());
+    }
+
+    #[test]
     fn muxer_follows_the_extension() {
         assert_eq!(piece_muxer(Path::new("/e/00001.nut")).unwrap(), "nut");
         assert_eq!(piece_muxer(Path::new("/e/00001.MKV")).unwrap(), "matroska");
