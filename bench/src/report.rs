@@ -708,7 +708,7 @@ source: its PSNR measures that shift as much as x264's quality."
     }
 
     if let Some(l) = &r.ladder {
-        ladder_section(&mut s, l);
+        ladder_section(&mut s, l, &r.settings.profile);
     }
 
     real_world_section(&mut s, &r.real_world);
@@ -820,7 +820,7 @@ intermediate cut at every piece) {} s.\n",
     }
 }
 
-fn ladder_section(s: &mut String, l: &LadderResult) {
+fn ladder_section(s: &mut String, l: &LadderResult, p: &Profile) {
     let rungs: Vec<String> = l
         .renditions
         .iter()
@@ -841,13 +841,16 @@ fn ladder_section(s: &mut String, l: &LadderResult) {
     let _ = writeln!(
         s,
         "Rungs (`Ladder::default().plan` on the probed source; kbit/s cap): {}. Every encode: libx264 \
-CRF and preset of the profile, `-maxrate` the cap, `-bufsize` twice it, a key frame every 2 s exactly \
+CRF {} preset {}, `-maxrate` the cap, `-bufsize` twice it, a key frame every 2 s exactly \
 (`-keyint_min` the same, `-sc_threshold 0`, closed GOPs), the pipeline's own filter graph and encoder \
-arguments (`transcode_args` for one piece spanning the file); AAC 128 kbit/s once. \
+arguments (`transcode_args` for one piece spanning the file); AAC {} kbit/s once. \
 (a2) one ffmpeg: decode once, `split`, one encode per rung, MP4 files. (a3) one ffmpeg per rung, \
 all started at once, each decoding the whole file. Pipeline: formats `abr`, pieces {pieces}, \
 from the source in OSS to CMAF segments, HLS and DASH manifests in OSS.\n",
-        rungs.join(", ")
+        rungs.join(", "),
+        p.crf,
+        p.preset,
+        p.audio_kbps
     );
     let _ = writeln!(
         s,
