@@ -4,6 +4,7 @@
 //! results go to `bench/out/results.{json,md}`.
 
 pub mod handlers;
+pub mod ladder;
 pub mod media;
 pub mod meter;
 pub mod pipeline;

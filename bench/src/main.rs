@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use vpf_bench::handlers;
+use vpf_bench::ladder;
 use vpf_bench::media::{self, Facts, InputSpec, R};
 use vpf_bench::meter::{Gate, Meter};
 use vpf_bench::pipeline::{self, HANDLERS, PipelineRun};
 use vpf_bench::procfs::Machine;
 use vpf_bench::real_world;
 use vpf_bench::report::{
-    self, DISTURBED, InputResult, Output, RETRIES, Results, Settings, Streaming, Sweep, SweepPoint,
+    self, DISTURBED, InputResult, LadderResult, LadderRung, Output, RETRIES, Results, RungOutput,
+    Settings, Streaming, Sweep, SweepPoint, Timed,
 };
 use vpf_bench::seed::{self, Codecs};
 use vpf_core::job::{Format, Profile};
@@ -25,7 +27,8 @@ use vpf_core::job::{Format, Profile};
     after_help = "Usually run through scripts/bench.sh (builds release first). Examples:\n  \
 vpf-bench                 # the full run, ~20 min on 2 cores\n  \
 vpf-bench --smoke         # tiny inputs, seconds: checks that every part works\n  \
-vpf-bench --only 1080p --skip-streaming"
+vpf-bench --only 1080p --skip-streaming\n  \
+vpf-bench --only ladder --skip-real-world --skip-streaming   # the abr ladder alone"
 )]
 struct Cli {
     /// Tiny inputs and few trials: checks the machinery in seconds; figures mean nothing.
@@ -52,7 +55,7 @@ struct Cli {
     /// Do not wait for a quiet machine.
     #[arg(long)]
     no_wait: bool,
-    /// Only inputs whose name contains this (e.g. 1080p); the sweep runs only if its input is selected.
+    /// Only inputs whose name contains this (e.g. 1080p; `ladder` selects the ladder's alone); the sweep and the ladder run only if their input is selected.
     #[arg(long)]
     only: Option<String>,
     /// Skip the >= 2 GB streaming run (peak RSS of split and merge).
@@ -61,6 +64,9 @@ struct Cli {
     /// Skip the real-world sources (one key frame, HDR tone mapping, deinterlacing).
     #[arg(long)]
     skip_real_world: bool,
+    /// Skip the adaptive-bitrate ladder (pipeline `abr` against one ffmpeg making every rung).
+    #[arg(long)]
+    skip_ladder: bool,
     /// Skip the seed recipe with each container's default codecs.
     #[arg(long)]
     skip_seed_default: bool,
@@ -81,6 +87,8 @@ struct Plan {
     sparse: InputSpec,
     /// Size of the HDR and interlaced sources for the conversions' cost.
     conversions: real_world::Sizes,
+    /// The adaptive-bitrate ladder's source.
+    ladder: InputSpec,
 }
 
 fn plan(smoke: bool) -> Plan {
@@ -104,6 +112,8 @@ fn plan(smoke: bool) -> Plan {
                 height: 240,
                 seconds: 1.0,
             },
+            // Two rungs (360p, 234p): the split and every rung's path run.
+            ladder: InputSpec::new("ladder-smoke360p6s", 640, 360, 6.0, 2.0),
         }
     } else {
         let mut chunk = InputSpec::new("stream-chunk", 1280, 720, 4.0, 10.0);
@@ -132,6 +142,9 @@ fn plan(smoke: bool) -> Plan {
                 height: 1080,
                 seconds: 10.0,
             },
+            // The default ladder gives 1080p, 720p, 540p, 360p and 234p;
+            // half the video a piece, as the 1080p input above.
+            ladder: InputSpec::new("ladder1080p20s", 1920, 1080, 20.0, 10.0),
         }
     }
 }
@@ -222,6 +235,7 @@ fn run(cli: Cli) -> R<ExitCode> {
         sweep: None,
         cold_starts: Vec::new(),
         streaming: None,
+        ladder: None,
         real_world: Default::default(),
         gates: Vec::new(),
         targets: Vec::new(),
@@ -248,6 +262,9 @@ fn run(cli: Cli) -> R<ExitCode> {
     b.inputs(&plan)?;
     b.sweep(&plan);
     b.cold_starts(&plan);
+    if !b.cli.skip_ladder {
+        b.ladder(&plan);
+    }
     if !b.cli.skip_real_world {
         b.real_world(&plan);
     }
@@ -262,7 +279,13 @@ fn run(cli: Cli) -> R<ExitCode> {
         b.cli.out.join("results.md").display()
     );
     Ok(
-        if b.results.errors.is_empty() && b.results.inputs.iter().all(|i| i.errors.is_empty()) {
+        if b.results.errors.is_empty()
+            && b.results.inputs.iter().all(|i| i.errors.is_empty())
+            && b.results
+                .ladder
+                .as_ref()
+                .is_none_or(|l| l.errors.is_empty())
+        {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
@@ -299,6 +322,7 @@ impl Bench {
             vars: Vec::new(),
             concurrency: self.cores,
             keep_mp4: None,
+            keep_abr: None,
             timeout: Duration::from_secs(3600),
         }
     }
@@ -651,6 +675,264 @@ impl Bench {
         })
     }
 
+    fn ladder(&mut self, plan: &Plan) {
+        let spec = plan.ladder.clone();
+        if !self.selected(&spec.name) {
+            return;
+        }
+        eprintln!(
+            "== adaptive-bitrate ladder on {} ({}x{})",
+            spec.label(),
+            spec.width,
+            spec.height
+        );
+        match self.ladder_run(&spec) {
+            Ok(l) => {
+                for e in &l.errors {
+                    eprintln!("  error: {e}");
+                }
+                self.results.ladder = Some(l);
+            }
+            Err(e) => self.results.errors.push(format!("ladder: {e}")),
+        }
+        let _ = std::fs::remove_dir_all(self.work.join(&spec.name));
+        let _ = self.save();
+    }
+
+    fn ladder_run(&mut self, spec: &InputSpec) -> R<LadderResult> {
+        let src = media::generate(&self.tools.ffmpeg, spec, &self.work)?;
+        let source = media::facts(&self.tools.ffprobe, &src)?;
+        let info = self
+            .rt
+            .block_on(vpf_media::probe(&self.tools, &src))
+            .map_err(|e| e.to_string())?;
+        // What split plans for a job asking for `abr` with this profile.
+        let renditions = info.renditions_for(&[Format::Abr], &self.profile);
+        if renditions.is_empty() {
+            return Err("the ladder plans no rendition for the source".into());
+        }
+        eprintln!(
+            "  rungs: {}",
+            renditions
+                .iter()
+                .map(|r| format!("{} ({}x{} ≤ {} kbit/s)", r.name, r.width, r.height, r.kbps))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let dir = self.work.join(&spec.name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (a2_dir, a3_dir, ours_dir) = (dir.join("a2"), dir.join("a3"), dir.join("pipeline"));
+        for d in [&a2_dir, &a3_dir] {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        let files = |d: &Path| -> Vec<PathBuf> {
+            renditions
+                .iter()
+                .map(|r| d.join(format!("{}.mp4", r.name)))
+                .collect()
+        };
+        let (a2_out, a3_out) = (files(&a2_dir), files(&a3_dir));
+        let audio = info.audio_tracks.first().or(info.audio.as_ref()).is_some();
+        let a2_audio = a2_dir.join("audio.mp4");
+        let a3_audio = a3_dir.join("audio.mp4");
+        let a2_args = ladder::floor_args(
+            &src,
+            &info,
+            &self.profile,
+            &renditions,
+            &a2_out,
+            audio.then_some(a2_audio.as_path()),
+        )?;
+        let a3_jobs = ladder::parallel_args(
+            &src,
+            &info,
+            &self.profile,
+            &renditions,
+            &a3_out,
+            audio.then_some(a3_audio.as_path()),
+        )?;
+        let mut l = LadderResult {
+            spec: spec.clone(),
+            source,
+            renditions: renditions.clone(),
+            floor: None,
+            parallel: None,
+            pipeline: None,
+            rungs: Vec::new(),
+            errors: Vec::new(),
+        };
+        let ffmpeg = self.tools.ffmpeg.clone();
+
+        // (a2) one ffmpeg, one decode, every rung
+        match least_disturbed(
+            &mut self.gate,
+            &format!("{} ladder (a2)", spec.name),
+            || {
+                let m = Meter::start();
+                media::run_tool(&ffmpeg, &a2_args).map(|_| m.stop())
+            },
+            |u| u,
+        ) {
+            Ok((u, runs)) => {
+                eprintln!(
+                    "  (a2) one ffmpeg: {:.1} s wall, {:.1} s CPU",
+                    u.wall_s, u.cpu_s
+                );
+                l.floor = Some(Timed { run: u, runs });
+            }
+            Err(e) => l.errors.push(format!("(a2): {e}")),
+        }
+
+        // (a3) one ffmpeg per rung, all at once
+        match least_disturbed(
+            &mut self.gate,
+            &format!("{} ladder (a3)", spec.name),
+            || {
+                let m = Meter::start();
+                seed::run_all(&ffmpeg, a3_jobs.clone(), a3_jobs.len()).map(|_| m.stop())
+            },
+            |u| u,
+        ) {
+            Ok((u, runs)) => {
+                eprintln!(
+                    "  (a3) {} ffmpeg at once: {:.1} s wall, {:.1} s CPU",
+                    a3_jobs.len(),
+                    u.wall_s,
+                    u.cpu_s
+                );
+                l.parallel = Some(Timed { run: u, runs });
+            }
+            Err(e) => l.errors.push(format!("(a3): {e}")),
+        }
+        // Only (a2)'s files are compared.
+        let _ = std::fs::remove_dir_all(&a3_dir);
+
+        // The pipeline, abr
+        let mut cfg = self.pipeline_cfg(&spec.name, "abr", spec.piece_seconds);
+        cfg.keep_abr = Some(ours_dir.clone());
+        let rt = &self.rt;
+        match least_disturbed(
+            &mut self.gate,
+            &format!("{} pipeline abr", spec.name),
+            || {
+                let _ = std::fs::remove_dir_all(&ours_dir);
+                succeeded(rt.block_on(pipeline::run(&cfg, &src)))
+            },
+            |r| &r.usage,
+        ) {
+            Ok((run, runs)) => {
+                eprintln!(
+                    "  pipeline abr: {:.1} s wall, {:.1} s CPU, {} pieces; {}",
+                    run.wall_s,
+                    run.usage.cpu_s,
+                    run.pieces,
+                    run.steps
+                        .iter()
+                        .map(|s| format!("{} {:.2} s", s.name, s.seconds))
+                        .chain(
+                            run.handler_steps
+                                .iter()
+                                .map(|s| format!("[{} {:.2} s]", s.name, s.seconds))
+                        )
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                if run.profile.as_ref().is_some_and(|p| p != &self.profile) {
+                    l.errors.push(format!(
+                        "the pipeline ran with {:?}, the floor with {:?}: s.yaml's crf/preset/ladder differ from Profile::default()",
+                        run.profile, self.profile
+                    ));
+                }
+                let got: Vec<(&str, u32, u32, u32)> = run
+                    .renditions
+                    .iter()
+                    .map(|r| (r.name.as_str(), r.width, r.height, r.cap_kbps))
+                    .collect();
+                let want: Vec<(&str, u32, u32, u32)> = renditions
+                    .iter()
+                    .map(|r| (r.name.as_str(), r.width, r.height, r.kbps))
+                    .collect();
+                if got != want {
+                    l.errors.push(format!(
+                        "the pipeline made renditions {got:?}, the floor {want:?}"
+                    ));
+                }
+                l.pipeline = Some(Timed { run, runs });
+            }
+            Err(e) => l.errors.push(format!("pipeline abr: {e}")),
+        }
+
+        // Quality and bytes per rung, after the timed runs (not timed itself)
+        eprintln!("  quality per rung...");
+        let secs = l.clip_seconds();
+        for (r, a2_file) in renditions.iter().zip(&a2_out) {
+            let manifest = l
+                .pipeline
+                .as_ref()
+                .and_then(|p| p.run.renditions.iter().find(|o| o.name == r.name).cloned());
+            let floor = match l.floor {
+                Some(_) => self.rung_output(a2_file.as_os_str(), &src, r, secs),
+                None => Ok(RungOutput::default()),
+            };
+            let ours = match l.pipeline {
+                Some(_) => {
+                    let rdir = ours_dir.join(&r.name);
+                    let pl = rdir.join(vpf_media::abr::PLAYLIST);
+                    std::fs::read_to_string(&pl)
+                        .map_err(|e| format!("{}: {e}", pl.display()))
+                        .and_then(|text| ladder::cmaf_concat(&rdir, &text))
+                        .and_then(|url| self.rung_output(&url, &src, r, secs))
+                }
+                None => Ok(RungOutput::default()),
+            };
+            let mut keep = |o: R<RungOutput>, side: &str| {
+                o.unwrap_or_else(|e| {
+                    l.errors.push(format!("{} {side}: {e}", r.name));
+                    RungOutput::default()
+                })
+            };
+            let floor = keep(floor, "(a2)");
+            let pipeline = keep(ours, "pipeline");
+            eprintln!(
+                "  {}: PSNR-Y (a2) {} dB, pipeline {} dB; video (a2) {} kbit/s, pipeline {} kbit/s (cap {})",
+                r.name,
+                fmt_opt(floor.quality.as_ref().and_then(|q| q.psnr_y), 2),
+                fmt_opt(pipeline.quality.as_ref().and_then(|q| q.psnr_y), 2),
+                fmt_opt(floor.video_kbps, 0),
+                fmt_opt(pipeline.video_kbps, 0),
+                r.kbps
+            );
+            l.rungs.push(LadderRung {
+                name: r.name.clone(),
+                width: r.width,
+                height: r.height,
+                cap_kbps: r.kbps,
+                floor,
+                pipeline,
+                manifest,
+            });
+        }
+        Ok(l)
+    }
+
+    /// One rung's coded bytes and quality; `input` is a file or a `concat:` URL.
+    fn rung_output(
+        &self,
+        input: &std::ffi::OsStr,
+        src: &Path,
+        r: &vpf_core::ladder::Rendition,
+        secs: f64,
+    ) -> R<RungOutput> {
+        let (bytes, frames) = ladder::video_packets(&self.tools.ffprobe, input)?;
+        let quality = ladder::rung_quality(&self.tools.ffmpeg, input, src, r.width, r.height)?;
+        Ok(RungOutput {
+            video_bytes: Some(bytes),
+            video_frames: Some(frames),
+            video_kbps: ladder::kbps(bytes, secs),
+            quality: Some(quality),
+        })
+    }
+
     fn cold_starts(&mut self, plan: &Plan) {
         eprintln!("== handler cold starts");
         let trials = self.cli.trials.unwrap_or(plan.trials);
@@ -843,4 +1125,9 @@ fn succeeded(r: R<PipelineRun>) -> R<PipelineRun> {
         ));
     }
     Ok(run)
+}
+
+fn fmt_opt(x: Option<f64>, digits: usize) -> String {
+    x.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "-".into())
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use local_runner::system::{Options, System};
 use serde::Serialize;
 use vpf_core::job::{Format, JobRequest, Manifest, Profile};
+use vpf_core::ladder::RenditionOutcome;
 use vpf_oss::{OssClient, OssConfig};
 
 use crate::media::R;
@@ -42,6 +43,9 @@ pub struct Config {
     pub concurrency: u32,
     /// Copy the MP4 output here (for quality), if any.
     pub keep_mp4: Option<PathBuf>,
+    /// Copy everything under the `abr` output (playlists, CMAF segments)
+    /// into this folder, keeping its layout, if the job has it.
+    pub keep_abr: Option<PathBuf>,
     pub timeout: Duration,
 }
 
@@ -73,11 +77,17 @@ pub struct PipelineRun {
     /// Time inside the handlers (the manifest's steps: split, transcode, merge).
     pub handler_steps: Vec<Step>,
     pub outputs: Vec<(Format, u64, Option<f64>)>,
+    /// `abr`: each rendition as the manifest reports it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<RenditionOutcome>,
     /// Function -> the largest peak RSS (VmHWM, kB) of its instances.
     pub peak_rss_kb: BTreeMap<String, u64>,
     pub instances: BTreeMap<String, usize>,
     #[serde(skip)]
     pub mp4: Option<PathBuf>,
+    /// Where `keep_abr` put the `abr` output.
+    #[serde(skip)]
+    pub abr: Option<PathBuf>,
 }
 
 pub async fn run(cfg: &Config, input: &Path) -> R<PipelineRun> {
@@ -163,9 +173,11 @@ async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
         steps,
         handler_steps: Vec::new(),
         outputs: Vec::new(),
+        renditions: Vec::new(),
         peak_rss_kb,
         instances,
         mp4: None,
+        abr: None,
     };
     let Some(req) = request else {
         return Ok(run);
@@ -201,6 +213,12 @@ async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
             .iter()
             .map(|o| (o.format, o.bytes, o.bitrate_kbps))
             .collect();
+        run.renditions = m
+            .outputs
+            .iter()
+            .filter(|o| o.format == Format::Abr)
+            .flat_map(|o| o.renditions.iter().cloned())
+            .collect();
     }
     run.piece_seconds = Some(cfg.segment_seconds);
     if let (Some(dest), true) = (&cfg.keep_mp4, req.formats.contains(&Format::Mp4)) {
@@ -209,6 +227,28 @@ async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
             .await
             .map_err(|e| format!("downloading the mp4 output: {e}"))?;
         run.mp4 = Some(dest.clone());
+    }
+    if let (Some(dest), true) = (&cfg.keep_abr, req.formats.contains(&Format::Abr)) {
+        let prefix = format!("{}/abr/", req.output_base);
+        let objects = client
+            .list_objects(&sys.bucket, &prefix)
+            .await
+            .map_err(|e| format!("listing the abr output: {e}"))?;
+        for o in objects {
+            let rel = o.key.strip_prefix(&prefix).unwrap_or(&o.key);
+            // Keys come from the emulated store: none may climb out of `dest`.
+            if rel
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+            {
+                return Err(format!("unexpected key {:?} in the abr output", o.key));
+            }
+            client
+                .get_to_file(&sys.bucket, &o.key, &dest.join(rel))
+                .await
+                .map_err(|e| format!("downloading {}: {e}", o.key))?;
+        }
+        run.abr = Some(dest.clone());
     }
     Ok(run)
 }

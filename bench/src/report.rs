@@ -16,6 +16,7 @@ use crate::pipeline::PipelineRun;
 use crate::procfs::Machine;
 use crate::real_world::RealWorld;
 use crate::seed::SeedRun;
+use vpf_core::ladder::{Rendition, RenditionOutcome};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,6 +92,67 @@ pub struct Streaming {
     pub run: PipelineRun,
 }
 
+/// A measured run and how many runs it took to get one the rest of the
+/// machine did not disturb.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timed<T> {
+    pub run: T,
+    pub runs: u32,
+}
+
+/// One rung's output on one side: its coded video and its quality.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RungOutput {
+    /// The video packets' bytes (coded pictures, no container).
+    pub video_bytes: Option<u64>,
+    pub video_frames: Option<u64>,
+    /// `video_bytes` over the clip's length.
+    pub video_kbps: Option<f64>,
+    /// Against the source scaled to the rung's size.
+    pub quality: Option<Quality>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LadderRung {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub cap_kbps: u32,
+    /// (a2) the one-ffmpeg ladder.
+    pub floor: RungOutput,
+    /// The pipeline's rendition (its CMAF segments, read in order).
+    pub pipeline: RungOutput,
+    /// What the pipeline's manifest reports for it.
+    pub manifest: Option<RenditionOutcome>,
+}
+
+/// The adaptive-bitrate ladder: the pipeline (`abr`) against one ffmpeg
+/// making every rung from one decode (a2), and one ffmpeg per rung all at
+/// once (a3).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LadderResult {
+    pub spec: InputSpec,
+    pub source: Facts,
+    /// The rungs both sides encode (`Ladder::plan` on the probed source).
+    pub renditions: Vec<Rendition>,
+    pub floor: Option<Timed<Usage>>,
+    pub parallel: Option<Timed<Usage>>,
+    pub pipeline: Option<Timed<PipelineRun>>,
+    pub rungs: Vec<LadderRung>,
+    pub errors: Vec<String>,
+}
+
+impl LadderResult {
+    /// Seconds of video the rates are averaged over.
+    pub fn clip_seconds(&self) -> f64 {
+        self.source.video_seconds.unwrap_or(self.spec.seconds)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
@@ -110,6 +172,7 @@ pub struct Results {
     pub sweep: Option<Sweep>,
     pub cold_starts: Vec<ColdStart>,
     pub streaming: Option<Streaming>,
+    pub ladder: Option<LadderResult>,
     pub real_world: RealWorld,
     pub gates: Vec<GateRecord>,
     pub targets: Vec<Target>,
@@ -241,6 +304,29 @@ pub fn targets(r: &Results) -> Vec<Target> {
             value: format!("{} pieces (want {want})", sp.pipeline.pieces),
             met: sp.pipeline.pieces == want,
         });
+    }
+    if let Some(l) = &r.ladder {
+        let label = l.spec.label();
+        if let (Some(a), Some(b)) = (&l.floor, &l.pipeline) {
+            let x = ratio(b.run.wall_s, a.run.wall_s);
+            t.push(Target {
+                target: "abr: pipeline within 1.15x of one ffmpeg ladder (a2) wall".into(),
+                input: label.clone(),
+                value: format!("{x:.2}x"),
+                met: x <= 1.15,
+            });
+        }
+        for g in &l.rungs {
+            let psnr = |o: &RungOutput| o.quality.as_ref().and_then(|q| q.psnr_y);
+            if let (Some(a), Some(b)) = (psnr(&g.floor), psnr(&g.pipeline)) {
+                t.push(Target {
+                    target: format!("abr {}: PSNR-Y within 0.3 dB of (a2)", g.name),
+                    input: label.clone(),
+                    value: format!("{:+.2} dB", b - a),
+                    met: (b - a).abs() <= 0.3 || b > a,
+                });
+            }
+        }
     }
     if let Some(s) = &r.streaming {
         for f in ["split", "merge"] {
@@ -621,6 +707,10 @@ source: its PSNR measures that shift as much as x264's quality."
         }
     }
 
+    if let Some(l) = &r.ladder {
+        ladder_section(&mut s, l, &r.settings.profile);
+    }
+
     real_world_section(&mut s, &r.real_world);
 
     let _ = writeln!(s, "\n## Targets\n");
@@ -727,5 +817,186 @@ intermediate cut at every piece) {} s.\n",
                 ratio(f.converted.cpu_s, f.plain.cpu_s)
             );
         }
+    }
+}
+
+fn ladder_section(s: &mut String, l: &LadderResult, p: &Profile) {
+    let rungs: Vec<String> = l
+        .renditions
+        .iter()
+        .map(|r| format!("{}x{} ≤ {}", r.width, r.height, r.kbps))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\n## Adaptive-bitrate ladder: {} ({}x{})\n",
+        l.spec.label(),
+        l.spec.width,
+        l.spec.height
+    );
+    let pieces = l
+        .pipeline
+        .as_ref()
+        .map(|p| format!("{} × {} s", p.run.pieces, l.spec.piece_seconds))
+        .unwrap_or_else(|| format!("{} s", l.spec.piece_seconds));
+    let _ = writeln!(
+        s,
+        "Rungs (`Ladder::default().plan` on the probed source; kbit/s cap): {}. Every encode: libx264 \
+CRF {} preset {}, `-maxrate` the cap, `-bufsize` twice it, a key frame every 2 s exactly \
+(`-keyint_min` the same, `-sc_threshold 0`, closed GOPs), the pipeline's own filter graph and encoder \
+arguments (`transcode_args` for one piece spanning the file); AAC {} kbit/s once. \
+(a2) one ffmpeg: decode once, `split`, one encode per rung, MP4 files. (a3) one ffmpeg per rung, \
+all started at once, each decoding the whole file. Pipeline: formats `abr`, pieces {pieces}, \
+from the source in OSS to CMAF segments, HLS and DASH manifests in OSS.\n",
+        rungs.join(", "),
+        p.crf,
+        p.preset,
+        p.audio_kbps
+    );
+    let _ = writeln!(
+        s,
+        "| run | wall s | CPU s | wall / (a2) | CPU / (a2) | taken |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    let (a2_wall, a2_cpu) = l
+        .floor
+        .as_ref()
+        .map(|f| (f.run.wall_s, f.run.cpu_s))
+        .unwrap_or((f64::NAN, f64::NAN));
+    let row = |s: &mut String, name: &str, u: &Usage, wall: f64, runs: u32| {
+        let mut taken = format!("{:.2}", u.disturbance());
+        if runs > 1 {
+            taken.push_str(&format!(", {runs} runs"));
+        }
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {}x | {}x | {taken} |",
+            n1(wall),
+            n1(u.cpu_s),
+            n2(ratio(wall, a2_wall)),
+            n2(ratio(u.cpu_s, a2_cpu))
+        );
+    };
+    let n = l.renditions.len();
+    if let Some(f) = &l.floor {
+        row(
+            s,
+            &format!("(a2) one ffmpeg, one decode, {n} encodes"),
+            &f.run,
+            f.run.wall_s,
+            f.runs,
+        );
+    }
+    if let Some(f) = &l.parallel {
+        row(
+            s,
+            &format!("(a3) {n} ffmpeg at once, {n} decodes"),
+            &f.run,
+            f.run.wall_s,
+            f.runs,
+        );
+    }
+    if let Some(p) = &l.pipeline {
+        row(
+            s,
+            &format!("pipeline, abr ({pieces})"),
+            &p.run.usage,
+            p.run.wall_s,
+            p.runs,
+        );
+    }
+    if let Some(p) = &l.pipeline {
+        let _ = writeln!(
+            s,
+            "\nPipeline, where the time goes (s): client upload (not counted) | Split | TranscodeAll | Merge | AfterProcess | total: {}.",
+            step_cells(&p.run)
+        );
+    }
+
+    let _ = writeln!(
+        s,
+        "\nQuality per rung, against the source scaled to the rung's size (`scale=W:H`, bicubic, \
+as the pipeline scales); the pipeline's rung is its CMAF segments read in playlist order.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| rung | size | PSNR-Y (a2) dB | PSNR-Y pipeline dB | Δ dB | SSIM (a2) | SSIM pipeline | frames (a2 / pipeline / source) |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let ssim = |q: Option<&Quality>| {
+        q.and_then(|q| q.ssim)
+            .map(|x| format!("{x:.4}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let count = |x: Option<u64>| x.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+    for g in &l.rungs {
+        let (a, b) = (
+            g.floor.quality.as_ref().and_then(|q| q.psnr_y),
+            g.pipeline.quality.as_ref().and_then(|q| q.psnr_y),
+        );
+        let delta = a
+            .zip(b)
+            .map(|(a, b)| format!("{:+.2}", b - a))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "| {} | {}x{} | {} | {} | {delta} | {} | {} | {} / {} / {} |",
+            g.name,
+            g.width,
+            g.height,
+            o2(a),
+            o2(b),
+            ssim(g.floor.quality.as_ref()),
+            ssim(g.pipeline.quality.as_ref()),
+            count(g.floor.video_frames),
+            count(g.pipeline.video_frames),
+            count(l.source.video_frames)
+        );
+    }
+
+    let secs = l.clip_seconds();
+    let _ = writeln!(
+        s,
+        "\nBytes per rung, video only, averaged over the clip ({} s): the coded pictures (packets) \
+on both sides; for the pipeline also its manifest's `videoBytes` (CMAF segments with their \
+fragment headers) and what its master playlist declares (`BANDWIDTH`: peak segment rate, \
+`AVERAGE-BANDWIDTH`: average, both with the audio's).\n",
+        n1(secs)
+    );
+    let _ = writeln!(
+        s,
+        "| rung | cap kbit/s | (a2) kbit/s | pipeline kbit/s | pipeline / (a2) | manifest videoBytes kbit/s | / cap | AVERAGE-BANDWIDTH kbit/s | BANDWIDTH kbit/s | video / BANDWIDTH | segments |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for g in &l.rungs {
+        let m = g.manifest.as_ref();
+        let mv = m.and_then(|m| crate::ladder::kbps(m.video_bytes, secs));
+        let bw = m.map(|m| m.bandwidth as f64 / 1000.0);
+        let avg = m.map(|m| m.average_bandwidth as f64 / 1000.0);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            g.name,
+            g.cap_kbps,
+            o1(g.floor.video_kbps),
+            o1(g.pipeline.video_kbps),
+            g.floor
+                .video_kbps
+                .zip(g.pipeline.video_kbps)
+                .map(|(a, b)| format!("{}x", n2(ratio(b, a))))
+                .unwrap_or_else(|| "-".into()),
+            o1(mv),
+            mv.map(|v| n2(ratio(v, g.cap_kbps as f64)))
+                .unwrap_or_else(|| "-".into()),
+            o1(avg),
+            o1(bw),
+            mv.zip(bw)
+                .map(|(v, b)| n2(ratio(v, b)))
+                .unwrap_or_else(|| "-".into()),
+            m.map(|m| m.segments.to_string())
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    for e in &l.errors {
+        let _ = writeln!(s, "\n- error: {e}");
     }
 }

@@ -88,6 +88,31 @@ fn smoke_run_fills_every_section() {
         );
         assert!(c["idleRssKb"][0].as_u64().unwrap() > 0);
     }
+    // The ladder: the same rungs from one ffmpeg (a2), one ffmpeg per rung
+    // (a3) and the pipeline's abr, compared rung by rung.
+    let l = &r["ladder"];
+    assert!(
+        l["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        l["errors"]
+    );
+    assert_eq!(l["pipeline"]["run"]["status"], "succeeded", "{l}");
+    for k in ["floor", "parallel"] {
+        assert!(l[k]["run"]["cpuS"].as_f64().unwrap() > 0.0, "{k}: {l}");
+    }
+    let rungs = l["rungs"].as_array().unwrap();
+    assert_eq!(rungs.len(), 2, "{l}");
+    let ladder_frames = l["source"]["videoFrames"].as_u64().unwrap();
+    for g in rungs {
+        for side in ["floor", "pipeline"] {
+            assert_eq!(g[side]["videoFrames"].as_u64(), Some(ladder_frames), "{g}");
+            assert!(g[side]["quality"]["psnrY"].as_f64().unwrap() > 30.0, "{g}");
+            assert!(g[side]["videoKbps"].as_f64().unwrap() > 0.0, "{g}");
+        }
+        assert!(g["manifest"]["bandwidth"].as_u64().unwrap() > 0, "{g}");
+        assert_eq!(g["manifest"]["name"], g["name"]);
+    }
+
     let st = &r["streaming"];
     assert_eq!(st["run"]["status"], "succeeded", "{st}");
     assert!(st["run"]["peakRssKb"]["merge"].as_u64().unwrap() > 0);
@@ -98,6 +123,7 @@ fn smoke_run_fills_every_section() {
         "## Quality",
         "## Piece-length sweep",
         "## Handlers",
+        "## Adaptive-bitrate ladder",
         "## Targets",
     ] {
         assert!(md.contains(heading), "{heading} missing");
