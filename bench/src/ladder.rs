@@ -327,7 +327,7 @@ mod tests {
     fn the_floor_is_one_decode_split_into_the_pipelines_rungs() {
         let info = info_1080p();
         let p = Profile::default();
-        let r = Ladder::default().plan(info.video.as_ref().unwrap(), p.max_height);
+        let r = Ladder::default().plan(info.video.as_ref().unwrap().upright_size(), p.max_height);
         let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["1080p", "720p", "540p", "360p", "234p"]);
         let outs = outputs(&r);
@@ -379,7 +379,7 @@ mod tests {
         // what the pipeline changes there, the floor changes with it.
         let info = info_1080p();
         let p = Profile::default();
-        let r = Ladder::default().plan(info.video.as_ref().unwrap(), p.max_height);
+        let r = Ladder::default().plan(info.video.as_ref().unwrap().upright_size(), p.max_height);
         let outs = outputs(&r);
         let (plan, piece) = whole_file_plan(&info, &p, &r, false).unwrap();
         let pipeline =
@@ -394,7 +394,7 @@ mod tests {
     fn the_naive_script_runs_one_full_decode_per_rung() {
         let info = info_1080p();
         let p = Profile::default();
-        let r = Ladder::default().plan(info.video.as_ref().unwrap(), p.max_height);
+        let r = Ladder::default().plan(info.video.as_ref().unwrap().upright_size(), p.max_height);
         let outs = outputs(&r);
         let jobs = parallel_args(
             Path::new("/s/src.mp4"),

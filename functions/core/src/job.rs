@@ -372,7 +372,7 @@ impl MediaInfo {
     /// `abr` is asked for; else none.
     pub fn renditions_for(&self, formats: &[Format], profile: &Profile) -> Vec<Rendition> {
         match (&self.video, formats.contains(&Format::Abr)) {
-            (Some(v), true) => profile.ladder.plan(v, profile.max_height),
+            (Some(v), true) => profile.ladder.plan(v.upright_size(), profile.max_height),
             _ => Vec::new(),
         }
     }

@@ -24,7 +24,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::job::VideoInfo;
 
 /// One rung: a short side in pixels and the video rate cap there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,10 +64,10 @@ impl Ladder {
         &self.0
     }
 
-    /// The renditions for `video`, largest first; `max_height` (the
-    /// profile's cap on the upright picture's height) drops larger ones.
-    pub fn plan(&self, video: &VideoInfo, max_height: Option<u32>) -> Vec<Rendition> {
-        let (w, h) = video.upright_size();
+    /// The renditions for a picture of `w`x`h` as players show it
+    /// (upright), largest first; `max_height` (the profile's cap on the
+    /// upright picture's height) drops larger ones.
+    pub fn plan(&self, (w, h): (u32, u32), max_height: Option<u32>) -> Vec<Rendition> {
         let short = w.min(h).max(2);
         let fits = |r: &Rendition| max_height.is_none_or(|m| r.height <= m);
         let mut out: Vec<Rendition> = self
@@ -266,15 +265,6 @@ pub struct RenditionOutcome {
 mod tests {
     use super::*;
 
-    fn video(w: u32, h: u32, rotation: i32) -> VideoInfo {
-        VideoInfo {
-            width: w,
-            height: h,
-            rotation,
-            ..Default::default()
-        }
-    }
-
     fn sizes(r: &[Rendition]) -> Vec<(u32, u32)> {
         r.iter().map(|r| (r.width, r.height)).collect()
     }
@@ -311,51 +301,48 @@ mod tests {
     #[test]
     fn never_upscaled_and_portrait_keeps_portrait() {
         let l = Ladder::default();
-        let r = l.plan(&video(1280, 720, 0), None);
+        let r = l.plan((1280, 720), None);
         assert_eq!(sizes(&r), [(1280, 720), (960, 540), (640, 360), (416, 234)]);
         assert_eq!(r[0].name, "720p");
         assert_eq!(r[0].kbps, 3000);
         // A phone's portrait 1080x1920, stored rotated.
-        let r = l.plan(&video(1920, 1080, 90), None);
+        let r = l.plan((1080, 1920), None);
         assert_eq!(r[0].name, "1080p");
         assert_eq!(sizes(&r)[..2], [(1080, 1920), (720, 1280)]);
         // 4K keeps 4K.
-        assert_eq!(l.plan(&video(3840, 2160, 0), None)[0].name, "2160p");
+        assert_eq!(l.plan((3840, 2160), None)[0].name, "2160p");
     }
 
     #[test]
     fn between_rungs_and_below_all_get_their_own_size() {
         let l = Ladder::default();
         // 480p is 1.33x 360p: its own rendition, rate between 360p and 540p.
-        let r = l.plan(&video(854, 480, 0), None);
+        let r = l.plan((854, 480), None);
         assert_eq!(sizes(&r), [(854, 480), (640, 360), (416, 234)]);
         assert_eq!(r[0].kbps, 1567);
         // 400p is 1.11x 360p: it takes 360p's place, at a cap between.
-        let r = l.plan(&video(712, 400, 0), None);
+        let r = l.plan((712, 400), None);
         assert_eq!(sizes(&r), [(712, 400), (416, 234)]);
         assert_eq!(r[0].kbps, 989);
         // 240p, just above 234p, keeps its size.
-        assert_eq!(sizes(&l.plan(&video(320, 240, 0), None)), [(320, 240)]);
+        assert_eq!(sizes(&l.plan((320, 240), None)), [(320, 240)]);
         // A 4K source with a ladder topping at 1080p gets 1080p.
         let small: Ladder = "1080:6000, 360:700".parse().unwrap();
-        assert_eq!(
-            sizes(&small.plan(&video(3840, 2160, 0), None))[0],
-            (1920, 1080)
-        );
+        assert_eq!(sizes(&small.plan((3840, 2160), None))[0], (1920, 1080));
         // Smaller than every rung.
-        let r = l.plan(&video(160, 120, 0), None);
+        let r = l.plan((160, 120), None);
         assert_eq!(sizes(&r), [(160, 120)]);
         assert_eq!(r[0].kbps, 150);
         // Odd sides lose a pixel.
-        assert_eq!(sizes(&l.plan(&video(161, 121, 0), None)), [(160, 120)]);
+        assert_eq!(sizes(&l.plan((161, 121), None)), [(160, 120)]);
     }
 
     #[test]
     fn max_height_caps_the_ladder() {
         let l = Ladder::default();
-        let r = l.plan(&video(1920, 1080, 0), Some(720));
+        let r = l.plan((1920, 1080), Some(720));
         assert_eq!(r[0].name, "720p");
-        let r = l.plan(&video(1920, 1080, 0), Some(100));
+        let r = l.plan((1920, 1080), Some(100));
         assert_eq!(sizes(&r), [(178, 100)]);
     }
 }

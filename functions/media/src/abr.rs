@@ -35,15 +35,12 @@ use vpf_core::{Error, ErrorKind, Result};
 use crate::Tools;
 use crate::cmaf::{Fragment, Init, delay_fragment, read_fragment, read_init};
 use crate::hls::{AUDIO_GROUP, MasterPlaylist, Variant, audio_media, frame_rate};
-use crate::package::concat_list;
+use crate::join::concat_list;
+pub use crate::output::{ABR_DIR as DIR, ABR_MASTER as MASTER};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::{Temp, create_dir};
 use crate::verify::Counted;
 
-/// The folder under the job's output base.
-pub const DIR: &str = "abr";
-/// The HLS master playlist, in [`DIR`]: the key `JobRequest::output_key` gives.
-pub const MASTER: &str = "master.m3u8";
 /// The DASH manifest, in [`DIR`].
 pub const MPD: &str = "manifest.mpd";
 /// Each rendition's media playlist, in its folder.

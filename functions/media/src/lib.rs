@@ -26,6 +26,7 @@ pub mod abr;
 mod audio;
 pub mod cmaf;
 mod hls;
+mod join;
 mod output;
 mod package;
 mod probe;
@@ -47,10 +48,10 @@ pub use hls::{
     MASTER, MasterPlaylist, Media, VIDEO, Variant, audio_playlist, avc1_codec, has_renditions,
     rendition_args, subtitle_playlist, verify_master,
 };
+pub use join::concat_list;
 pub use output::{HLS_SEGMENT_SECONDS, Packaged, PackagedFile, main_rel};
 pub use package::{
-    GIF_FPS, GIF_WIDTH, MuxTrack, THUMBNAIL_AT, concat_list, merge, merge_args, package_args,
-    thumbnail_seconds,
+    GIF_FPS, GIF_WIDTH, MuxTrack, THUMBNAIL_AT, merge, merge_args, package_args, thumbnail_seconds,
 };
 pub use probe::{MAX_SIDE, Probed, expected_audio_seconds, probe, probe_source};
 pub use split::{piece_seconds, split_args, split_video};

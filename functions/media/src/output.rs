@@ -18,6 +18,11 @@ use crate::verify::SegmentScan;
 /// transcode places every two seconds).
 pub const HLS_SEGMENT_SECONDS: u32 = 6;
 
+/// The adaptive-streaming presentation's folder under the job's output base.
+pub const ABR_DIR: &str = "abr";
+/// Its HLS master playlist, in [`ABR_DIR`]: the key `JobRequest::output_key` gives.
+pub const ABR_MASTER: &str = "master.m3u8";
+
 /// One file of a packaged format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,7 +65,7 @@ pub fn main_rel(format: Format, stem: &str) -> String {
     match format {
         Format::Hls => "hls/index.m3u8".into(),
         Format::Sprite => "sprite/thumbnails.vtt".into(),
-        Format::Abr => format!("{}/{}", crate::abr::DIR, crate::abr::MASTER),
+        Format::Abr => format!("{ABR_DIR}/{ABR_MASTER}"),
         f => format!("{stem}.{}", f.as_str()),
     }
 }

@@ -557,7 +557,7 @@ mod tests {
         use vpf_core::ladder::Ladder;
         let mut v = video(1920, 1080, 90);
         v.field_order = Some("tt".into());
-        let renditions = Ladder::default().plan(&v, None);
+        let renditions = Ladder::default().plan(v.upright_size(), None);
         let names: Vec<&str> = renditions.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["1080p", "720p", "540p", "360p", "234p"]);
         let g = ladder_graph(&v, &piece(), &renditions[..2]);
@@ -566,7 +566,7 @@ mod tests {
             "[0:V:0]bwdif=mode=send_frame:parity=tff:deint=all,transpose=clock,split=2[s0][s1];[s0]null[v0];[s1]scale=720:1280[v1]"
         );
         let small = video(640, 360, 0);
-        let low = Ladder::default().plan(&small, None);
+        let low = Ladder::default().plan(small.upright_size(), None);
         assert_eq!(
             ladder_graph(&small, &piece(), &low[1..]),
             "[0:V:0]null[s0];[s0]scale=416:234[v0]"
