@@ -88,6 +88,13 @@ impl Format {
         matches!(self, Format::Mp4 | Format::Hls | Format::Abr)
     }
 
+    /// Whether the format is cut into segments at key frames (players fetch
+    /// and switch segment by segment), so its video needs key frames at
+    /// most a segment apart.
+    pub fn cut_into_segments(self) -> bool {
+        matches!(self, Format::Hls | Format::Abr)
+    }
+
     /// Whether the format carries text subtitles.
     pub fn carries_subtitles(self) -> bool {
         matches!(self, Format::Mp4 | Format::Hls)

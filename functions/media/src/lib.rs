@@ -63,7 +63,7 @@ pub use subtitles::{
 };
 pub use tools::{LAYER_BIN, Tools};
 pub use transcode::{
-    KEYFRAME_SECONDS, encoded_size, encoder_time_base, keyframe_interval, ladder_graph,
+    KEYFRAME_SECONDS, KeyFrames, encoded_size, encoder_time_base, keyframe_interval, ladder_graph,
     output_size, piece_muxer, transcode_args, transcode_piece, video_filter,
 };
 pub use verify::{

@@ -19,9 +19,13 @@
 //! - HDR: a PQ or HLG source is tone-mapped to SDR BT.709 and tagged so
 //!   ([`tone_map`]): H.264 outputs are 8-bit and played by SDR players,
 //!   which show an HDR signal washed out.
-//! - Joins: each piece starts with an IDR frame and uses closed GOPs, one key
-//!   frame every two seconds (so HLS can cut segments), all pieces with the
-//!   same settings, so the concat demuxer joins them by stream copy.
+//! - Joins: each piece starts with an IDR frame and uses closed GOPs, all
+//!   pieces with the same settings, so the concat demuxer joins them by
+//!   stream copy.
+//! - Key frames where the deliverables need them ([`KeyFrames`]): at most
+//!   two seconds apart when HLS cuts segments, exactly two seconds apart in
+//!   a ladder, and otherwise where x264 puts them: a download (MP4, FLV,
+//!   AVI) needs no grid, which costs encode time and bytes.
 //! - Ladder: a job asking for adaptive streaming decodes each piece once and
 //!   encodes every rendition of its ladder from that decode (one ffmpeg, a
 //!   `split` filter), with key frames at the same frames in every one.
@@ -288,14 +292,40 @@ pub fn keyframe_interval(video: &VideoInfo) -> u32 {
     ((KEYFRAME_SECONDS / video.frame_seconds()).round() as u32).clamp(1, 600)
 }
 
+/// Where an encode puts its key frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFrames {
+    /// x264's own choice (scene cuts, at most 250 frames apart): nothing the
+    /// job delivers is cut into segments, and a forced grid would cost
+    /// encode time and bytes for nothing.
+    Encoder,
+    /// At most every [`KEYFRAME_SECONDS`] (scene cuts too): the TS HLS
+    /// segmenter cuts at key frames.
+    Grid,
+    /// Exactly every [`KEYFRAME_SECONDS`] from the piece's first frame, no
+    /// scene cuts: every rendition of a ladder has them at the same frames.
+    Aligned,
+}
+
+impl KeyFrames {
+    /// What the plan's outputs need.
+    pub fn for_plan(plan: &JobPlan) -> KeyFrames {
+        if !plan.renditions.is_empty() {
+            KeyFrames::Aligned
+        } else if plan.request.formats.iter().any(|f| f.cut_into_segments()) {
+            KeyFrames::Grid
+        } else {
+            KeyFrames::Encoder
+        }
+    }
+}
+
 /// The encoder settings every output of a piece shares: H.264, every frame
-/// passed with its own timestamp, closed GOPs of [`keyframe_interval`]
-/// frames, upright with no rotation flag, colour tags after a tone map.
-/// With a ladder, x264's scene-cut key frames are off (each rendition
-/// would place its own, at different frames) and key frames come at
-/// exactly every interval from the piece's first frame, so every rendition
-/// has them at the same instants and players can switch at any segment.
-fn encoder_args(video: &VideoInfo, profile: &Profile, ladder: bool) -> Vec<OsString> {
+/// passed with its own timestamp, closed GOPs (each piece starts with an
+/// IDR frame and none refers across a join), key frames where the outputs
+/// need them ([`KeyFrames`]), upright with no rotation flag, colour tags
+/// after a tone map.
+fn encoder_args(video: &VideoInfo, profile: &Profile, keys: KeyFrames) -> Vec<OsString> {
     let gop = keyframe_interval(video);
     let mut a = args![
         "-c:v",
@@ -310,13 +340,20 @@ fn encoder_args(video: &VideoInfo, profile: &Profile, ladder: bool) -> Vec<OsStr
         "passthrough",
         "-enc_time_base:v",
         encoder_time_base(video),
-        "-g",
-        gop.to_string(),
         "-flags:v",
         "+cgop",
     ];
-    if ladder {
-        a.extend(args!["-keyint_min", gop.to_string(), "-sc_threshold", "0"]);
+    match keys {
+        KeyFrames::Encoder => {}
+        KeyFrames::Grid => a.extend(args!["-g", gop.to_string()]),
+        KeyFrames::Aligned => a.extend(args![
+            "-g",
+            gop.to_string(),
+            "-keyint_min",
+            gop.to_string(),
+            "-sc_threshold",
+            "0"
+        ]),
     }
     a.extend(args!["-metadata:s:v:0", "rotate=0"]);
     a.extend(colour_tags(video).into_iter().map(OsString::from));
@@ -360,7 +397,7 @@ pub fn transcode_args(
             "-filter:v",
             video_filter(video, profile, piece)
         ]);
-        a.extend(encoder_args(video, profile, false));
+        a.extend(encoder_args(video, profile, KeyFrames::for_plan(plan)));
         a.extend(args!["-f", muxer, &outputs[0]]);
         return Ok(a);
     }
@@ -370,7 +407,7 @@ pub fn transcode_args(
     ]);
     for (k, (r, out)) in plan.renditions.iter().zip(outputs).enumerate() {
         a.extend(args!["-map", format!("[v{k}]")]);
-        a.extend(encoder_args(video, profile, true));
+        a.extend(encoder_args(video, profile, KeyFrames::Aligned));
         a.extend(args![
             "-maxrate",
             format!("{}k", r.kbps),
@@ -599,10 +636,51 @@ mod tests {
         );
         assert_eq!(a.iter().filter(|x| *x == "-sc_threshold").count(), 2);
         assert!(
-            joined.contains("-g 60 -flags:v +cgop -keyint_min 60"),
+            joined.contains("+cgop -g 60 -keyint_min 60 -sc_threshold 0"),
             "{joined}"
         );
         assert!(transcode_args(Path::new("/p"), &outs[..1], "nut", &plan, &piece()).is_err());
+    }
+
+    #[test]
+    fn key_frames_are_forced_only_where_an_output_is_segmented() {
+        let v = video(640, 360, 0);
+        let plan = |formats: &[&str]| -> JobPlan {
+            serde_json::from_value(serde_json::json!({
+                "request": {"jobId": "j", "bucket": "b", "key": "k.mp4", "outputBase": "d/k",
+                            "stem": "k", "formats": formats, "segmentSeconds": 10.0},
+                "sourceFile": "s.mp4",
+                "info": {"formatName": "mp4", "durationSeconds": 2.0, "sizeBytes": 1,
+                         "video": serde_json::to_value(&v).unwrap()},
+                "pieceSeconds": 2.0, "pieces": [], "hasAudio": false
+            }))
+            .unwrap()
+        };
+        let args = |p: &JobPlan| -> String {
+            transcode_args(
+                Path::new("/p/0.mkv"),
+                &[PathBuf::from("/e/0.nut")],
+                "nut",
+                p,
+                &piece(),
+            )
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+        };
+        for formats in [&["mp4"][..], &["mp4", "flv", "avi", "gif", "jpg", "sprite"]] {
+            let p = plan(formats);
+            assert_eq!(KeyFrames::for_plan(&p), KeyFrames::Encoder);
+            let a = args(&p);
+            assert!(!a.contains("-g ") && !a.contains("-sc_threshold"), "{a}");
+            assert!(a.contains("-flags:v +cgop"), "{a}");
+        }
+        let p = plan(&["mp4", "hls"]);
+        assert_eq!(KeyFrames::for_plan(&p), KeyFrames::Grid);
+        let a = args(&p);
+        assert!(a.contains("-g 60 ") && !a.contains("-sc_threshold"), "{a}");
     }
 
     #[test]

@@ -686,3 +686,57 @@ async fn sprite_tiles_show_the_picture_at_their_cue() {
         "tile 3: {right:.1} dB at 6 s, {wrong:.1} dB at 4 s"
     );
 }
+
+/// Key frames of the first video stream (packets flagged K).
+fn key_frames(path: &Path) -> usize {
+    ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=flags",
+            "-of",
+            "csv=p=0",
+        ],
+        path,
+    )
+    .lines()
+    .filter(|l| l.starts_with('K'))
+    .count()
+}
+
+#[tokio::test]
+async fn key_frames_follow_the_deliverables() {
+    let t = tools();
+    let dir = clip_dir();
+    let src = dir.path().join("in.mp4");
+    Clip::new(320, 240)
+        .seconds(12.0)
+        .no_audio()
+        .write(&t, &src)
+        .await
+        .unwrap();
+    // A download: x264 places key frames (each piece starts with one).
+    let job = pipeline(&t, &src, &[Format::Mp4], 6.0, Profile::default())
+        .await
+        .unwrap();
+    let pieces = job.plan.pieces.len();
+    let mp4 = key_frames(&job.main(Format::Mp4));
+    assert!(
+        mp4 <= pieces + 1,
+        "{mp4} key frames in the MP4 of {pieces} pieces"
+    );
+    assert_merged(&job.main(Format::Mp4), &src, false);
+    // HLS cuts segments: a key frame at least every 2 s.
+    let job = pipeline(
+        &t,
+        &src,
+        &[Format::Mp4, Format::Hls],
+        6.0,
+        Profile::default(),
+    )
+    .await
+    .unwrap();
+    let hls = key_frames(&job.main(Format::Mp4));
+    assert!(hls >= 6, "{hls} key frames for 12 s with segments");
+}
