@@ -54,7 +54,9 @@ struct Common {
     /// merge...). Default: the code folders or this program's folder, whichever was built last.
     #[arg(long, global = true, env = "VPF_BIN_DIR")]
     bin_dir: Option<PathBuf>,
-    /// Transcode tasks (pieces, audio) at once, at most (default: the number of cores).
+    /// Transcode tasks (pieces, audio) at once, at most (default: as many as
+    /// this machine's cores give instances of s.yaml's largest function,
+    /// cores / its vCPUs, at least 1).
     #[arg(long, global = true)]
     max_concurrency: Option<u32>,
     /// Override an s.yaml var, as NAME=VALUE (repeatable): --var crf=20 --var
@@ -412,6 +414,7 @@ async fn run_one(
     let execution = vpf_core::keys::job_id(&sys.bucket, &key, &put.etag);
     if !json {
         eprintln!("uploaded oss://{}/{key}; execution {execution}", sys.bucket);
+        eprintln!("{}", sys.map_cap.describe());
     }
     let engine = sys.engine().map_err(|e| e.to_string())?;
     let follow = local_runner::progress::follow(engine, &execution);

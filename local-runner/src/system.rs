@@ -49,7 +49,9 @@ pub struct Options {
     pub flow_port: u16,
     /// Real waits = flow waits × this (tests shorten backoffs).
     pub time_scale: f64,
-    /// Caps every Map's MaxConcurrency on a small machine.
+    /// Caps every Map's MaxConcurrency on a small machine. `None`: as many
+    /// tasks as this machine's cores give instances of s.yaml's largest
+    /// function ([`MapCap::for_machine`]).
     pub max_concurrency: Option<u32>,
     /// At most this many instances per function.
     pub max_instances: usize,
@@ -78,7 +80,7 @@ impl Options {
             oss_port: 0,
             flow_port: 0,
             time_scale: 1.0,
-            max_concurrency: Some(cores as u32),
+            max_concurrency: None,
             max_instances: cores,
             timeout_override: None,
             timeouts: BTreeMap::new(),
@@ -131,9 +133,62 @@ pub struct System {
     pub triggers: Vec<OssTrigger>,
     pub s: SYaml,
     pub state_dir: PathBuf,
+    /// How many tasks a Map runs at once here, and why.
+    pub map_cap: MapCap,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
     in_flight: Arc<tokio::sync::Semaphore>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// How many tasks of a Map (a job's transcodes) the local runner runs at
+/// once. In FC each instance has the vCPUs s.yaml gives its function, so a
+/// job's pieces run side by side on their own cores and the flow's
+/// MaxConcurrency is the limit. Here every instance shares this machine:
+/// two encodes on cores enough for one only compete (two x264 on 2 cores
+/// take about 20% more CPU than one using both), so by default the runner
+/// runs as many at once as the machine has room for instances of s.yaml's
+/// largest function, at least one. `--max-concurrency` says otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MapCap {
+    pub tasks: u32,
+    /// This machine's cores.
+    pub cores: u32,
+    /// The largest function's vCPUs and name, from s.yaml.
+    pub vcpus: f64,
+    pub function: String,
+    /// Given with `--max-concurrency`, not derived.
+    pub given: bool,
+}
+
+impl MapCap {
+    /// `cores / vcpus` of the largest function, at least 1.
+    pub fn for_machine(cores: u32, functions: &[(String, f64)]) -> MapCap {
+        let (function, vcpus) = functions
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
+            .unwrap_or_else(|| (String::new(), 1.0));
+        let vcpus = if vcpus > 0.0 { vcpus } else { 1.0 };
+        MapCap {
+            tasks: ((cores as f64 / vcpus).floor() as u32).max(1),
+            cores,
+            vcpus,
+            function,
+            given: false,
+        }
+    }
+
+    /// The line `run` prints.
+    pub fn describe(&self) -> String {
+        match self.given {
+            true => format!("transcode tasks at once: {} (--max-concurrency)", self.tasks),
+            false => format!(
+                "transcode tasks at once: {} ({} cores here, {} vCPUs per {} instance in s.yaml; --max-concurrency N to change)",
+                self.tasks, self.cores, self.vcpus, self.function
+            ),
+        }
+    }
 }
 
 /// Deliveries at once: OSS-triggered invocations are asynchronous in FC and
@@ -167,6 +222,23 @@ impl System {
             )));
         }
         let region = functions[0].1.region.clone();
+        let map_cap = match opts.max_concurrency {
+            Some(tasks) => MapCap {
+                tasks: tasks.max(1),
+                given: true,
+                ..MapCap::for_machine(0, &[])
+            },
+            None => {
+                let cores = std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(2);
+                let sizes: Vec<(String, f64)> = functions
+                    .iter()
+                    .map(|(_, f)| (f.function_name.clone(), f.cpu.unwrap_or(1.0)))
+                    .collect();
+                MapCap::for_machine(cores, &sizes)
+            }
+        };
 
         // Triggers name their bucket; the vars may name one too.
         let mut triggers = Vec::new();
@@ -277,7 +349,7 @@ impl System {
                 FcInvoker { fc: fc.clone() },
                 EngineOptions {
                     time_scale: opts.time_scale,
-                    max_concurrency_cap: opts.max_concurrency,
+                    max_concurrency_cap: Some(map_cap.tasks),
                     history_dir: Some(exec_dir.clone()),
                 },
             );
@@ -311,6 +383,7 @@ impl System {
             triggers,
             s,
             state_dir: opts.state_dir.clone(),
+            map_cap,
             deliveries: Arc::new(Mutex::new(Vec::new())),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)),
             tasks: vec![api_task],
@@ -655,5 +728,21 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod map_cap_tests {
+    use super::MapCap;
+
+    #[test]
+    fn instances_fit_the_machine_and_at_least_one_runs() {
+        let sizes = [("vpf-split".to_string(), 2.0), ("vpf-transcode".to_string(), 4.0)];
+        let c = MapCap::for_machine(2, &sizes);
+        assert_eq!((c.tasks, c.vcpus, c.function.as_str()), (1, 4.0, "vpf-transcode"));
+        assert_eq!(MapCap::for_machine(16, &sizes).tasks, 4);
+        assert_eq!(MapCap::for_machine(8, &[]).tasks, 8);
+        assert_eq!(MapCap::for_machine(3, &[("f".into(), 0.0)]).tasks, 3);
+        assert!(c.describe().contains("2 cores here, 4 vCPUs per vpf-transcode instance"));
     }
 }
