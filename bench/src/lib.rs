@@ -11,4 +11,5 @@ pub mod pipeline;
 pub mod procfs;
 pub mod real_world;
 pub mod report;
+pub mod scaleout;
 pub mod seed;

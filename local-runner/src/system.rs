@@ -182,7 +182,10 @@ impl MapCap {
     /// The line `run` prints.
     pub fn describe(&self) -> String {
         match self.given {
-            true => format!("transcode tasks at once: {} (--max-concurrency)", self.tasks),
+            true => format!(
+                "transcode tasks at once: {} (--max-concurrency)",
+                self.tasks
+            ),
             false => format!(
                 "transcode tasks at once: {} ({} cores here, {} vCPUs per {} instance in s.yaml; --max-concurrency N to change)",
                 self.tasks, self.cores, self.vcpus, self.function
@@ -737,12 +740,21 @@ mod map_cap_tests {
 
     #[test]
     fn instances_fit_the_machine_and_at_least_one_runs() {
-        let sizes = [("vpf-split".to_string(), 2.0), ("vpf-transcode".to_string(), 4.0)];
+        let sizes = [
+            ("vpf-split".to_string(), 2.0),
+            ("vpf-transcode".to_string(), 4.0),
+        ];
         let c = MapCap::for_machine(2, &sizes);
-        assert_eq!((c.tasks, c.vcpus, c.function.as_str()), (1, 4.0, "vpf-transcode"));
+        assert_eq!(
+            (c.tasks, c.vcpus, c.function.as_str()),
+            (1, 4.0, "vpf-transcode")
+        );
         assert_eq!(MapCap::for_machine(16, &sizes).tasks, 4);
         assert_eq!(MapCap::for_machine(8, &[]).tasks, 8);
         assert_eq!(MapCap::for_machine(3, &[("f".into(), 0.0)]).tasks, 3);
-        assert!(c.describe().contains("2 cores here, 4 vCPUs per vpf-transcode instance"));
+        assert!(
+            c.describe()
+                .contains("2 cores here, 4 vCPUs per vpf-transcode instance")
+        );
     }
 }
