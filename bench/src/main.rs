@@ -28,6 +28,7 @@ use vpf_core::job::{Format, Profile};
 vpf-bench                 # the full run, ~20 min on 2 cores\n  \
 vpf-bench --smoke         # tiny inputs, seconds: checks that every part works\n  \
 vpf-bench --only 1080p --skip-streaming\n  \
+vpf-bench --only short --skip-real-world --skip-streaming --skip-ladder   # the short clip alone\n  \
 vpf-bench --only ladder --skip-real-world --skip-streaming   # the abr ladder alone"
 )]
 struct Cli {
@@ -55,7 +56,7 @@ struct Cli {
     /// Do not wait for a quiet machine.
     #[arg(long)]
     no_wait: bool,
-    /// Only inputs whose name contains this (e.g. 1080p; `ladder` selects the ladder's alone); the sweep and the ladder run only if their input is selected.
+    /// Only inputs whose name contains this (e.g. 1080p; `short` the 12 s short clip alone; `ladder` selects the ladder's alone); the sweep and the ladder run only if their input is selected.
     #[arg(long)]
     only: Option<String>,
     /// Skip the >= 2 GB streaming run (peak RSS of split and merge).
@@ -89,6 +90,9 @@ struct Plan {
     conversions: real_world::Sizes,
     /// The adaptive-bitrate ladder's source.
     ladder: InputSpec,
+    /// The short clip's (the input named `short...`) second piece length:
+    /// its own is s.yaml's, which leaves one piece.
+    short_pieces: f64,
 }
 
 fn plan(smoke: bool) -> Plan {
@@ -97,7 +101,10 @@ fn plan(smoke: bool) -> Plan {
         chunk.noise = 60;
         chunk.source_crf = 0;
         Plan {
-            inputs: vec![InputSpec::new("smoke240p6s", 424, 240, 6.0, 2.0)],
+            inputs: vec![
+                InputSpec::new("smoke240p6s", 424, 240, 6.0, 2.0),
+                InputSpec::new("short-smoke240p4s", 424, 240, 4.0, 30.0),
+            ],
             sweep_input: "smoke240p6s".into(),
             sweep: vec![2.0, 3.0],
             trials: 2,
@@ -114,6 +121,7 @@ fn plan(smoke: bool) -> Plan {
             },
             // Two rungs (360p, 234p): the split and every rung's path run.
             ladder: InputSpec::new("ladder-smoke360p6s", 640, 360, 6.0, 2.0),
+            short_pieces: 2.0,
         }
     } else {
         let mut chunk = InputSpec::new("stream-chunk", 1280, 720, 4.0, 10.0);
@@ -121,6 +129,9 @@ fn plan(smoke: bool) -> Plan {
         chunk.source_crf = 0;
         Plan {
             inputs: vec![
+                // A short job: s.yaml's 30 s pieces, so one piece, as a
+                // user's upload gets it.
+                InputSpec::new("short1080p12s", 1920, 1080, 12.0, 30.0),
                 // Piece length: s.yaml's default 30 s, or half the video when
                 // that would leave one piece (both workers busy, chunking used).
                 InputSpec::new("in1080p30s", 1920, 1080, 30.0, 15.0),
@@ -145,6 +156,7 @@ fn plan(smoke: bool) -> Plan {
             // The default ladder gives 1080p, 720p, 540p, 360p and 234p;
             // half the video a piece, as the 1080p input above.
             ladder: InputSpec::new("ladder1080p20s", 1920, 1080, 20.0, 10.0),
+            short_pieces: 6.0,
         }
     }
 }
@@ -355,12 +367,16 @@ impl Bench {
             );
             let src = media::generate(&self.tools.ffmpeg, spec, &self.work)?;
             let source = media::facts(&self.tools.ffprobe, &src)?;
+            let short = spec.name.starts_with(report::SHORT);
             let mut ir = InputResult {
                 spec: spec.clone(),
                 source,
                 floor: None,
+                floor_forced_gop: None,
                 pipeline_one: None,
                 pipeline_three: None,
+                pipeline_short_pieces: None,
+                short_piece_seconds: short.then_some(plan.short_pieces),
                 seed_x264: None,
                 seed_default: None,
                 errors: Vec::new(),
@@ -368,33 +384,66 @@ impl Bench {
             let dir = self.work.join(&spec.name);
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let gop = media::gop(spec.fps as f64);
+            // The pipeline's 2 s grid for this source, as vpf-media computes it:
+            // (a') and the seed recipe use it.
+            let gop = self
+                .rt
+                .block_on(vpf_media::probe(&self.tools, &src))
+                .map_err(|e| e.to_string())?
+                .video
+                .as_ref()
+                .map(vpf_media::keyframe_interval)
+                .ok_or_else(|| format!("{} has no video stream", src.display()))?;
 
-            // (a) the floor
+            // (a) the floor: key frames where x264 puts them; (a') forced
+            // 2 s GOP, on the short clip only (cheap there).
             let floor_out = dir.join("floor.mp4");
-            let floor_args = media::floor_args(&src, &floor_out, &self.profile, gop);
+            let forced_out = dir.join("floor-forced-gop.mp4");
             let ffmpeg = self.tools.ffmpeg.clone();
-            match least_disturbed(
-                &mut self.gate,
-                &format!("{} floor", spec.name),
-                || {
-                    let m = Meter::start();
-                    media::run_tool(&ffmpeg, &floor_args).map(|_| m.stop())
-                },
-                |u| u,
-            ) {
-                Ok((u, runs)) => {
-                    eprintln!("  (a) floor {:.1} s wall, {:.1} s CPU", u.wall_s, u.cpu_s);
-                    ir.floor = Some(Output::new(u, runs));
+            let floors = [(None, &floor_out, "(a)")]
+                .into_iter()
+                .chain(short.then_some((Some(gop), &forced_out, "(a')")));
+            for (g, out, name) in floors {
+                let floor_args = media::floor_args(&src, out, &self.profile, g);
+                match least_disturbed(
+                    &mut self.gate,
+                    &format!("{} floor {name}", spec.name),
+                    || {
+                        let m = Meter::start();
+                        media::run_tool(&ffmpeg, &floor_args).map(|_| m.stop())
+                    },
+                    |u| u,
+                ) {
+                    Ok((u, runs)) => {
+                        eprintln!(
+                            "  {name} floor {:.1} s wall, {:.1} s CPU",
+                            u.wall_s, u.cpu_s
+                        );
+                        let slot = match g {
+                            None => &mut ir.floor,
+                            Some(_) => &mut ir.floor_forced_gop,
+                        };
+                        *slot = Some(Output::new(u, runs));
+                    }
+                    Err(e) => ir.errors.push(format!("floor {name}: {e}")),
                 }
-                Err(e) => ir.errors.push(format!("floor: {e}")),
             }
 
-            // (b) the pipeline, 1 and 3 formats
-            for (three, formats) in [(false, "mp4"), (true, "mp4,flv,hls")] {
-                let mut cfg = self.pipeline_cfg(&spec.name, formats, spec.piece_seconds);
-                if !three {
-                    cfg.keep_mp4 = Some(dir.join("pipeline.mp4"));
+            // (b) the pipeline, 1 and 3 formats; the short clip also with
+            // shorter pieces.
+            let mut runs = vec![
+                (0, "mp4", spec.piece_seconds),
+                (1, "mp4,flv,hls", spec.piece_seconds),
+            ];
+            if short {
+                runs.push((2, "mp4", plan.short_pieces));
+            }
+            for (which, formats, piece_seconds) in runs {
+                let three = which == 1;
+                let mut cfg = self.pipeline_cfg(&spec.name, formats, piece_seconds);
+                // The short clip compares every run's MP4 with (a).
+                if !three || short {
+                    cfg.keep_mp4 = Some(dir.join(format!("pipeline-{which}.mp4")));
                 }
                 let rt = &self.rt;
                 match least_disturbed(
@@ -408,17 +457,35 @@ impl Bench {
                             "  (b) {formats}: {:.1} s wall, {:.1} s CPU, {} pieces",
                             run.wall_s, run.usage.cpu_s, run.pieces
                         );
+                        if let Some(f) = report::fixed_cost(&run) {
+                            eprintln!(
+                                "      fixed cost {:.2} s (encode {:.2} s): trigger {:.2}, download {:.2}, probe {:.2}, cut {:.2}, Split hop {:.2}, Map hop {:.2}, join {:.2}, package {:.2}, upload {:.2}, Merge hop {:.2}, AfterProcess {:.2}",
+                                f.total,
+                                f.encode,
+                                f.trigger,
+                                f.download,
+                                f.probe,
+                                f.cut,
+                                f.split_hop,
+                                f.transcode_hop,
+                                f.join,
+                                f.package,
+                                f.upload,
+                                f.merge_hop,
+                                f.after
+                            );
+                        }
                         if run.profile.as_ref().is_some_and(|p| p != &self.profile) {
                             ir.errors.push(format!(
                                 "the pipeline ran with {:?}, the floor with {:?}: s.yaml's crf/preset differ from Profile::default()",
                                 run.profile, self.profile
                             ));
                         }
-                        let out = Output::new(run, runs);
-                        if three {
-                            ir.pipeline_three = Some(out);
-                        } else {
-                            ir.pipeline_one = Some(out);
+                        let out = Some(Output::new(run, runs));
+                        match which {
+                            0 => ir.pipeline_one = out,
+                            1 => ir.pipeline_three = out,
+                            _ => ir.pipeline_short_pieces = out,
                         }
                     }
                     Err(e) => ir.errors.push(format!("pipeline {formats}: {e}")),
@@ -427,8 +494,12 @@ impl Bench {
 
             // (c) the seed recipe
             let formats = [Format::Mp4, Format::Flv, Format::Hls];
-            let mut codecs = vec![Codecs::X264];
-            if !self.cli.skip_seed_default {
+            // The short clip measures the pipeline against (a) alone.
+            let mut codecs = match short {
+                true => vec![],
+                false => vec![Codecs::X264],
+            };
+            if !self.cli.skip_seed_default && !short {
                 codecs.push(Codecs::Default);
             }
             for c in codecs {
@@ -469,19 +540,33 @@ impl Bench {
 
             // (d) quality, after the timed runs (not timed itself)
             eprintln!("  quality...");
-            if let Some(f) = ir.floor.as_mut() {
-                (f.facts, f.quality) = {
-                    let (a, b) = self.quality_of(Some(&floor_out), &src);
-                    (a, b)
-                };
+            for (slot, out) in [
+                (&mut ir.floor, &floor_out),
+                (&mut ir.floor_forced_gop, &forced_out),
+            ] {
+                if let Some(f) = slot.as_mut() {
+                    (f.facts, f.quality) = self.quality_of(Some(out), &src);
+                    if short {
+                        self.video_bytes(&mut f.facts, out);
+                    }
+                }
             }
-            if let Some(o) = ir.pipeline_one.take() {
-                let (f, q) = self.quality_of(o.run.mp4.as_deref(), &src);
-                ir.pipeline_one = Some(Output {
-                    facts: f,
-                    quality: q,
-                    ..o
-                });
+            for slot in [
+                &mut ir.pipeline_one,
+                &mut ir.pipeline_three,
+                &mut ir.pipeline_short_pieces,
+            ] {
+                if let Some(o) = slot.take() {
+                    let (mut f, q) = self.quality_of(o.run.mp4.as_deref(), &src);
+                    if let (true, Some(mp4)) = (short, o.run.mp4.as_deref()) {
+                        self.video_bytes(&mut f, mp4);
+                    }
+                    *slot = Some(Output {
+                        facts: f,
+                        quality: q,
+                        ..o
+                    });
+                }
             }
             for slot in [&mut ir.seed_x264, &mut ir.seed_default] {
                 if let Some(o) = slot.take() {
@@ -645,8 +730,7 @@ impl Bench {
         let dir = self.work.join(&spec.name);
         let _ = std::fs::create_dir_all(&dir);
         let floor_out = dir.join("floor.mp4");
-        let floor_args =
-            media::floor_args(&src, &floor_out, &self.profile, media::gop(spec.fps as f64));
+        let floor_args = media::floor_args(&src, &floor_out, &self.profile, None);
         let ffmpeg = self.tools.ffmpeg.clone();
         let (floor, _) = least_disturbed(
             &mut self.gate,
@@ -913,6 +997,19 @@ impl Bench {
             });
         }
         Ok(l)
+    }
+
+    /// The video stream's packet bytes into `facts` (an error is printed:
+    /// the table shows "-").
+    fn video_bytes(&self, facts: &mut Option<Facts>, file: &Path) {
+        match ladder::video_packets(&self.tools.ffprobe, file.as_os_str()) {
+            Ok((bytes, _)) => {
+                if let Some(f) = facts.as_mut() {
+                    f.video_bytes = Some(bytes);
+                }
+            }
+            Err(e) => eprintln!("  video bytes of {}: {e}", file.display()),
+        }
     }
 
     /// One rung's coded bytes and quality; `input` is a file or a `concat:` URL.

@@ -160,17 +160,14 @@ pub fn generate(ffmpeg: &Path, spec: &InputSpec, dir: &Path) -> R<PathBuf> {
     Ok(out)
 }
 
-/// Key frame interval the pipeline uses (vpf-media): the floor uses it too,
-/// so both encodes are configured alike.
-pub fn gop(fps: f64) -> u32 {
-    ((fps * vpf_media::KEYFRAME_SECONDS).round() as u32).clamp(1, 600)
-}
-
 /// (a) The floor: one plain ffmpeg encode of the whole file with the
-/// pipeline's encoder settings (libx264 CRF/preset, same GOP, yuv420p; AAC
-/// at the profile's bitrate; MP4 with the index up front).
-pub fn floor_args(src: &Path, out: &Path, profile: &Profile, gop: u32) -> Vec<OsString> {
-    args![
+/// pipeline's encoder settings (libx264 CRF/preset, yuv420p; AAC at the
+/// profile's bitrate; MP4 with the index up front). `gop: None` leaves the
+/// key frames to x264, as a user's plain encode does; `Some(n)` forces a
+/// closed GOP of `n` frames ((a'), the pipeline's 2 s grid, from
+/// `vpf_media::keyframe_interval`).
+pub fn floor_args(src: &Path, out: &Path, profile: &Profile, gop: Option<u32>) -> Vec<OsString> {
+    let mut a = args![
         "-hide_banner",
         "-nostdin",
         "-y",
@@ -189,11 +186,12 @@ pub fn floor_args(src: &Path, out: &Path, profile: &Profile, gop: u32) -> Vec<Os
         "-preset",
         profile.preset.clone(),
         "-pix_fmt",
-        "yuv420p",
-        "-g",
-        gop.to_string(),
-        "-flags:v",
-        "+cgop",
+        "yuv420p"
+    ];
+    if let Some(gop) = gop {
+        a.extend(args!["-g", gop.to_string(), "-flags:v", "+cgop"]);
+    }
+    a.extend(args![
         "-c:a",
         "aac",
         "-b:a",
@@ -203,7 +201,8 @@ pub fn floor_args(src: &Path, out: &Path, profile: &Profile, gop: u32) -> Vec<Os
         "-f",
         "mp4",
         out
-    ]
+    ]);
+    a
 }
 
 /// What plain ffprobe says of an output file.
@@ -215,6 +214,9 @@ pub struct Facts {
     pub video_seconds: Option<f64>,
     pub audio_seconds: Option<f64>,
     pub video_kbps: Option<f64>,
+    /// The video stream's packets, summed (container and audio left out);
+    /// filled where bytes are compared.
+    pub video_bytes: Option<u64>,
     /// Whole file, audio and container included.
     pub total_kbps: Option<f64>,
 }
@@ -374,17 +376,24 @@ mod tests {
     }
 
     #[test]
-    fn floor_uses_the_profile_and_gop() {
+    fn floor_uses_the_profile_and_the_encoders_gop() {
         let p = Profile::default();
-        let a: Vec<String> = floor_args(Path::new("s.mp4"), Path::new("o.mp4"), &p, 60)
-            .iter()
-            .map(|x| x.to_string_lossy().into_owned())
-            .collect();
-        let after = |k: &str| a[a.iter().position(|x| x == k).unwrap() + 1].clone();
-        assert_eq!(after("-crf"), p.crf.to_string());
-        assert_eq!(after("-preset"), p.preset);
-        assert_eq!(after("-g"), "60");
-        assert_eq!(after("-b:a"), format!("{}k", p.audio_kbps));
-        assert_eq!(gop(30.0), 60);
+        let strings = |gop| -> Vec<String> {
+            floor_args(Path::new("s.mp4"), Path::new("o.mp4"), &p, gop)
+                .iter()
+                .map(|x| x.to_string_lossy().into_owned())
+                .collect()
+        };
+        let a = strings(None);
+        let after = |a: &[String], k: &str| a[a.iter().position(|x| x == k).unwrap() + 1].clone();
+        assert_eq!(after(&a, "-crf"), p.crf.to_string());
+        assert_eq!(after(&a, "-preset"), p.preset);
+        assert_eq!(after(&a, "-pix_fmt"), "yuv420p");
+        assert_eq!(after(&a, "-b:a"), format!("{}k", p.audio_kbps));
+        assert!(!a.iter().any(|x| x == "-g" || x == "+cgop"));
+        let forced = strings(Some(60));
+        assert_eq!(after(&forced, "-g"), "60");
+        assert_eq!(after(&forced, "-flags:v"), "+cgop");
+        assert_eq!(forced.last().map(String::as_str), Some("o.mp4"));
     }
 }

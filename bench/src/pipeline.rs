@@ -80,6 +80,9 @@ pub struct PipelineRun {
     /// `abr`: each rendition as the manifest reports it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub renditions: Vec<RenditionOutcome>,
+    /// Sub-steps the handlers timed in their logs (download, probe, cut,
+    /// each encode, join, verify, package, upload), in log order.
+    pub sub_steps: Vec<SubStep>,
     /// Function -> the largest peak RSS (VmHWM, kB) of its instances.
     pub peak_rss_kb: BTreeMap<String, u64>,
     pub instances: BTreeMap<String, usize>,
@@ -108,9 +111,12 @@ pub async fn run(cfg: &Config, input: &Path) -> R<PipelineRun> {
     let result = drive(&sys, cfg, input).await;
     sys.shutdown().await;
     let usage = meter.stop();
+    // The function logs go with the state: read the sub-step times first.
+    let sub_steps = read_sub_steps(&cfg.state_dir.join("logs"));
     let _ = std::fs::remove_dir_all(&cfg.state_dir);
     let mut run = result?;
     run.usage = usage;
+    run.sub_steps = sub_steps;
     Ok(run)
 }
 
@@ -174,6 +180,7 @@ async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
         handler_steps: Vec::new(),
         outputs: Vec::new(),
         renditions: Vec::new(),
+        sub_steps: Vec::new(),
         peak_rss_kb,
         instances,
         mp4: None,
@@ -253,6 +260,96 @@ async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
     Ok(run)
 }
 
+/// One sub-step a handler timed: `function.log` had a line with the
+/// message and `ms=`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubStep {
+    pub function: String,
+    /// download, probe, cut, encode, audio, join, verify, package, upload.
+    pub name: String,
+    pub seconds: f64,
+}
+
+/// The log messages that carry a sub-step's time, and the sub-step's name.
+const TIMED: [(&str, &str); 9] = [
+    ("source downloaded", "download"),
+    ("probed", "probe"),
+    ("split", "cut"),
+    ("piece encoded", "encode"),
+    ("audio encoded", "audio"),
+    ("pieces joined", "join"),
+    ("joined file verified", "verify"),
+    ("packaged and verified", "package"),
+    ("every format uploaded", "upload"),
+];
+
+/// Every `<function>.log` under `dir`; a missing folder gives none.
+pub fn read_sub_steps(dir: &Path) -> Vec<SubStep> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for f in files {
+        let Some(function) = f.file_stem().and_then(|n| n.to_str()).map(str::to_string) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        out.extend(parse_sub_steps(&function, &text));
+    }
+    out
+}
+
+/// Lines of tracing's text format (`<time>  INFO <message> k=v ... ms=N`)
+/// or its JSON format (`{"fields":{"message":..,"ms":N}}`).
+pub fn parse_sub_steps(function: &str, log: &str) -> Vec<SubStep> {
+    let mut out = Vec::new();
+    for line in log.lines() {
+        let (message, ms) = if line.trim_start().starts_with('{') {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let f = &v["fields"];
+            match (f["message"].as_str(), f["ms"].as_u64()) {
+                (Some(m), Some(ms)) => (m.to_string(), ms),
+                _ => continue,
+            }
+        } else {
+            let Some(rest) = line.split(" INFO ").nth(1) else {
+                continue;
+            };
+            // The request's span (`invoke{request_id=.. function=..}: `) comes first.
+            let rest = rest.split_once("}: ").map_or(rest, |(_, r)| r);
+            let Some(ms) = rest
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("ms="))
+                .and_then(|v| v.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            // The message ends where the first `key=value` field starts.
+            let message = rest
+                .split_whitespace()
+                .take_while(|w| !w.contains('='))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (message, ms)
+        };
+        if let Some((_, name)) = TIMED.iter().find(|(m, _)| *m == message) {
+            out.push(SubStep {
+                function: function.to_string(),
+                name: name.to_string(),
+                seconds: ms as f64 / 1000.0,
+            });
+        }
+    }
+    out
+}
+
 /// Peak RSS (VmHWM) and instance count per handler, over our live child
 /// processes whose executable is a handler binary in `bin_dir`.
 pub fn handler_memory(bin_dir: &Path) -> (BTreeMap<String, u64>, BTreeMap<String, usize>) {
@@ -278,4 +375,29 @@ pub fn handler_memory(bin_dir: &Path) -> (BTreeMap<String, u64>, BTreeMap<String
         }
     }
     (peak, count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_steps_from_text_and_json_logs() {
+        let log = "2025-01-01T00:00:00.1Z  INFO source downloaded bytes=12 ms=34\n\
+2025-01-01T00:00:00.2Z  INFO invoke{request_id=r1 function=split}: probed duration=12.0 width=1920 ms=5\n\
+2025-01-01T00:00:00.3Z  INFO split pieces=1 piece_seconds=30.0 audio=[0] subtitles=[] ms=70\n\
+2025-01-01T00:00:00.4Z  INFO subtitle track dropped track=0\n\
+2025-01-01T00:00:00.5Z  WARN source downloaded ms=1\n";
+        let got = parse_sub_steps("split", log);
+        let names: Vec<_> = got.iter().map(|s| (s.name.as_str(), s.seconds)).collect();
+        assert_eq!(
+            names,
+            [("download", 0.034), ("probe", 0.005), ("cut", 0.07)]
+        );
+        let json =
+            r#"{"timestamp":"t","level":"INFO","fields":{"message":"pieces joined","ms":250}}"#;
+        let got = parse_sub_steps("merge", json);
+        assert_eq!(got[0].name, "join");
+        assert_eq!(got[0].seconds, 0.25);
+    }
 }

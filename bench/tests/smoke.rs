@@ -47,6 +47,44 @@ fn smoke_run_fills_every_section() {
     );
     assert!(filters[1]["filter"].as_str().unwrap().contains("bwdif"));
 
+    // The short clip: one piece at s.yaml's length, shorter pieces beside
+    // it, (a) and (a'), video bytes, and the handlers' sub-step times.
+    let short = &r["inputs"][1];
+    assert_eq!(short["spec"]["name"], "short-smoke240p4s", "{short}");
+    for k in [
+        "floor",
+        "floorForcedGop",
+        "pipelineOne",
+        "pipelineThree",
+        "pipelineShortPieces",
+    ] {
+        assert!(
+            short[k]["facts"]["videoBytes"].as_u64().unwrap() > 0,
+            "{k}: {short}"
+        );
+        assert!(
+            short[k]["quality"]["psnrY"].as_f64().is_some(),
+            "{k}: {short}"
+        );
+    }
+    assert_eq!(short["pipelineOne"]["run"]["pieces"].as_u64(), Some(1));
+    assert_eq!(
+        short["pipelineShortPieces"]["run"]["pieces"].as_u64(),
+        Some(2)
+    );
+    let names: Vec<&str> = short["pipelineThree"]["run"]["subSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "download", "probe", "cut", "encode", "audio", "join", "verify", "package", "upload",
+    ] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    assert!(short["seedX264"].is_null(), "{short}");
+
     let input = &r["inputs"][0];
     let src_frames = input["source"]["videoFrames"].as_u64().unwrap();
     for k in [
@@ -120,6 +158,8 @@ fn smoke_run_fills_every_section() {
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     for heading in [
         "## Speed",
+        "## Short clip",
+        "fixed total",
         "## Quality",
         "## Piece-length sweep",
         "## Handlers",

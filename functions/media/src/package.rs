@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 use vpf_core::job::{Format, JobPlan};
@@ -345,6 +346,8 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         })
         .collect();
     let tmp = Temp::beside(&master);
+    // Sub-step times go to the log (the benchmark reads them).
+    let joining = Instant::now();
     run(
         &tools.ffmpeg,
         &merge_args(&list, &audio_tracks, &subtitle_tracks, tmp.path()),
@@ -355,6 +358,8 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     tmp.commit(&master)?;
     remove_any(&list)?;
     drop(mov_text);
+    tracing::info!(ms = ms(joining), "pieces joined");
+    let packaging = Instant::now();
 
     let others: Vec<_> = formats
         .iter()
@@ -365,7 +370,12 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         })
         .collect();
     let (counted, (), hls, abr, mut made) = tokio::try_join!(
-        verify(tools, &master, plan),
+        async {
+            let t = Instant::now();
+            let counted = verify(tools, &master, plan).await?;
+            tracing::info!(ms = ms(t), "joined file verified");
+            Ok::<_, Error>(counted)
+        },
         verify_mp4_subtitles(tools, &master, &cues),
         async {
             match formats.contains(&Format::Hls) {
@@ -422,6 +432,7 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         tmp.commit(&dir)?;
         made.push(abr_packaged(&dir, plan, &presentation)?);
     }
+    tracing::info!(ms = ms(packaging), "packaged and verified");
     if wants_mp4 {
         let rel = main_rel(Format::Mp4, stem);
         made.push(with_rate(
@@ -435,6 +446,10 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     let mut by_format: HashMap<Format, Packaged> =
         made.into_iter().map(|p| (p.format, p)).collect();
     Ok(formats.iter().filter_map(|f| by_format.remove(f)).collect())
+}
+
+fn ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
 }
 
 /// The presentation's files in upload order: each rendition's segments,

@@ -28,6 +28,7 @@ pub async fn handle<S: ObjectStore>(
     let started = Instant::now();
     let packaged = vpf_media::merge(&s.tools, &plan, &job).await?;
     let req = &plan.request;
+    let uploading = Instant::now();
     // Every format was checked before any upload starts (a failed check
     // publishes nothing new); then the formats go up side by side.
     let outputs = future::try_join_all(packaged.iter().map(|p| async move {
@@ -45,6 +46,10 @@ pub async fn handle<S: ObjectStore>(
         })
     }))
     .await?;
+    tracing::info!(
+        ms = uploading.elapsed().as_millis() as u64,
+        "every format uploaded"
+    );
     // The packaged files are in OSS now; free NAS before after-process runs.
     let _ = std::fs::remove_dir_all(job.out_dir());
     job.record_step("merge", started.elapsed().as_secs_f64())?;

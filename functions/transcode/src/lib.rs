@@ -85,7 +85,8 @@ async fn video(
         frames
     };
     let bytes = std::fs::metadata(&output)?.len();
-    tracing::info!(index = task.index, frames, bytes, "piece encoded");
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(index = task.index, frames, bytes, ms, "piece encoded");
     Ok(TranscodeOutput {
         job_id: task.job_id,
         track: Track::Video,
@@ -134,7 +135,8 @@ async fn audio(
     // need once every task that reads the source is done.
     release_source(plan, job);
     let bytes = std::fs::metadata(&output)?.len();
-    tracing::info!(track = n, bytes, "audio encoded");
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(track = n, bytes, ms, "audio encoded");
     Ok(TranscodeOutput {
         job_id: task.job_id,
         track: Track::Audio,
