@@ -174,6 +174,21 @@ struct Bench {
     started: Instant,
 }
 
+/// How many transcode tasks the local runner runs at once on this machine
+/// by default (`MapCap`): what the pipeline runs here measure.
+fn runner_map_cap(s_yaml: &Path, cores: u32) -> u32 {
+    let settings = local_runner::sdevs::Settings::from_env(Default::default());
+    let sizes: Vec<(String, f64)> = local_runner::sdevs::SYaml::load(s_yaml, &settings)
+        .and_then(|s| s.functions())
+        .map(|fs| {
+            fs.into_iter()
+                .map(|(_, f)| (f.function_name.clone(), f.cpu.unwrap_or(1.0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    local_runner::system::MapCap::for_machine(cores, &sizes).tasks
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -236,7 +251,7 @@ fn run(cli: Cli) -> R<ExitCode> {
         settings: Settings {
             profile: profile.clone(),
             gop_seconds: vpf_media::KEYFRAME_SECONDS,
-            concurrency: cores,
+            concurrency: runner_map_cap(&cli.s_yaml, cores),
             formats_one: "mp4".into(),
             formats_three: "mp4,flv,hls".into(),
             hls_segment_seconds: vpf_media::HLS_SEGMENT_SECONDS,
@@ -248,6 +263,7 @@ fn run(cli: Cli) -> R<ExitCode> {
         cold_starts: Vec::new(),
         streaming: None,
         ladder: None,
+        scale_out: None,
         real_world: Default::default(),
         gates: Vec::new(),
         targets: Vec::new(),
@@ -277,6 +293,7 @@ fn run(cli: Cli) -> R<ExitCode> {
     if !b.cli.skip_ladder {
         b.ladder(&plan);
     }
+    b.scale_out();
     if !b.cli.skip_real_world {
         b.real_world(&plan);
     }
@@ -332,7 +349,7 @@ impl Bench {
             formats: formats.into(),
             segment_seconds: seconds,
             vars: Vec::new(),
-            concurrency: self.cores,
+            concurrency: self.results.settings.concurrency,
             keep_mp4: None,
             keep_abr: None,
             timeout: Duration::from_secs(3600),
@@ -1028,6 +1045,101 @@ impl Bench {
             video_kbps: ladder::kbps(bytes, secs),
             quality: Some(quality),
         })
+    }
+
+    /// The scale-out table as a model (`scaleout`), fed by the 4K input's
+    /// three-format run (split, merge and hop per second of video) and by
+    /// x264's speed on one and on two cores of this machine on that source.
+    fn scale_out(&mut self) {
+        let Some(input) = self
+            .results
+            .inputs
+            .iter()
+            .find(|i| i.spec.height >= 2160 || (self.cli.smoke && i.pipeline_three.is_some()))
+        else {
+            return;
+        };
+        let Some(run) = input.pipeline_three.as_ref().map(|o| &o.run) else {
+            return;
+        };
+        let seconds = input.spec.seconds.max(1e-3);
+        let step = |name: &str| run.steps.iter().find(|s| s.name == name).map(|s| s.seconds);
+        let handler = |name: &str| {
+            run.handler_steps
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.seconds)
+        };
+        let (Some(split), Some(merge)) = (step("Split"), step("Merge")) else {
+            return;
+        };
+        let hops: Vec<f64> = [("Split", "split"), ("Merge", "merge")]
+            .iter()
+            .filter_map(|(f, h)| Some((step(f)? - handler(h)?).max(0.0)))
+            .collect();
+        let hop = hops.iter().sum::<f64>() / hops.len().max(1) as f64;
+        let src = self.work.join(format!("{}.mp4", input.spec.name));
+        let take = seconds.min(4.0);
+        let gop = self
+            .rt
+            .block_on(vpf_media::probe(&self.tools, &src))
+            .ok()
+            .and_then(|i| i.video.map(|v| vpf_media::keyframe_interval(&v)));
+        let mut encode = |cores: &str| -> R<f64> {
+            self.gate.wait(&format!("scale-out x264 on cores {cores}"));
+            let out = self.work.join("scaleout.mp4");
+            let mut a = media::floor_args(&src, &out, &self.profile, gop);
+            let last = a.pop().unwrap_or_default();
+            a.extend(["-t".into(), format!("{take:.3}").into(), last]);
+            let started = Instant::now();
+            let status = std::process::Command::new("taskset")
+                .arg("-c")
+                .arg(cores)
+                .arg(&self.tools.ffmpeg)
+                .args(&a)
+                .status()
+                .map_err(|e| format!("taskset: {e}"))?;
+            let _ = std::fs::remove_file(&out);
+            match status.success() {
+                true => Ok(started.elapsed().as_secs_f64() / take),
+                false => Err(format!("x264 on cores {cores} failed ({status})")),
+            }
+        };
+        let (one, two) = match (encode("0"), encode("0,1")) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                self.results.errors.push(format!("scale-out model: {e}"));
+                return;
+            }
+        };
+        let costs = vpf_bench::scaleout::Costs {
+            encode_1core: one,
+            encode_2core: two,
+            split_per_second: (split - hop).max(0.0) / seconds,
+            merge_per_second: (merge - hop).max(0.0) / seconds,
+            hop,
+        };
+        let fc = vpf_bench::scaleout::Fc {
+            vcpus: 4.0,
+            concurrency: 10,
+        };
+        let rows = vpf_bench::scaleout::DOCUMENT_ROWS
+            .iter()
+            .map(|&(piece, _)| {
+                vpf_bench::scaleout::predict(
+                    &costs,
+                    &fc,
+                    vpf_bench::scaleout::DOCUMENT_SECONDS,
+                    piece,
+                )
+            })
+            .collect();
+        self.results.scale_out = Some(report::ScaleOut {
+            input: input.spec.label(),
+            costs,
+            fc,
+            rows,
+        });
     }
 
     fn cold_starts(&mut self, plan: &Plan) {

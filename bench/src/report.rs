@@ -179,11 +179,71 @@ pub struct Results {
     pub cold_starts: Vec<ColdStart>,
     pub streaming: Option<Streaming>,
     pub ladder: Option<LadderResult>,
+    /// The scale-out table as a model (the 4K input feeds it).
+    pub scale_out: Option<ScaleOut>,
     pub real_world: RealWorld,
     pub gates: Vec<GateRecord>,
     pub targets: Vec<Target>,
     pub total_s: f64,
     pub errors: Vec<String>,
+}
+
+/// The document's scale-out table beside our model of it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleOut {
+    /// The input whose run fed the model.
+    pub input: String,
+    pub costs: crate::scaleout::Costs,
+    pub fc: crate::scaleout::Fc,
+    pub rows: Vec<crate::scaleout::Row>,
+}
+
+fn scale_out_section(s: &mut String, so: &ScaleOut) {
+    use crate::scaleout::{DOCUMENT_MANAGED, DOCUMENT_ROWS, DOCUMENT_SECONDS};
+    let c = &so.costs;
+    let _ = writeln!(
+        s,
+        "## Scale-out: the document's {DOCUMENT_SECONDS} s 4K source, as a model\n\n\
+         A model, not a measurement (no machine with 16 or more cores here): FC instances of {} vCPUs, \
+         {} pieces at once (`transcodeConcurrency`). Fed by {}: x264 takes {} s per second of 4K on one core \
+         of this machine and {} s on two (so {} s on {} vCPUs, taking the one-to-two speed-up for each \
+         further doubling); split {} s and merge (mp4, flv, hls) {} s per second of video; {} s per hop. \
+         The document: managed service {DOCUMENT_MANAGED} s.\n",
+        so.fc.vcpus,
+        so.fc.concurrency,
+        so.input,
+        n2(c.encode_1core),
+        n2(c.encode_2core),
+        n2(c.encode_on(so.fc.vcpus)),
+        so.fc.vcpus,
+        n2(c.split_per_second),
+        n2(c.merge_per_second),
+        n2(c.hop),
+    );
+    let _ = writeln!(
+        s,
+        "| piece s | pieces | waves | split s | transcode s | merge s | model total s | document's FC workflow s |\n|---|---|---|---|---|---|---|---|"
+    );
+    for r in &so.rows {
+        let doc = DOCUMENT_ROWS
+            .iter()
+            .find(|(p, _)| (p - r.piece_seconds).abs() < 1e-9)
+            .map(|(_, t)| n1(*t))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {doc} |",
+            n1(r.piece_seconds),
+            r.pieces,
+            r.waves,
+            n1(r.split),
+            n1(r.transcode),
+            n1(r.merge),
+            n1(r.total)
+        );
+    }
+    s.push('\n');
 }
 
 fn n1(x: f64) -> String {
@@ -497,7 +557,8 @@ pub fn markdown(r: &Results) -> String {
         s,
         "- Encoder settings everywhere: libx264 CRF {} preset {}, yuv420p; AAC {} kbit/s; MP4 with faststart. \
 Key frames: (a) and a job of downloads only (mp4, flv) leave them to x264; TS HLS at most every {} s; (a') forces a closed GOP of {} s. \
-Pipeline: local runner in-process, release handlers, {} pieces at once; formats `{}` and `{}` (HLS {} s segments).",
+Pipeline: local runner in-process, release handlers, {} pieces at once (the runner's default here: \
+cores / the largest function's vCPUs in s.yaml, at least one); formats `{}` and `{}` (HLS {} s segments).",
         p.crf,
         p.preset,
         p.audio_kbps,
@@ -527,7 +588,7 @@ being in OSS (the trigger fires) to the outputs in OSS and the manifest written;
 is shown apart. (c) the seed's recipe: stream-copy split with audio, every piece re-encoded once per \
 format ({} at once), concat-demuxer joins; \"same x264\" gives it our encoder settings, \"default \
 codecs\" is its bare `ffmpeg -i piece out.<ext>` (libx264 preset medium for MP4, MPEG-2 in TS for HLS, FLV1 for FLV).",
-        r.settings.concurrency
+        r.machine.cores
     );
     let _ = writeln!(s, "- Rerun: `{}`.\n", r.settings.command);
 
@@ -834,6 +895,9 @@ source: its PSNR measures that shift as much as x264's quality."
 
     if let Some(l) = &r.ladder {
         ladder_section(&mut s, l, &r.settings.profile);
+    }
+    if let Some(so) = &r.scale_out {
+        scale_out_section(&mut s, so);
     }
 
     real_world_section(&mut s, &r.real_world);
