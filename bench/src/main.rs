@@ -177,7 +177,13 @@ struct Bench {
 /// How many transcode tasks the local runner runs at once on this machine
 /// by default (`MapCap`): what the pipeline runs here measure.
 fn runner_map_cap(s_yaml: &Path, cores: u32) -> u32 {
-    let settings = local_runner::sdevs::Settings::from_env(Default::default());
+    let config = [(
+        "AccountID".to_string(),
+        local_runner::system::LOCAL_ACCOUNT_ID.to_string(),
+    )]
+    .into_iter()
+    .collect();
+    let settings = local_runner::sdevs::Settings::from_env(config);
     let sizes: Vec<(String, f64)> = local_runner::sdevs::SYaml::load(s_yaml, &settings)
         .and_then(|s| s.functions())
         .map(|fs| {
