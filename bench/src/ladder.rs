@@ -17,7 +17,7 @@ use vpf_core::job::{Cutting, Format, JobPlan, JobRequest, MediaInfo, Piece, Prof
 use vpf_core::ladder::Rendition;
 
 use crate::args;
-use crate::media::{Quality, R, parse_quality, run_tool};
+use crate::media::{Quality, R, parse_quality, quality_args, run_tool};
 
 /// The whole source as the one piece of a plan that encodes `renditions`,
 /// and that piece: what transcode would be given if split cut nothing.
@@ -134,32 +134,7 @@ pub fn parallel_args(
 }
 
 /// PSNR and SSIM of `output` (a file, or a `concat:` URL) against the
-/// source brought to the rung's size by the scaler the pipeline uses
-/// (`scale=W:H`, bicubic), frames paired by time from 0.
-pub fn rung_quality_args(output: &OsStr, source: &Path, width: u32, height: u32) -> Vec<OsString> {
-    let graph = format!(
-        "[0:v]setpts=PTS-STARTPTS,split=2[o1][o2];\
-         [1:v]scale={width}:{height},setpts=PTS-STARTPTS,split=2[s1][s2];\
-         [o1][s1]psnr;[o2][s2]ssim"
-    );
-    args![
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "info",
-        "-i",
-        output,
-        "-i",
-        source,
-        "-filter_complex",
-        graph,
-        "-an",
-        "-f",
-        "null",
-        "-"
-    ]
-}
-
+/// source brought to the rung's size, frames paired by time from 0.
 pub fn rung_quality(
     ffmpeg: &Path,
     output: &OsStr,
@@ -167,7 +142,10 @@ pub fn rung_quality(
     width: u32,
     height: u32,
 ) -> R<Quality> {
-    let out = run_tool(ffmpeg, &rung_quality_args(output, source, width, height))?;
+    let out = run_tool(
+        ffmpeg,
+        &quality_args(output, source, false, Some((width, height))),
+    )?;
     let q = parse_quality(&String::from_utf8_lossy(&out.stderr));
     if q.psnr_y.is_none() {
         return Err(format!(
@@ -418,11 +396,11 @@ mod tests {
 
     #[test]
     fn rung_quality_scales_the_source_only() {
-        let a = strs(&rung_quality_args(
+        let a = strs(&quality_args(
             OsStr::new("concat:/a/init.mp4|/a/00001.m4s"),
             Path::new("/s.mp4"),
-            640,
-            360,
+            false,
+            Some((640, 360)),
         ));
         assert_eq!(a[5], "concat:/a/init.mp4|/a/00001.m4s");
         let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];

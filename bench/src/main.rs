@@ -184,15 +184,10 @@ fn runner_map_cap(s_yaml: &Path, cores: u32) -> u32 {
     .into_iter()
     .collect();
     let settings = local_runner::sdevs::Settings::from_env(config);
-    let sizes: Vec<(String, f64)> = local_runner::sdevs::SYaml::load(s_yaml, &settings)
+    let functions = local_runner::sdevs::SYaml::load(s_yaml, &settings)
         .and_then(|s| s.functions())
-        .map(|fs| {
-            fs.into_iter()
-                .map(|(_, f)| (f.function_name.clone(), f.cpu.unwrap_or(1.0)))
-                .collect()
-        })
         .unwrap_or_default();
-    local_runner::system::MapCap::for_machine(cores, &sizes).tasks
+    local_runner::system::MapCap::for_functions(cores, &functions).tasks
 }
 
 fn main() -> ExitCode {

@@ -1,7 +1,7 @@
 //! The media side of the benchmark: generated inputs, the single-encode
 //! floor, plain ffprobe facts of an output, and its quality against the source.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -283,12 +283,23 @@ pub struct Quality {
     pub vmaf: Option<f64>,
 }
 
-pub fn quality_args(output: &Path, source: &Path, vmaf: bool) -> Vec<OsString> {
+/// `scale`: bring the source to this size first (a ladder rung), with the
+/// scaler the pipeline uses (`scale=W:H`, bicubic). `output` may be a file
+/// or a `concat:` URL.
+pub fn quality_args(
+    output: &OsStr,
+    source: &Path,
+    vmaf: bool,
+    scale: Option<(u32, u32)>,
+) -> Vec<OsString> {
     // Both start at 0 so frames pair up by time; the output is the first
     // input (the "main" stream of psnr/ssim/libvmaf).
     let n = if vmaf { 3 } else { 2 };
+    let fit = scale
+        .map(|(w, h)| format!("scale={w}:{h},"))
+        .unwrap_or_default();
     let mut graph = format!(
-        "[0:v]setpts=PTS-STARTPTS,split={n}[o1][o2]{o3};[1:v]setpts=PTS-STARTPTS,split={n}[s1][s2]{s3};\
+        "[0:v]setpts=PTS-STARTPTS,split={n}[o1][o2]{o3};[1:v]{fit}setpts=PTS-STARTPTS,split={n}[s1][s2]{s3};\
          [o1][s1]psnr;[o2][s2]ssim",
         o3 = if vmaf { "[o3]" } else { "" },
         s3 = if vmaf { "[s3]" } else { "" },
@@ -315,7 +326,10 @@ pub fn quality_args(output: &Path, source: &Path, vmaf: bool) -> Vec<OsString> {
 }
 
 pub fn quality(ffmpeg: &Path, output: &Path, source: &Path, vmaf: bool) -> R<Quality> {
-    let out = run_tool(ffmpeg, &quality_args(output, source, vmaf))?;
+    let out = run_tool(
+        ffmpeg,
+        &quality_args(output.as_os_str(), source, vmaf, None),
+    )?;
     Ok(parse_quality(&String::from_utf8_lossy(&out.stderr)))
 }
 

@@ -179,6 +179,26 @@ impl MapCap {
         }
     }
 
+    /// For s.yaml's functions (a function without `cpu` counts as one vCPU).
+    pub fn for_functions(cores: u32, functions: &[(String, FunctionProps)]) -> MapCap {
+        let sizes: Vec<(String, f64)> = functions
+            .iter()
+            .map(|(_, f)| (f.function_name.clone(), f.cpu.unwrap_or(1.0)))
+            .collect();
+        MapCap::for_machine(cores, &sizes)
+    }
+
+    /// As `--max-concurrency` gives it.
+    pub fn given(tasks: u32) -> MapCap {
+        MapCap {
+            tasks: tasks.max(1),
+            cores: 0,
+            vcpus: 0.0,
+            function: String::new(),
+            given: true,
+        }
+    }
+
     /// The line `run` prints.
     pub fn describe(&self) -> String {
         match self.given {
@@ -226,20 +246,12 @@ impl System {
         }
         let region = functions[0].1.region.clone();
         let map_cap = match opts.max_concurrency {
-            Some(tasks) => MapCap {
-                tasks: tasks.max(1),
-                given: true,
-                ..MapCap::for_machine(0, &[])
-            },
+            Some(tasks) => MapCap::given(tasks),
             None => {
                 let cores = std::thread::available_parallelism()
                     .map(|n| n.get() as u32)
                     .unwrap_or(2);
-                let sizes: Vec<(String, f64)> = functions
-                    .iter()
-                    .map(|(_, f)| (f.function_name.clone(), f.cpu.unwrap_or(1.0)))
-                    .collect();
-                MapCap::for_machine(cores, &sizes)
+                MapCap::for_functions(cores, &functions)
             }
         };
 

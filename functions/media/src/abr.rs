@@ -334,13 +334,14 @@ fn gather(dir: &Path, id: usize, folder: &str, delay: f64) -> Result<Track> {
 
 /// Check the presentation against the plan and the verified joined video
 /// (`counted`), then write the media playlists, the master playlist and
-/// the DASH manifest into `dir`.
+/// the DASH manifest into `dir`. Returns each video rendition as the
+/// manifest reports it.
 pub(crate) fn finish(
     dir: &Path,
     plan: &JobPlan,
     counted: &Counted,
     p: &Presentation,
-) -> Result<()> {
+) -> Result<Vec<RenditionOutcome>> {
     let problems = check(plan, counted, p);
     if !problems.is_empty() {
         return Err(Error::new(
@@ -355,8 +356,9 @@ pub(crate) fn finish(
         )?;
     }
     write_atomic(&dir.join(MPD), mpd(plan, p).as_bytes())?;
-    write_atomic(&dir.join(MASTER), master(plan, p).write().as_bytes())?;
-    Ok(())
+    let m = master(plan, p);
+    write_atomic(&dir.join(MASTER), m.write().as_bytes())?;
+    Ok(outcomes(plan, p, &m))
 }
 
 /// What is wrong with the presentation (empty: nothing).
@@ -540,8 +542,7 @@ pub fn master(plan: &JobPlan, p: &Presentation) -> MasterPlaylist {
 
 /// Each video rendition as the manifest reports it: what the master
 /// playlist declares, beside the ladder's cap.
-pub fn outcomes(plan: &JobPlan, p: &Presentation) -> Vec<RenditionOutcome> {
-    let m = master(plan, p);
+fn outcomes(plan: &JobPlan, p: &Presentation, m: &MasterPlaylist) -> Vec<RenditionOutcome> {
     p.video
         .iter()
         .zip(&plan.renditions)

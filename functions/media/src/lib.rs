@@ -56,7 +56,7 @@ pub use package::{
 pub use probe::{MAX_SIDE, Probed, expected_audio_seconds, probe, probe_source};
 pub use split::{piece_seconds, split_args, split_video};
 pub use sprite::{SpriteGrid, sprite_args, sprite_grid, thumbnails_vtt};
-pub use step::StepSettings;
+pub use step::{StepSettings, elapsed_ms};
 pub use subtitles::{
     Cue, align_cues, extract_subtitles, flatten_cues, mov_text_cues, parse_vtt, read_vtt,
     subtitle_args, write_vtt,

@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 use vpf_core::job::{Format, JobPlan};
+use vpf_core::ladder::RenditionOutcome;
 use vpf_core::nas::{JobDir, write_atomic};
 use vpf_core::{Error, ErrorKind, Result};
 
@@ -40,6 +41,7 @@ use crate::output::{Packaged, PackagedFile, file_entry, hls_muxer, main_rel, set
 use crate::probe::{count_video_packets, num, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::sprite;
+use crate::step::elapsed_ms;
 use crate::subtitles::{Cue, mov_text_cues, read_vtt, verify_mp4_subtitles, write_vtt};
 use crate::temp::{Temp, create_dir, remove_any};
 use crate::verify::{SegmentScan, read_playlist, scan_segments, verify, verify_hls};
@@ -358,7 +360,7 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     tmp.commit(&master)?;
     remove_any(&list)?;
     drop(mov_text);
-    tracing::info!(ms = ms(joining), "pieces joined");
+    tracing::info!(ms = elapsed_ms(joining), "pieces joined");
     let packaging = Instant::now();
 
     let others: Vec<_> = formats
@@ -373,7 +375,7 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         async {
             let t = Instant::now();
             let counted = verify(tools, &master, plan).await?;
-            tracing::info!(ms = ms(t), "joined file verified");
+            tracing::info!(ms = elapsed_ms(t), "joined file verified");
             Ok::<_, Error>(counted)
         },
         verify_mp4_subtitles(tools, &master, &cues),
@@ -427,12 +429,12 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         None => {}
     }
     if let Some((tmp, presentation)) = abr {
-        abr::finish(tmp.path(), plan, &counted, &presentation)?;
+        let renditions = abr::finish(tmp.path(), plan, &counted, &presentation)?;
         let dir = out_dir.join(abr::DIR);
         tmp.commit(&dir)?;
-        made.push(abr_packaged(&dir, plan, &presentation)?);
+        made.push(abr_packaged(&dir, &presentation, renditions)?);
     }
-    tracing::info!(ms = ms(packaging), "packaged and verified");
+    tracing::info!(ms = elapsed_ms(packaging), "packaged and verified");
     if wants_mp4 {
         let rel = main_rel(Format::Mp4, stem);
         made.push(with_rate(
@@ -448,15 +450,15 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     Ok(formats.iter().filter_map(|f| by_format.remove(f)).collect())
 }
 
-fn ms(t: Instant) -> u64 {
-    t.elapsed().as_millis() as u64
-}
-
 /// The presentation's files in upload order: each rendition's segments,
 /// initialization segment and media playlist, then the DASH manifest, the
 /// master playlist last (a reader never finds a playlist naming a file not
 /// yet uploaded).
-fn abr_packaged(dir: &Path, plan: &JobPlan, p: &abr::Presentation) -> Result<Packaged> {
+fn abr_packaged(
+    dir: &Path,
+    p: &abr::Presentation,
+    renditions: Vec<RenditionOutcome>,
+) -> Result<Packaged> {
     let mut files = Vec::new();
     for t in p.video.iter().chain(&p.audio) {
         let folder = dir.join(&t.folder);
@@ -478,7 +480,7 @@ fn abr_packaged(dir: &Path, plan: &JobPlan, p: &abr::Presentation) -> Result<Pac
         .video
         .first()
         .map(|t| (t.average_bps() + p.audio.first().map_or(0.0, abr::Track::average_bps)) / 1000.0);
-    packaged.renditions = abr::outcomes(plan, p);
+    packaged.renditions = renditions;
     Ok(packaged)
 }
 

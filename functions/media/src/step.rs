@@ -1,6 +1,7 @@
 //! What every media step's function reads from its environment, once.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use vpf_core::config;
 
@@ -25,4 +26,10 @@ impl StepSettings {
             tools: Tools::from_env(),
         }
     }
+}
+
+/// Milliseconds since `t`, for the sub-step times the handlers log (the
+/// benchmark reads them; the manifest keeps whole steps only).
+pub fn elapsed_ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
 }

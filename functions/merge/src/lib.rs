@@ -47,7 +47,7 @@ pub async fn handle<S: ObjectStore>(
     }))
     .await?;
     tracing::info!(
-        ms = uploading.elapsed().as_millis() as u64,
+        ms = vpf_media::elapsed_ms(uploading),
         "every format uploaded"
     );
     // The packaged files are in OSS now; free NAS before after-process runs.

@@ -69,7 +69,7 @@ async fn split<S: ObjectStore>(
         .get_to_file(&req.bucket, &req.key, &source)
         .await
         .map_err(|e| e.context(format!("downloading oss://{}/{}", req.bucket, req.key)))?;
-    tracing::info!(bytes, ms = ms(t), "source downloaded");
+    tracing::info!(bytes, ms = vpf_media::elapsed_ms(t), "source downloaded");
 
     let t = Instant::now();
 
@@ -92,7 +92,7 @@ async fn split<S: ObjectStore>(
         frames = video.frames,
         audio = info.audio_count(),
         subtitles = info.subtitle_tracks.len(),
-        ms = ms(t),
+        ms = vpf_media::elapsed_ms(t),
         "probed"
     );
     let piece_seconds =
@@ -100,7 +100,7 @@ async fn split<S: ObjectStore>(
     let t = Instant::now();
     let (pieces, cutting) =
         vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?;
-    let cut_ms = ms(t);
+    let cut_ms = vpf_media::elapsed_ms(t);
     let audio_tracks = info.audio_plan_for(&req.formats);
     let subtitle_tracks = info.subtitle_plan_for(&req.formats);
     let renditions = info.renditions_for(&req.formats, &req.profile);
@@ -140,12 +140,6 @@ async fn split<S: ObjectStore>(
         std::fs::remove_file(&source)?;
     }
     Ok(plan)
-}
-
-/// Milliseconds since `t`, for the sub-step times in the log (the
-/// benchmark reads them; the manifest keeps whole steps only).
-fn ms(t: Instant) -> u64 {
-    t.elapsed().as_millis() as u64
 }
 
 fn output(plan: &JobPlan) -> SplitOutput {

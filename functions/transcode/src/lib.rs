@@ -85,7 +85,7 @@ async fn video(
         frames
     };
     let bytes = std::fs::metadata(&output)?.len();
-    let ms = started.elapsed().as_millis() as u64;
+    let ms = vpf_media::elapsed_ms(started);
     tracing::info!(index = task.index, frames, bytes, ms, "piece encoded");
     Ok(TranscodeOutput {
         job_id: task.job_id,
@@ -135,7 +135,7 @@ async fn audio(
     // need once every task that reads the source is done.
     release_source(plan, job);
     let bytes = std::fs::metadata(&output)?.len();
-    let ms = started.elapsed().as_millis() as u64;
+    let ms = vpf_media::elapsed_ms(started);
     tracing::info!(track = n, bytes, ms, "audio encoded");
     Ok(TranscodeOutput {
         job_id: task.job_id,
