@@ -17,7 +17,13 @@ cd "$(dirname "$0")/.."
 say() { echo "deps: $*" >&2; }
 is_root() { [ "$(id -u)" = 0 ]; }
 apt_updated=
+# apt_install [--with-recommends] PACKAGE...
 apt_install() {
+  local recommends=--no-install-recommends
+  if [ "${1:-}" = --with-recommends ]; then
+    recommends=
+    shift
+  fi
   if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
     say "missing: $*. Install it, then run this again:"
     say "  sudo apt-get install -y $*"
@@ -28,7 +34,7 @@ apt_install() {
     apt_updated=1
   fi
   say "installing $* (Debian packages)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $recommends "$@" >/dev/null
 }
 
 # A stamp holds the hash of the file that was installed from, so a second run
@@ -81,9 +87,10 @@ need_node() {
 
 # The browser the player test drives (playwright-core starts it; it never
 # downloads one): Debian's Chromium, whose Media Source Extensions take
-# H.264 and AAC.
+# H.264 and AAC. With its recommended packages (fonts, Mesa's drivers), as
+# the player test was run.
 need_chromium() {
-  command -v chromium >/dev/null 2>&1 || apt_install chromium
+  command -v chromium >/dev/null 2>&1 || apt_install --with-recommends chromium
 }
 
 # Pinned: the handler binaries FC runs are linked by these.
