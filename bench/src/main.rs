@@ -174,22 +174,6 @@ struct Bench {
     started: Instant,
 }
 
-/// How many transcode tasks the local runner runs at once on this machine
-/// by default (`MapCap`): what the pipeline runs here measure.
-fn runner_map_cap(s_yaml: &Path, cores: u32) -> u32 {
-    let config = [(
-        "AccountID".to_string(),
-        local_runner::system::LOCAL_ACCOUNT_ID.to_string(),
-    )]
-    .into_iter()
-    .collect();
-    let settings = local_runner::sdevs::Settings::from_env(config);
-    let functions = local_runner::sdevs::SYaml::load(s_yaml, &settings)
-        .and_then(|s| s.functions())
-        .unwrap_or_default();
-    local_runner::system::MapCap::for_functions(cores, &functions).tasks
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -252,7 +236,8 @@ fn run(cli: Cli) -> R<ExitCode> {
         settings: Settings {
             profile: profile.clone(),
             gop_seconds: vpf_media::KEYFRAME_SECONDS,
-            concurrency: runner_map_cap(&cli.s_yaml, cores),
+            // Filled from the first pipeline run (the runner's default).
+            concurrency: 0,
             formats_one: "mp4".into(),
             formats_three: "mp4,flv,hls".into(),
             hls_segment_seconds: vpf_media::HLS_SEGMENT_SECONDS,
@@ -325,6 +310,20 @@ fn run(cli: Cli) -> R<ExitCode> {
 
 impl Bench {
     fn save(&mut self) -> R<()> {
+        // What the runner ran with: its default for this machine.
+        let r = &self.results;
+        let tasks = r
+            .inputs
+            .iter()
+            .flat_map(|i| [&i.pipeline_one, &i.pipeline_three])
+            .find_map(|o| o.as_ref().map(|o| o.run.map_tasks))
+            .or_else(|| {
+                r.ladder
+                    .as_ref()
+                    .and_then(|l| l.pipeline.as_ref().map(|p| p.run.map_tasks))
+            })
+            .unwrap_or(0);
+        self.results.settings.concurrency = tasks;
         self.results.gates = self.gate.records.clone();
         self.results.total_s = self.started.elapsed().as_secs_f64();
         self.results.targets = report::targets(&self.results);
@@ -350,7 +349,7 @@ impl Bench {
             formats: formats.into(),
             segment_seconds: seconds,
             vars: Vec::new(),
-            concurrency: self.results.settings.concurrency,
+            concurrency: None,
             keep_mp4: None,
             keep_abr: None,
             timeout: Duration::from_secs(3600),

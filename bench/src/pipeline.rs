@@ -39,8 +39,9 @@ pub struct Config {
     pub segment_seconds: f64,
     /// More s.yaml var overrides (e.g. crf, preset).
     pub vars: Vec<(String, String)>,
-    /// Pieces at once (the Map's MaxConcurrency is capped to this).
-    pub concurrency: u32,
+    /// Pieces at once (the Map's MaxConcurrency is capped to this); `None`:
+    /// the local runner's default for this machine (`MapCap`).
+    pub concurrency: Option<u32>,
     /// Copy the MP4 output here (for quality), if any.
     pub keep_mp4: Option<PathBuf>,
     /// Copy everything under the `abr` output (playlists, CMAF segments)
@@ -85,6 +86,8 @@ pub struct PipelineRun {
     pub sub_steps: Vec<SubStep>,
     /// Function -> the largest peak RSS (VmHWM, kB) of its instances.
     pub peak_rss_kb: BTreeMap<String, u64>,
+    /// Transcode tasks the runner ran at once.
+    pub map_tasks: u32,
     pub instances: BTreeMap<String, usize>,
     #[serde(skip)]
     pub mp4: Option<PathBuf>,
@@ -105,8 +108,10 @@ pub async fn run(cfg: &Config, input: &Path) -> R<PipelineRun> {
     for (k, v) in &cfg.vars {
         o.vars.insert(k.clone(), v.clone());
     }
-    o.max_concurrency = Some(cfg.concurrency);
-    o.max_instances = o.max_instances.max(cfg.concurrency as usize);
+    o.max_concurrency = cfg.concurrency;
+    if let Some(n) = cfg.concurrency {
+        o.max_instances = o.max_instances.max(n as usize);
+    }
     let sys = System::start(o).await.map_err(|e| e.to_string())?;
     let result = drive(&sys, cfg, input).await;
     sys.shutdown().await;
@@ -182,6 +187,7 @@ async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
         renditions: Vec::new(),
         sub_steps: Vec::new(),
         peak_rss_kb,
+        map_tasks: sys.map_cap.tasks,
         instances,
         mp4: None,
         abr: None,

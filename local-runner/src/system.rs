@@ -50,8 +50,8 @@ pub struct Options {
     /// Real waits = flow waits × this (tests shorten backoffs).
     pub time_scale: f64,
     /// Caps every Map's MaxConcurrency on a small machine. `None`: as many
-    /// tasks as this machine's cores give instances of s.yaml's largest
-    /// function ([`MapCap::for_machine`]).
+    /// tasks as this machine's cores give instances of the largest function
+    /// the flow's Maps call ([`MapCap`]).
     pub max_concurrency: Option<u32>,
     /// At most this many instances per function.
     pub max_instances: usize,
@@ -146,8 +146,9 @@ pub struct System {
 /// MaxConcurrency is the limit. Here every instance shares this machine:
 /// two encodes on cores enough for one only compete (two x264 on 2 cores
 /// take about 20% more CPU than one using both), so by default the runner
-/// runs as many at once as the machine has room for instances of s.yaml's
-/// largest function, at least one. `--max-concurrency` says otherwise.
+/// runs as many at once as the machine has room for instances of the
+/// largest function the flow's Maps call, at least one.
+/// `--max-concurrency` says otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MapCap {
@@ -245,14 +246,13 @@ impl System {
             )));
         }
         let region = functions[0].1.region.clone();
-        let map_cap = match opts.max_concurrency {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(2);
+        // Refined per flow below, from the functions its Maps call.
+        let mut map_cap = match opts.max_concurrency {
             Some(tasks) => MapCap::given(tasks),
-            None => {
-                let cores = std::thread::available_parallelism()
-                    .map(|n| n.get() as u32)
-                    .unwrap_or(2);
-                MapCap::for_functions(cores, &functions)
-            }
+            None => MapCap::for_functions(cores, &functions),
         };
 
         // Triggers name their bucket; the vars may name one too.
@@ -357,6 +357,21 @@ impl System {
                         "flow {}: a task calls {} ({:?}), which s.yaml does not define",
                         fp.name, t.resource_arn, t.function
                     )));
+                }
+            }
+            if opts.max_concurrency.is_none() {
+                let called: Vec<(String, FunctionProps)> = functions
+                    .iter()
+                    .filter(|(_, f)| {
+                        flow.root
+                            .map_tasks()
+                            .iter()
+                            .any(|t| t.function == f.function_name)
+                    })
+                    .cloned()
+                    .collect();
+                if !called.is_empty() {
+                    map_cap = MapCap::for_functions(cores, &called);
                 }
             }
             let engine = Engine::new(

@@ -63,6 +63,19 @@ impl StateList {
         out
     }
 
+    /// The Tasks that Maps in this list run for their items (at any depth).
+    pub fn map_tasks(&self) -> Vec<&Task> {
+        let mut out = Vec::new();
+        for s in &self.states {
+            match &s.kind {
+                Kind::Map(m) => out.extend(m.processor.tasks()),
+                Kind::Parallel(p) => p.branches.iter().for_each(|b| out.extend(b.map_tasks())),
+                _ => {}
+            }
+        }
+        out
+    }
+
     pub fn find(&self, name: &str) -> Option<&State> {
         for s in &self.states {
             if s.name == name {
