@@ -557,15 +557,27 @@ async fn an_upload_cut_off_midway_leaves_nothing_visible() {
     head.push_str(&format!("host: {}\r\n", oss.addr()));
     let addr = oss.addr();
     let cut = head.clone() + "\r\n";
-    tokio::task::spawn_blocking(move || {
+    let open = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.write_all(cut.as_bytes()).unwrap();
         s.write_all(&vec![b'z'; 100_000]).unwrap();
+        s
     })
     .await
     .unwrap();
-    // The emulator notices the broken body and removes its temporary file.
+    // Hang up only once the emulator is writing the body to its temporary
+    // file: looking for the file's removal before it was made proves nothing
+    // (and on a busy machine the check could run before the file appeared).
     let tmp = oss.root().join(".oss/tmp");
+    for _ in 0..400 {
+        if !files_under(&tmp).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!files_under(&tmp).is_empty(), "the body is being received");
+    drop(open);
+    // The emulator notices the broken body and removes its temporary file.
     for _ in 0..200 {
         if files_under(&tmp).is_empty() {
             break;
