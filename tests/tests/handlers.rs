@@ -6,7 +6,7 @@ use vpf_core::ErrorKind;
 use vpf_core::job::{Format, JobRequest, Profile, Track, TranscodeTask};
 use vpf_core::nas::JobDir;
 use vpf_media::Tools;
-use vpf_media::testmedia::{Clip, truncated_copy, zero_bytes};
+use vpf_media::testmedia::{Clip, Tone, TrackClip, truncated_copy, zero_bytes};
 use vpf_oss::{ObjectStore, OssClient, OssConfig};
 use vpf_tests::small_clip;
 
@@ -23,6 +23,15 @@ fn request(key: &str) -> JobRequest {
         segment_seconds: 1.0,
         max_pieces: 100,
         profile: Profile::default(),
+    }
+}
+
+/// What split and transcode read, with `nas` as the NAS mount.
+fn settings(nas: &std::path::Path) -> vpf_media::StepSettings {
+    vpf_media::StepSettings {
+        nas_mount: nas.to_path_buf(),
+        oss_endpoint: None,
+        tools: Tools::from_env(),
     }
 }
 
@@ -54,11 +63,7 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
         .await
         .unwrap();
     let nas = tmp.path().join("nas");
-    let ss = split::Settings {
-        nas_mount: nas.clone(),
-        oss_endpoint: None,
-        tools: Tools::from_env(),
-    };
+    let ss = settings(&nas);
     let req = request("source/a.mp4");
     let first = split::handle(req.clone(), &ss, &client).await.unwrap();
     assert_eq!(first.pieces, 3);
@@ -79,11 +84,7 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
     let again = split::handle(req.clone(), &ss, &client).await.unwrap();
     assert_eq!(again, first);
 
-    let ts = transcode::Settings {
-        nas_mount: nas.clone(),
-        oss_endpoint: None,
-        tools: Tools::from_env(),
-    };
+    let ts = settings(&nas);
     let job = JobDir::new(&nas, &req.job_id).unwrap();
     let task = first.tasks[2].clone();
     let out = transcode::handle(task.clone(), &ts).await.unwrap();
@@ -143,6 +144,51 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_piece_job_encodes_its_audio_in_the_pieces_task() {
+    let (_oss, client, tmp) = setup().await;
+    let src = tmp.path().join("two-tracks.mp4");
+    TrackClip::new(2.0)
+        .tone(Tone::new("eng", 440).default_track())
+        .tone(Tone::new("fra", 660))
+        .write(&Tools::from_env(), &src)
+        .await
+        .unwrap();
+    client
+        .put_file("media", "source/short.mp4", &src, None)
+        .await
+        .unwrap();
+    let nas = tmp.path().join("nas");
+    let ss = settings(&nas);
+    let req = JobRequest {
+        segment_seconds: 30.0,
+        ..request("source/short.mp4")
+    };
+    let split = split::handle(req.clone(), &ss, &client).await.unwrap();
+    let tracks: Vec<(Track, u32)> = split.tasks.iter().map(|t| (t.track, t.index)).collect();
+    assert_eq!(tracks, [(Track::Video, 0)], "no audio tasks of their own");
+
+    let ts = settings(&nas);
+    let job = JobDir::new(&nas, &req.job_id).unwrap();
+    let out = transcode::handle(split.tasks[0].clone(), &ts)
+        .await
+        .unwrap();
+    assert_eq!((out.track, out.index), (Track::Video, 0));
+    for n in 0..2 {
+        assert!(job.audio_track(n).is_file(), "audio track {n} encoded");
+    }
+    assert!(job.encoded(0).is_file());
+    assert!(
+        !job.source(&req.key).exists(),
+        "the source is removed once everything is taken from it"
+    );
+    // A retry after a lost answer finds everything done.
+    let retry = transcode::handle(split.tasks[0].clone(), &ts)
+        .await
+        .unwrap();
+    assert_eq!(retry, out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_sources_fail_with_their_kind_and_leave_no_job_folder() {
     let (oss, client, tmp) = setup().await;
     let good = tmp.path().join("good.mp4");
@@ -152,11 +198,7 @@ async fn bad_sources_fail_with_their_kind_and_leave_no_job_folder() {
     let cut = tmp.path().join("cut.mp4");
     truncated_copy(&good, &cut, 0.5).unwrap();
     let nas = tmp.path().join("nas");
-    let ss = split::Settings {
-        nas_mount: nas.clone(),
-        oss_endpoint: None,
-        tools: Tools::from_env(),
-    };
+    let ss = settings(&nas);
     for (name, file) in [("empty.mp4", &empty), ("cut.mp4", &cut)] {
         let key = format!("source/{name}");
         client.put_file("media", &key, file, None).await.unwrap();

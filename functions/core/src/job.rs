@@ -704,6 +704,24 @@ impl JobPlan {
         flagged.or((!plan.is_empty()).then_some(0))
     }
 
+    /// Whether the one piece's task encodes the audio tracks, beside its
+    /// video (both at once), instead of a task per track: a job of one
+    /// piece gains nothing from more tasks, which cost another instance and
+    /// hop in FC, and on a few cores an audio task would wait for the piece
+    /// to free a slot.
+    pub fn audio_beside_piece(&self) -> bool {
+        self.pieces.len() == 1
+    }
+
+    /// The audio tracks that get Map tasks of their own.
+    pub fn audio_tasks(&self) -> Vec<u32> {
+        if self.audio_beside_piece() {
+            Vec::new()
+        } else {
+            self.audio_plan()
+        }
+    }
+
     /// Whether a task still has to read the source (it stays on NAS until
     /// the audio and subtitles are taken from it).
     pub fn reads_source_later(&self) -> bool {

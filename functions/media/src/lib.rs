@@ -49,7 +49,7 @@ pub use hls::{
     rendition_args, subtitle_playlist, verify_master,
 };
 pub use join::concat_list;
-pub use output::{HLS_SEGMENT_SECONDS, Packaged, PackagedFile, main_rel};
+pub use output::{Packaged, PackagedFile, main_rel};
 pub use package::{
     GIF_FPS, GIF_WIDTH, MuxTrack, THUMBNAIL_AT, merge, merge_args, package_args, thumbnail_seconds,
 };
@@ -63,8 +63,9 @@ pub use subtitles::{
 };
 pub use tools::{LAYER_BIN, Tools};
 pub use transcode::{
-    KEYFRAME_SECONDS, KeyFrames, encoded_size, encoder_time_base, keyframe_interval, ladder_graph,
-    output_size, piece_muxer, transcode_args, transcode_piece, video_filter,
+    HLS_SEGMENT_SECONDS, KEYFRAME_SECONDS, KeyFrames, encoded_size, encoder_time_base,
+    keyframe_interval, ladder_graph, output_size, piece_muxer, transcode_args, transcode_piece,
+    video_filter,
 };
 pub use verify::{
     AAC_FRAME, Counted, Decoded, HlsContent, Playlist, SegmentScan, decode, decode_at, verify,

@@ -12,11 +12,8 @@ use vpf_core::nas::write_atomic;
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::run::args;
+use crate::transcode::HLS_SEGMENT_SECONDS;
 use crate::verify::SegmentScan;
-
-/// Target HLS segment length, seconds (segments end on key frames, which
-/// transcode places every two seconds).
-pub const HLS_SEGMENT_SECONDS: u32 = 6;
 
 /// The adaptive-streaming presentation's folder under the job's output base.
 pub const ABR_DIR: &str = "abr";

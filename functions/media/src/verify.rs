@@ -7,7 +7,7 @@
 //! every packet of the joined video. Every packet is demuxed; [`decode`]
 //! (every frame) stays for callers that want it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use vpf_core::job::{JobPlan, VideoInfo};
@@ -166,6 +166,10 @@ pub async fn decode_at(tools: &Tools, input: &Path, times: &[f64]) -> Result<Vec
 /// Decode the frame where every piece starts in the joined video and check
 /// it is a key frame at the piece's place on the timeline.
 async fn decode_joins(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<()> {
+    if plan.pieces.len() < 2 {
+        // Nothing was joined; the encoder starts every file with a key frame.
+        return Ok(());
+    }
     let src = source_video(plan)?;
     let half = src.frame_seconds() / 2.0;
     let mut pieces: Vec<_> = plan.pieces.iter().collect();
@@ -198,18 +202,39 @@ pub(crate) struct Timing {
     /// First and last shown instants (packets an edit list hides excluded), in the stream's time base.
     pub start: Option<i64>,
     pub end: Option<i64>,
-    /// Audio packets, other than the last, that are not one AAC frame long:
-    /// (packet number, duration in samples).
-    pub odd: Vec<(u64, f64)>,
-    pub last_samples: f64,
+    /// Each packet duration seen (time base units), the last packet's
+    /// aside: how many packets had it and the first one's number. A few
+    /// entries, however long the file.
+    durations: BTreeMap<i64, (u64, u64)>,
+    last_duration: i64,
 }
 
-/// Per-stream packet timing for a whole file (one pass, no decoding).
-pub(crate) async fn timings(
-    tools: &Tools,
-    path: &Path,
-    tbs: &HashMap<u32, (Rational, u32)>,
-) -> Result<HashMap<u32, Timing>> {
+impl Timing {
+    /// Audio packets, other than the last, that are not one AAC frame long
+    /// at `rate` Hz in time base `tb`: how many, and the first's (packet
+    /// number, duration in samples).
+    pub fn odd_frames(&self, tb: Rational, rate: u32) -> (u64, Option<(u64, f64)>) {
+        let samples = |d: i64| d as f64 * tb.f64() * rate as f64;
+        let odd = self
+            .durations
+            .iter()
+            .filter(|(d, _)| (samples(**d) - AAC_FRAME as f64).abs() > 0.5);
+        let count = odd.clone().map(|(_, (n, _))| n).sum();
+        let first = odd
+            .map(|(d, (_, first))| (*first, samples(*d)))
+            .min_by_key(|(first, _)| *first);
+        (count, first)
+    }
+
+    /// The last packet's length in samples at `rate` Hz in time base `tb`.
+    pub fn last_samples(&self, tb: Rational, rate: u32) -> f64 {
+        self.last_duration as f64 * tb.f64() * rate as f64
+    }
+}
+
+/// Per-stream packet timing for a whole file (one pass, no decoding; the
+/// time bases are applied afterwards, so it can run beside the probe).
+pub(crate) async fn timings(tools: &Tools, path: &Path) -> Result<HashMap<u32, Timing>> {
     let mut map: HashMap<u32, Timing> = HashMap::new();
     let mut on_line = |line: &str| {
         let mut fields = line.split('|');
@@ -234,13 +259,11 @@ pub(crate) async fn timings(
         let t = map.entry(idx).or_default();
         let n = t.packets;
         t.packets += 1;
-        if let Some((tb, rate)) = tbs.get(&idx).filter(|(_, r)| *r > 0) {
-            // The previous packet was not the last: it must be a whole AAC frame.
-            if n > 0 && (t.last_samples - AAC_FRAME as f64).abs() > 0.5 {
-                t.odd.push((n - 1, t.last_samples));
-            }
-            t.last_samples = dur as f64 * tb.f64() * *rate as f64;
+        // The previous packet was not the last.
+        if n > 0 {
+            t.durations.entry(t.last_duration).or_insert((0, n - 1)).0 += 1;
         }
+        t.last_duration = dur;
         if flags.contains('D') {
             return;
         }
@@ -300,9 +323,8 @@ pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<Coun
 /// one pass over the packets).
 async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<Counted> {
     let src = source_video(plan)?;
-    let json = probe_json(tools, merged)
-        .await
-        .map_err(|e| Error::new(ErrorKind::VerifyFailed, e.message))?;
+    let (json, timing) = tokio::join!(probe_json(tools, merged), timings(tools, merged));
+    let json = json.map_err(|e| Error::new(ErrorKind::VerifyFailed, e.message))?;
     let mut problems = Vec::new();
 
     let videos: Vec<_> = json.streams.iter().filter(|s| s.is_video()).collect();
@@ -377,7 +399,7 @@ async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<C
         };
         tbs.insert(s.index, (tb, rate));
     }
-    let timing = timings(tools, merged, &tbs).await?;
+    let timing = timing?;
     let secs = |idx: u32, t: &Timing| -> (f64, f64) {
         let tb = tbs.get(&idx).map(|x| x.0.f64()).unwrap_or(1.0);
         let (s, e) = (t.start.unwrap_or(0), t.end.unwrap_or(0));
@@ -424,24 +446,24 @@ async fn check_streams(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<C
             true => format!("audio track {k}"),
             false => "audio".to_string(),
         };
-        let rate = tbs.get(&a.index).map(|x| x.1).unwrap_or(0).max(1);
+        let (tb, rate) = tbs
+            .get(&a.index)
+            .map(|&(tb, rate)| (tb, rate.max(1)))
+            .unwrap_or((Rational { num: 1, den: 1 }, 1));
         let at = timing.get(&a.index).cloned().unwrap_or_default();
         counted.audio_packets += at.packets;
         counted.audio_track_packets.push(at.packets);
         if a.codec_name.as_deref() != Some("aac") {
             problems.push(format!("{label} codec {:?}, expected aac", a.codec_name));
         }
-        if let Some(&(p, samples)) = at.odd.first() {
+        if let (odd, Some((p, samples))) = at.odd_frames(tb, rate) {
             problems.push(format!(
-                "{} {label} packets are not {AAC_FRAME} samples (packet {p}: {samples} samples): a gap or overlap",
-                at.odd.len()
+                "{odd} {label} packets are not {AAC_FRAME} samples (packet {p}: {samples} samples): a gap or overlap"
             ));
         }
-        if at.last_samples > AAC_FRAME as f64 + 0.5 {
-            problems.push(format!(
-                "the last {label} packet has {} samples",
-                at.last_samples
-            ));
+        let last = at.last_samples(tb, rate);
+        if last > AAC_FRAME as f64 + 0.5 {
+            problems.push(format!("the last {label} packet has {last} samples"));
         }
         let (a_start, a_len) = secs(a.index, &at);
         let expected = expected_audio_seconds(&plan.info, n).unwrap_or(0.0);

@@ -711,7 +711,7 @@ async fn key_frames_follow_the_deliverables() {
     let dir = clip_dir();
     let src = dir.path().join("in.mp4");
     Clip::new(320, 240)
-        .seconds(12.0)
+        .seconds(14.0)
         .no_audio()
         .write(&t, &src)
         .await
@@ -727,16 +727,33 @@ async fn key_frames_follow_the_deliverables() {
         "{mp4} key frames in the MP4 of {pieces} pieces"
     );
     assert_merged(&job.main(Format::Mp4), &src, false);
-    // HLS cuts segments: a key frame at least every 2 s.
+    // HLS cuts segments: a key frame on every 6 s of the output, also
+    // inside pieces that start off that grid (5 s pieces start at 5 and
+    // 10 s), so every segment but the last lasts exactly 6 s.
     let job = pipeline(
         &t,
         &src,
         &[Format::Mp4, Format::Hls],
-        6.0,
+        5.0,
         Profile::default(),
     )
     .await
     .unwrap();
+    assert_eq!(job.plan.pieces.len(), 3);
     let hls = key_frames(&job.main(Format::Mp4));
-    assert!(hls >= 6, "{hls} key frames for 12 s with segments");
+    assert!(
+        (3..=6).contains(&hls),
+        "{hls} key frames: 3 piece starts, 2 boundaries (6 and 12 s), x264's own"
+    );
+    let playlist = std::fs::read_to_string(job.main(Format::Hls)).unwrap();
+    let lengths: Vec<f64> = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|l| l.trim_end_matches(',').parse().unwrap())
+        .collect();
+    assert_eq!(lengths.len(), 3, "{playlist}");
+    for l in &lengths[..2] {
+        assert!((l - 6.0).abs() < 0.001, "{playlist}");
+    }
+    assert!((lengths[2] - 2.0).abs() < 0.001, "{playlist}");
 }

@@ -61,7 +61,8 @@ pub async fn handle<S: ObjectStore>(
 
 /// The Map's items must be every piece of the plan, once each, with the
 /// frames the plan expects (a missing or short piece would make a shorter
-/// video that still plays), every audio track the job encodes once, and
+/// video that still plays), every audio track that has a task of its own
+/// once (`JobPlan::audio_tasks`), and
 /// the subtitles once when the job has subtitles.
 fn check_tasks(input: &MergeInput, plan: &JobPlan) -> Result<()> {
     if let Some(other) = input.tasks.iter().find(|t| t.job_id != input.job_id) {
@@ -79,7 +80,7 @@ fn check_tasks(input: &MergeInput, plan: &JobPlan) -> Result<()> {
         .map(|t| t.index)
         .collect();
     audio.sort_unstable();
-    let mut want_audio = plan.audio_plan();
+    let mut want_audio = plan.audio_tasks();
     want_audio.sort_unstable();
     if audio != want_audio {
         return Err(Error::invalid(if audio.len() == want_audio.len() {

@@ -3,7 +3,9 @@
 //! (`job.json`) the later steps read. Returns the Map's items: one audio
 //! task per audio track and one subtitles task for the text subtitle
 //! tracks (run by transcode beside the pieces, from the source, which
-//! stays on NAS until then), and the pieces in order.
+//! stays on NAS until then), and the pieces in order. A job of one piece
+//! has no audio tasks: that piece's task encodes the audio too
+//! (`JobPlan::audio_beside_piece`).
 //!
 //! Any failure removes the job folder: a corrupt upload leaves nothing on NAS,
 //! and a retry starts clean.
@@ -151,7 +153,10 @@ fn output(plan: &JobPlan) -> SplitOutput {
     };
     // The audio and subtitles first: they start at once and are done long
     // before the last piece.
-    let audio = plan.audio_plan().into_iter().map(|n| task(Track::Audio, n));
+    let audio = plan
+        .audio_tasks()
+        .into_iter()
+        .map(|n| task(Track::Audio, n));
     let subtitles = (!plan.subtitle_tracks.is_empty()).then(|| task(Track::Subtitles, 0));
     let tasks = audio
         .chain(subtitles)

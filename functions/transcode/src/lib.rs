@@ -1,5 +1,7 @@
 //! transcode: one Map item. A video piece is encoded to H.264; an audio
-//! task encodes one whole audio track once to AAC, and the subtitles task
+//! task encodes one whole audio track once to AAC (in a job of one piece,
+//! the piece's task encodes every audio track beside its video, both at
+//! once), and the subtitles task
 //! takes every text subtitle track as WebVTT, from the source split left
 //! on NAS (the last of them removes it). Outputs appear under their final
 //! names only when complete (vpf-media writes a temporary file and renames
@@ -33,16 +35,11 @@ fn release_source(plan: &JobPlan, job: &JobDir) {
 }
 
 /// The source for a task that reads it, or why it is gone.
-fn source_of(task: &TranscodeTask, plan: &JobPlan, job: &JobDir) -> Result<std::path::PathBuf> {
+fn source_of(job_id: &str, what: &str, plan: &JobPlan, job: &JobDir) -> Result<std::path::PathBuf> {
     let source = job.source(&plan.request.key);
     if !source.is_file() {
         return Err(Error::invalid(format!(
-            "job {}: the source is no longer on NAS and the {} was never taken from it; run split again",
-            task.job_id,
-            match task.track {
-                Track::Subtitles => "subtitles",
-                _ => "audio",
-            }
+            "job {job_id}: the source is no longer on NAS and the {what} was never taken from it; run split again"
         )));
     }
     Ok(source)
@@ -68,11 +65,12 @@ async fn video(
         })?;
     let output = job.encoded(task.index);
     let started = Instant::now();
-    let frames = if output.is_file() {
-        // Finished by an earlier attempt whose answer was lost.
-        tracing::info!(index = task.index, "piece already encoded");
-        piece.frames
-    } else {
+    let encode = async {
+        if output.is_file() {
+            // Finished by an earlier attempt whose answer was lost.
+            tracing::info!(index = task.index, "piece already encoded");
+            return Ok(piece.frames);
+        }
         let frames =
             vpf_media::transcode_piece(&s.tools, &job.piece(task.index), &output, plan, task.index)
                 .await?;
@@ -82,8 +80,20 @@ async fn video(
         )?;
         // The cut piece is no longer needed; NAS space is per job.
         let _ = std::fs::remove_file(job.piece(task.index));
-        frames
+        Ok(frames)
     };
+    // The audio's encoder is light beside x264: one ffmpeg each, at once.
+    let audio = async {
+        if !plan.audio_beside_piece() {
+            return Ok(());
+        }
+        for n in plan.audio_plan() {
+            encode_audio(&task.job_id, n, plan, job, s).await?;
+        }
+        release_source(plan, job);
+        Ok::<(), Error>(())
+    };
+    let (frames, ()) = tokio::try_join!(encode, audio)?;
     let bytes = std::fs::metadata(&output)?.len();
     let ms = vpf_media::elapsed_ms(started);
     tracing::info!(index = task.index, frames, bytes, ms, "piece encoded");
@@ -110,12 +120,33 @@ async fn audio(
             plan.audio_plan()
         )));
     }
+    let bytes = encode_audio(&task.job_id, n, plan, job, s).await?;
+    // The pieces, the audio and the subtitles hold everything later steps
+    // need once every task that reads the source is done.
+    release_source(plan, job);
+    Ok(TranscodeOutput {
+        job_id: task.job_id,
+        track: Track::Audio,
+        index: n,
+        frames: 0,
+        bytes,
+    })
+}
+
+/// Encode audio track `n` unless an earlier attempt did; its bytes.
+async fn encode_audio(
+    job_id: &str,
+    n: u32,
+    plan: &JobPlan,
+    job: &JobDir,
+    s: &Settings,
+) -> Result<u64> {
     let output = job.audio_track(n);
     let started = Instant::now();
     if output.is_file() {
         tracing::info!(track = n, "audio already encoded");
     } else {
-        let source = source_of(&task, plan, job)?;
+        let source = source_of(job_id, "audio", plan, job)?;
         vpf_media::extract_audio(
             &s.tools,
             &source,
@@ -131,19 +162,10 @@ async fn audio(
         };
         job.record_step(&step, started.elapsed().as_secs_f64())?;
     }
-    // The pieces, the audio and the subtitles hold everything later steps
-    // need once every task that reads the source is done.
-    release_source(plan, job);
     let bytes = std::fs::metadata(&output)?.len();
     let ms = vpf_media::elapsed_ms(started);
     tracing::info!(track = n, bytes, ms, "audio encoded");
-    Ok(TranscodeOutput {
-        job_id: task.job_id,
-        track: Track::Audio,
-        index: n,
-        frames: 0,
-        bytes,
-    })
+    Ok(bytes)
 }
 
 async fn subtitles(
@@ -167,7 +189,7 @@ async fn subtitles(
     if outputs.iter().all(|p| p.is_file()) {
         tracing::info!("subtitles already taken");
     } else {
-        let source = source_of(&task, plan, job)?;
+        let source = source_of(&task.job_id, "subtitles", plan, job)?;
         vpf_media::extract_subtitles(&s.tools, &source, &plan.info, &plan.subtitle_tracks, |n| {
             job.subtitles(n)
         })
