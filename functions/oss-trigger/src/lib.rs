@@ -200,7 +200,7 @@ pub fn classify(key: &str, s: &Settings) -> std::result::Result<Kind, String> {
         return Ok(Kind::JobFile);
     }
     Err(format!(
-        "{} is not a video extension this system processes (INPUT_EXTENSIONS: {}) nor .{} (a job file)",
+        "{} is not a video extension this system processes (INPUT_EXTENSIONS: {}), nor .{} (a job file)",
         keys::extension(key)
             .map(|e| format!("extension .{e}"))
             .unwrap_or_else(|| "a file name without an extension".into()),
