@@ -48,6 +48,8 @@ pub fn whole_file_plan(
         segment_seconds: video.duration_seconds.max(1.0),
         max_pieces: 1,
         profile: profile.clone(),
+        webhook_url: None,
+        sources: Default::default(),
     };
     let plan = JobPlan {
         request,

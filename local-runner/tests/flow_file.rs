@@ -35,6 +35,8 @@ fn request() -> JobRequest {
         segment_seconds: 10.0,
         max_pieces: 100,
         profile: Profile::default(),
+        webhook_url: None,
+        sources: Default::default(),
     }
 }
 

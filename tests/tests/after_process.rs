@@ -13,6 +13,7 @@ use vpf_core::job::{
     OutputObject, Profile,
 };
 use vpf_core::nas::JobDir;
+use vpf_core::overrides::SettingSource;
 use vpf_oss::{ObjectStore, OssClient, OssConfig};
 
 fn request() -> JobRequest {
@@ -28,6 +29,8 @@ fn request() -> JobRequest {
         segment_seconds: 10.0,
         max_pieces: 100,
         profile: Profile::default(),
+        webhook_url: None,
+        sources: Default::default(),
     }
 }
 
@@ -71,6 +74,16 @@ async fn setup() -> (local_runner::oss::RunningOss, OssClient, tempfile::TempDir
     ))
     .unwrap();
     (oss, client, tmp)
+}
+
+/// The manifest after-process wrote for [`request`].
+async fn written_manifest(client: &OssClient, tmp: &std::path::Path) -> Manifest {
+    let p = tmp.join("manifest.json");
+    client
+        .get_to_file("media", "dest/a/manifest.json", &p)
+        .await
+        .unwrap();
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
 fn settings(nas: &std::path::Path, hook: Option<String>) -> Settings {
@@ -126,12 +139,7 @@ async fn success_writes_the_manifest_notifies_and_cleans() {
         "two refusals, then delivered"
     );
     assert!(out.nas_cleaned && !job.exists());
-    let p = tmp.path().join("m.json");
-    client
-        .get_to_file("media", "dest/a/manifest.json", &p)
-        .await
-        .unwrap();
-    let m: Manifest = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    let m = written_manifest(&client, tmp.path()).await;
     assert_eq!(m.status, JobStatus::Succeeded);
     assert_eq!(m.outputs.len(), 1);
     assert_eq!(m.steps[1].step, "transcode");
@@ -199,4 +207,77 @@ async fn a_job_id_that_would_escape_is_refused_before_anything_is_removed() {
     .unwrap_err();
     assert_eq!(e.kind, vpf_core::ErrorKind::InvalidInput);
     assert!(nas.join("keep").is_dir());
+}
+
+#[tokio::test]
+async fn a_jobs_own_webhook_replaces_webhook_url_and_the_manifest_says_where_settings_came_from() {
+    let (_oss, client, tmp) = setup().await;
+    let nas = tmp.path().join("nas");
+    JobDir::new(&nas, "v-a-0123").unwrap().create().unwrap();
+    let (env_url, env_calls) = webhook(0).await;
+    let (own_url, own_calls) = webhook(0).await;
+    let file = SettingSource::JobFile("source/a.json".into());
+    let mut request = request();
+    request.webhook_url = Some(own_url.clone());
+    request.profile.crf = 30;
+    request.sources = [
+        ("webhookUrl".to_string(), file.clone()),
+        ("crf".to_string(), file.clone()),
+        ("formats".to_string(), SettingSource::Env),
+    ]
+    .into();
+    let input = AfterProcessInput {
+        request,
+        merge: Some(MergeOutput {
+            job_id: "v-a-0123".into(),
+            outputs: vec![],
+        }),
+        error: None,
+    };
+    let out = handle(
+        input,
+        &settings(&nas, Some(env_url)),
+        &client,
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.webhook_delivered, Some(true));
+    assert_eq!(own_calls.load(Ordering::SeqCst), 1, "the job's own webhook");
+    assert_eq!(env_calls.load(Ordering::SeqCst), 0, "not WEBHOOK_URL");
+    let m = written_manifest(&client, tmp.path()).await;
+    assert_eq!(m.settings["crf"].value, 30);
+    assert_eq!(m.settings["crf"].source, file);
+    assert_eq!(m.settings["formats"].source, SettingSource::Env);
+    assert_eq!(m.settings["preset"].source, SettingSource::Default);
+    assert_eq!(m.settings["webhookUrl"].source, file);
+    // Only the scheme and host: a webhook's path may hold its token.
+    let shown = m.settings["webhookUrl"].value.as_str().unwrap();
+    assert!(own_url.starts_with(shown.trim_end_matches('…')), "{shown}");
+    assert!(!shown.contains("/hook"), "{shown}");
+
+    // Without one of its own, the job's manifest goes to WEBHOOK_URL, and
+    // the manifest says the webhook came from the environment.
+    let job = JobDir::new(&nas, "v-a-0123").unwrap();
+    job.create().unwrap();
+    let (env_url, env_calls) = webhook(0).await;
+    let plain = AfterProcessInput {
+        request: self::request(),
+        merge: None,
+        error: Some(FlowError {
+            error: "CorruptMedia".into(),
+            cause: "x".into(),
+        }),
+    };
+    handle(
+        plain,
+        &settings(&nas, Some(env_url)),
+        &client,
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(env_calls.load(Ordering::SeqCst), 1);
+    let m = written_manifest(&client, tmp.path()).await;
+    assert_eq!(m.settings["webhookUrl"].source, SettingSource::Env);
 }

@@ -23,6 +23,8 @@ fn request(key: &str) -> JobRequest {
         segment_seconds: 1.0,
         max_pieces: 100,
         profile: Profile::default(),
+        webhook_url: None,
+        sources: Default::default(),
     }
 }
 

@@ -45,13 +45,10 @@ impl Settings {
     pub fn from_env() -> Result<Settings> {
         let webhook = match config::var(config::WEBHOOK_URL) {
             None => None,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                Some(Webhook::new(url))
-            }
             Some(url) => {
-                return Err(vpf_core::Error::invalid(format!(
-                    "WEBHOOK_URL {url:?} must start with http:// or https://"
-                )));
+                vpf_core::overrides::validate_webhook_url(&url)
+                    .map_err(|e| e.context(config::WEBHOOK_URL))?;
+                Some(Webhook::new(url))
             }
         };
         Ok(Settings {
@@ -119,6 +116,7 @@ pub fn manifest(input: &AfterProcessInput, job: Option<&JobDir>) -> Manifest {
         },
         conversions: plan.as_ref().map(JobPlan::conversions).unwrap_or_default(),
         cutting: plan.as_ref().map(|p| p.cutting),
+        settings: Default::default(),
         tracks: match status {
             JobStatus::Succeeded => plan
                 .as_ref()
@@ -152,7 +150,12 @@ pub async fn handle<S: ObjectStore>(
     // The failure path may carry a request that failed validation (that may be
     // why the job failed): record what we can, under a key that is safe.
     let valid = r.validate();
-    let m = manifest(&input, Some(&job));
+    let mut m = manifest(&input, Some(&job));
+    // The one setting this function's own environment gives is the webhook.
+    m.settings = vpf_core::overrides::record(r, |var| match (var, &s.webhook) {
+        (config::WEBHOOK_URL, Some(w)) => Some(w.url.clone()),
+        _ => None,
+    });
     let manifest_key = r.manifest_key();
     let body = serde_json::to_vec_pretty(&m)?;
     if valid.is_ok() {
@@ -168,7 +171,18 @@ pub async fn handle<S: ObjectStore>(
     } else if let Err(e) = &valid {
         tracing::warn!(error = %e, "request is not valid; manifest not uploaded");
     }
-    let webhook_delivered = match &s.webhook {
+    // The job's own webhook (a job file's) comes before WEBHOOK_URL; one
+    // that failed validation is not called.
+    let own = match (&r.webhook_url, &valid) {
+        (Some(url), Ok(())) => Some(Webhook {
+            url: url.clone(),
+            ..s.webhook
+                .clone()
+                .unwrap_or_else(|| Webhook::new(String::new()))
+        }),
+        _ => None,
+    };
+    let webhook_delivered = match own.as_ref().or(s.webhook.as_ref()) {
         Some(w) => Some(notify(http, w, &body).await),
         None => None,
     };

@@ -2,6 +2,7 @@
 //! in its NAS folder. Workflow state is small by design (CloudFlow limits it):
 //! keys, ids and numbers only; the plan and the media stay on NAS.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ladder::{Ladder, Rendition};
+use crate::overrides::{SettingRecord, SettingSource};
 
 /// Output formats. Every one is packaged from the same single encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -234,6 +236,15 @@ pub struct JobRequest {
     pub max_pieces: u32,
     #[serde(default)]
     pub profile: Profile,
+    /// Where after-process POSTs this job's manifest, in place of its
+    /// `WEBHOOK_URL` (a job file's `webhookUrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Where the settings came from, by setting name, as oss-trigger knew
+    /// it (the environment or a job file); after-process records every
+    /// setting in the manifest ([`crate::overrides::record`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, SettingSource>,
 }
 
 fn default_max_pieces() -> u32 {
@@ -906,6 +917,10 @@ pub struct Manifest {
     /// carry it or why none does ([`JobPlan::track_outcomes`]); on success.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tracks: Vec<crate::tracks::TrackOutcome>,
+    /// Every overridable setting of the job: its value and where it came
+    /// from (`default`, `s.yaml/env` or `job file <key>`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, SettingRecord>,
     /// RFC 3339.
     pub finished_at: String,
 }
@@ -931,7 +946,7 @@ pub struct AfterProcessOutput {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -966,6 +981,8 @@ mod tests {
             segment_seconds: 10.0,
             max_pieces: 100,
             profile: Profile::default(),
+            webhook_url: None,
+            sources: BTreeMap::new(),
         }
     }
 

@@ -137,8 +137,27 @@ pub fn output_base(key: &str, input_prefix: &str, output_prefix: &str) -> Result
 /// starts a new one. Execution names allow letters, digits, `-` and `_`, at
 /// most 128 characters, and must start with a letter or `_`.
 pub fn job_id(bucket: &str, key: &str, etag: &str) -> String {
+    id_of(key, &[bucket, key, etag])
+}
+
+/// The job id of a job file's job: the video (bucket, key, eTag) and the job
+/// file (key, eTag). The same file uploaded again names the same execution;
+/// a changed file, or the same file over a changed video, a new one. Never
+/// the id of the video's own upload, which hashes fewer parts.
+pub fn job_file_job_id(
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    job_file: &str,
+    job_file_etag: &str,
+) -> String {
+    id_of(key, &[bucket, key, etag, job_file, job_file_etag])
+}
+
+/// `v-<readable stem of key>-<hash of parts>`.
+fn id_of(key: &str, parts: &[&str]) -> String {
     let mut h = Sha256::new();
-    for part in [bucket, key, etag] {
+    for part in parts {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }

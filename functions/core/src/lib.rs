@@ -14,6 +14,7 @@ pub mod job;
 pub mod keys;
 pub mod ladder;
 pub mod nas;
+pub mod overrides;
 pub mod tracks;
 
 pub use error::{Error, ErrorKind, Result};

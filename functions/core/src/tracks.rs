@@ -359,6 +359,8 @@ mod tests {
             segment_seconds: 10.0,
             max_pieces: 10,
             profile: Default::default(),
+            webhook_url: None,
+            sources: Default::default(),
         };
         let info = MediaInfo {
             video: Some(VideoInfo {

@@ -5,13 +5,24 @@
 //! ([`vpf_core::keys::job_id`]): a re-delivered event maps to the same
 //! execution, which the workflow service refuses as existing; we count that
 //! as success, so the event is processed exactly once.
+//!
+//! A `.json` object under the trigger prefix is a job file
+//! ([`vpf_core::overrides`]): it names a video already in the bucket and the
+//! settings of a job for it. Its execution name hashes the video and the job
+//! file's key and eTag, so the same file uploaded again starts nothing and
+//! a changed one starts a new job; its answer is a receipt under the output
+//! prefix, and a file with a mistake starts nothing.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use vpf_core::config;
 use vpf_core::event::{OssEvent, OssRecord};
 use vpf_core::job::{Format, JobRequest, Profile};
 use vpf_core::keys;
+use vpf_core::overrides::{self, JobFile, Receipt, ReceiptOutcome, SettingSource};
 use vpf_core::{Error, ErrorKind, Result};
+pub use vpf_oss::ObjectMeta;
 
 /// Settings read once at start-up (README, configuration reference).
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +46,9 @@ pub struct Settings {
     pub max_pieces: u32,
     pub formats: Vec<Format>,
     pub profile: Profile,
+    /// The settings above that an environment variable set (the rest are
+    /// defaults), recorded in every request for the manifest.
+    pub sources: BTreeMap<String, SettingSource>,
 }
 
 impl Settings {
@@ -52,6 +66,7 @@ impl Settings {
             max_pieces: config::parse_or(config::MAX_PIECES, vpf_core::job::DEFAULT_MAX_PIECES)?,
             formats: config::formats()?,
             profile: config::profile()?,
+            sources: overrides::env_sources(),
         };
         s.validate()?;
         Ok(s)
@@ -92,6 +107,8 @@ impl Settings {
             segment_seconds: self.segment_seconds,
             max_pieces: self.max_pieces,
             profile: self.profile.clone(),
+            webhook_url: None,
+            sources: self.sources.clone(),
         };
         req.validate()?;
         Ok(req)
@@ -115,6 +132,11 @@ pub enum RecordOutcome {
         key: String,
         reason: String,
     },
+    /// A job file with a mistake: nothing was started.
+    Rejected {
+        key: String,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,33 +156,13 @@ pub fn screen(record: &OssRecord, s: &Settings) -> Screen {
     if !record.is_object_created() {
         return Screen::Skip(format!("{} is not an ObjectCreated event", record.name()));
     }
-    let out = format!("{}/", s.output_prefix.trim_matches('/'));
     let mut candidates = Vec::new();
     let mut last_reason = String::new();
     for key in keys::key_candidates(&record.oss.object.key) {
-        if let Err(e) = keys::validate_key(&key) {
-            last_reason = e.message;
-            continue;
+        match classify(&key, s) {
+            Ok(_) => candidates.push(key),
+            Err(reason) => last_reason = reason,
         }
-        if key.starts_with(&out) {
-            last_reason = format!("key is under the output prefix {out:?} (loop guard)");
-            continue;
-        }
-        if !key.starts_with(&s.input_prefix) {
-            last_reason = format!("key is outside the trigger prefix {:?}", s.input_prefix);
-            continue;
-        }
-        if !keys::has_extension(&key, &s.input_extensions) {
-            last_reason = format!(
-                "{} is not a video extension this system processes (INPUT_EXTENSIONS: {})",
-                keys::extension(&key)
-                    .map(|e| format!("extension .{e}"))
-                    .unwrap_or_else(|| "a file name without an extension".into()),
-                s.input_extensions.join(", ")
-            );
-            continue;
-        }
-        candidates.push(key);
     }
     if candidates.is_empty() {
         Screen::Skip(last_reason)
@@ -169,11 +171,68 @@ pub fn screen(record: &OssRecord, s: &Settings) -> Screen {
     }
 }
 
-/// The two services the trigger talks to, behind small interfaces so the
+/// What an object under the trigger prefix is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Video,
+    JobFile,
+}
+
+/// Whether `key` starts something, and as what; else why not.
+pub fn classify(key: &str, s: &Settings) -> std::result::Result<Kind, String> {
+    keys::validate_key(key).map_err(|e| e.message)?;
+    let out = format!("{}/", s.output_prefix.trim_matches('/'));
+    if key.starts_with(&out) {
+        return Err(format!(
+            "key is under the output prefix {out:?} (loop guard)"
+        ));
+    }
+    if !key.starts_with(&s.input_prefix) {
+        return Err(format!(
+            "key is outside the trigger prefix {:?}",
+            s.input_prefix
+        ));
+    }
+    if keys::has_extension(key, &s.input_extensions) {
+        return Ok(Kind::Video);
+    }
+    if keys::has_extension(key, &[overrides::EXTENSION.to_string()]) {
+        return Ok(Kind::JobFile);
+    }
+    Err(format!(
+        "{} is not a video extension this system processes (INPUT_EXTENSIONS: {}), nor .{} (a job file)",
+        keys::extension(key)
+            .map(|e| format!("extension .{e}"))
+            .unwrap_or_else(|| "a file name without an extension".into()),
+        s.input_extensions.join(", "),
+        overrides::EXTENSION
+    ))
+}
+
+/// The services the trigger talks to, behind small interfaces so the
 /// logic is testable and the binary wires the real clients.
-pub trait Services {
-    /// Whether the object exists (used only when the key is ambiguous).
-    fn exists(&self, bucket: &str, key: &str) -> impl Future<Output = Result<bool>> + Send;
+pub trait Services: Sync {
+    /// What OSS knows of the object; `None` when it does not exist.
+    fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectMeta>>> + Send;
+    /// The first `len` bytes of an object (a job file, at most
+    /// [`overrides::MAX_BYTES`]).
+    fn read(
+        &self,
+        bucket: &str,
+        key: &str,
+        len: u64,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send;
+    /// Write a small JSON object (a job file's receipt).
+    fn put_json(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Start an execution; `Ok(false)` when one with this name already exists.
     fn start(
         &self,
@@ -210,6 +269,9 @@ pub async fn handle_event<S: Services>(
             RecordOutcome::Duplicate { key, execution } => {
                 tracing::info!(%key, %execution, "already started; duplicate delivery")
             }
+            RecordOutcome::Rejected { key, error } => {
+                tracing::warn!(%key, %error, "job file rejected; nothing started")
+            }
         }
         records.push(outcome);
     }
@@ -236,7 +298,7 @@ async fn one<S: Services>(
     } else {
         let mut found = None;
         for k in &candidates {
-            if svc.exists(bucket, k).await? {
+            if svc.head(bucket, k).await?.is_some() {
                 found = Some(k.clone());
                 break;
             }
@@ -251,6 +313,9 @@ async fn one<S: Services>(
             }
         }
     };
+    if classify(&key, s) == Ok(Kind::JobFile) {
+        return job_file(bucket, key, s, svc).await;
+    }
     let o = &rec.oss.object;
     let req = match s.request(bucket, &key, &o.e_tag, o.size) {
         Ok(r) => r,
@@ -268,6 +333,92 @@ async fn one<S: Services>(
     } else {
         Ok(RecordOutcome::Duplicate { key, execution })
     }
+}
+
+/// A job file: read and checked, its video looked up, its job started; the
+/// answer also goes into a receipt for the uploader. Mistakes reject the
+/// file; storage and workflow failures fail the call, so FC retries it.
+async fn job_file<S: Services>(
+    bucket: &str,
+    key: String,
+    s: &Settings,
+    svc: &S,
+) -> Result<RecordOutcome> {
+    let Some(meta) = svc.head(bucket, &key).await? else {
+        return Ok(RecordOutcome::Skipped {
+            key,
+            reason: "object no longer exists".into(),
+        });
+    };
+    let mut receipt = Receipt {
+        job_file: key.clone(),
+        etag: meta.etag.clone(),
+        outcome: ReceiptOutcome::Rejected,
+        execution: None,
+        manifest_key: None,
+        error: None,
+    };
+    let outcome = match job_file_request(bucket, &key, &meta, s, svc).await {
+        Ok(req) => {
+            let execution = req.job_id.clone();
+            receipt.execution = Some(execution.clone());
+            receipt.manifest_key = Some(req.manifest_key());
+            if svc.start(&execution, &req).await? {
+                receipt.outcome = ReceiptOutcome::Started;
+                RecordOutcome::Started { key, execution }
+            } else {
+                receipt.outcome = ReceiptOutcome::Duplicate;
+                RecordOutcome::Duplicate { key, execution }
+            }
+        }
+        Err(e) if e.kind == ErrorKind::InvalidInput => {
+            let error = format!("job file {key}: {}", e.message);
+            receipt.error = Some(error.clone());
+            RecordOutcome::Rejected { key, error }
+        }
+        Err(e) => return Err(e),
+    };
+    let receipt_key = overrides::receipt_key(&receipt.job_file, &s.input_prefix, &s.output_prefix)?;
+    svc.put_json(bucket, &receipt_key, serde_json::to_vec_pretty(&receipt)?)
+        .await?;
+    Ok(outcome)
+}
+
+/// The request a job file asks for; `InvalidInput` names its mistake.
+async fn job_file_request<S: Services>(
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+    s: &Settings,
+    svc: &S,
+) -> Result<JobRequest> {
+    if meta.size > overrides::MAX_BYTES {
+        return Err(Error::invalid(format!(
+            "the job file is {} bytes; at most {} are read",
+            meta.size,
+            overrides::MAX_BYTES
+        )));
+    }
+    let file = JobFile::parse(&svc.read(bucket, key, meta.size).await?)?;
+    let source = &file.source;
+    if let Err(reason) = classify(source, s).and_then(|k| match k {
+        Kind::Video => Ok(()),
+        Kind::JobFile => Err("it is a job file, not a video".into()),
+    }) {
+        return Err(Error::invalid(format!(
+            "field source {source:?} is not a video this system processes: {reason}"
+        )));
+    }
+    let Some(video) = svc.head(bucket, source).await? else {
+        return Err(Error::invalid(format!(
+            "field source: there is no object {source:?} in bucket {bucket}; upload the video first, then the job file"
+        )));
+    };
+    file.apply(
+        s.request(bucket, source, &video.etag, video.size)?,
+        key,
+        &meta.etag,
+    )
 }
 
 /// The real services: OSS and the workflow API, with the invocation's
@@ -300,8 +451,20 @@ impl Live {
 }
 
 impl Services for Live {
-    async fn exists(&self, bucket: &str, key: &str) -> Result<bool> {
-        Ok(self.oss.head_object(bucket, key).await?.is_some())
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
+        self.oss.head_object(bucket, key).await
+    }
+    async fn read(&self, bucket: &str, key: &str, len: u64) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.oss.get_range(bucket, key, 0..len).await?.to_vec())
+    }
+    async fn put_json(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
+        self.oss
+            .put_bytes(bucket, key, body.into(), Some("application/json"))
+            .await
+            .map(|_| ())
     }
     async fn start(&self, execution: &str, input: &JobRequest) -> Result<bool> {
         let input = serde_json::to_value(input)?;

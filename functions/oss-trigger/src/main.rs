@@ -14,6 +14,10 @@ Takes the OSS event ({"events": [...]}); skips, with a reason, events that are n
 ObjectCreated:*, keys outside INPUT_PREFIX or without a video extension of
 INPUT_EXTENSIONS (any case) and keys under OUTPUT_PREFIX;
 starts FLOW_NAME once per object (execution name from bucket, key and eTag).
+A .json object under INPUT_PREFIX is a job file: {"source": "<video key>", ...settings}
+starts a job for that video with its settings (execution name from the video and the
+job file's key and eTag) and writes OUTPUT_PREFIX/<path>.json/receipt.json; a job file
+with a mistake starts nothing and its receipt says why (schemas/job-file.schema.json).
 
 Environment:
   FLOW_NAME (required)   FLOW_ENDPOINT (default https://<region>.fnf.aliyuncs.com)

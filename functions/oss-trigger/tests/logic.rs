@@ -1,23 +1,49 @@
 //! The trigger's decisions over events, with an in-memory record of the calls
 //! it makes (the real clients are exercised end to end in tests/ at the root).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use oss_trigger::{RecordOutcome, Services, Settings, handle};
+use oss_trigger::{ObjectMeta, RecordOutcome, Services, Settings, handle};
 use vpf_core::job::{Format, JobRequest, Profile};
+use vpf_core::overrides::{Receipt, ReceiptOutcome, SettingSource};
 use vpf_core::{Error, ErrorKind, Result};
 
 #[derive(Default)]
 struct Recorder {
     objects: HashSet<String>,
+    /// Objects with a body, by key: (eTag, body).
+    files: HashMap<String, (String, Vec<u8>)>,
     started: Mutex<Vec<(String, JobRequest)>>,
+    written: Mutex<Vec<(String, Vec<u8>)>>,
     fail_start: bool,
+    fail_read: bool,
 }
 
 impl Services for Recorder {
-    async fn exists(&self, _bucket: &str, key: &str) -> Result<bool> {
-        Ok(self.objects.contains(key))
+    async fn head(&self, _bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
+        let meta = |etag: &str, size: usize| ObjectMeta {
+            key: key.to_string(),
+            size: size as u64,
+            etag: etag.to_string(),
+            content_type: None,
+            last_modified: None,
+        };
+        Ok(match self.files.get(key) {
+            Some((etag, body)) => Some(meta(etag, body.len())),
+            None => self.objects.contains(key).then(|| meta("V", 1)),
+        })
+    }
+    async fn read(&self, _bucket: &str, key: &str, len: u64) -> Result<Vec<u8>> {
+        if self.fail_read {
+            return Err(Error::storage("OSS answered 503"));
+        }
+        let body = self.files.get(key).map(|f| f.1.clone()).unwrap_or_default();
+        Ok(body.into_iter().take(len as usize).collect())
+    }
+    async fn put_json(&self, _bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
+        self.written.lock().unwrap().push((key.to_string(), body));
+        Ok(())
     }
     async fn start(&self, execution: &str, input: &JobRequest) -> Result<bool> {
         if self.fail_start {
@@ -44,6 +70,7 @@ fn settings() -> Settings {
         max_pieces: 100,
         formats: vec![Format::Mp4, Format::Hls],
         profile: Profile::default(),
+        sources: [("formats".to_string(), SettingSource::Env)].into(),
     }
 }
 
@@ -206,4 +233,223 @@ fn settings_refuse_an_output_prefix_that_would_loop() {
     s.output_prefix = "/".into();
     assert!(s.validate().is_err());
     assert!(settings().validate().is_ok());
+}
+
+impl Recorder {
+    fn with_job_file(mut self, key: &str, etag: &str, body: &str) -> Recorder {
+        self.files
+            .insert(key.into(), (etag.into(), body.as_bytes().to_vec()));
+        self
+    }
+
+    fn receipts(&self) -> Vec<(String, Receipt)> {
+        let w = self.written.lock().unwrap();
+        w.iter()
+            .map(|(k, b)| (k.clone(), serde_json::from_slice(b).unwrap()))
+            .collect()
+    }
+}
+
+fn created(key: &str, etag: &str) -> Vec<u8> {
+    event(vec![record("ObjectCreated:PutObject", key, etag)])
+}
+
+#[tokio::test]
+async fn a_job_file_starts_its_video_job_once_with_its_settings() {
+    let mut svc = Recorder::default().with_job_file(
+        "source/jobs/a.json",
+        "J1",
+        r#"{"source": "source/shows/a.mp4", "formats": ["mp4", "gif"], "crf": 30,
+            "webhookUrl": "https://hooks.example.com/a"}"#,
+    );
+    svc.objects.insert("source/shows/a.mp4".into());
+    let s = settings();
+    let out = handle(&created("source/jobs/a.json", "J1"), &s, &svc)
+        .await
+        .unwrap();
+    let RecordOutcome::Started { key, execution } = &out.records[0] else {
+        panic!("{out:?}");
+    };
+    assert_eq!(key, "source/jobs/a.json");
+    let started = svc.started.lock().unwrap().clone();
+    assert_eq!(started.len(), 1);
+    let req = &started[0].1;
+    assert_eq!(&req.job_id, execution);
+    // The video's job, in the video's output folder, with the file's settings.
+    assert_eq!(req.key, "source/shows/a.mp4");
+    assert_eq!(req.etag, "V");
+    assert_eq!(req.output_base, "dest/shows/a.mp4");
+    assert_eq!(req.formats, [Format::Mp4, Format::Gif]);
+    assert_eq!(req.profile.crf, 30);
+    assert_eq!(req.profile.preset, "veryfast");
+    assert_eq!(
+        req.webhook_url.as_deref(),
+        Some("https://hooks.example.com/a")
+    );
+    let file = SettingSource::JobFile("source/jobs/a.json".into());
+    assert_eq!(req.sources["formats"], file);
+    assert_eq!(req.sources["crf"], file);
+    assert_eq!(req.sources["webhookUrl"], file);
+    assert!(!req.sources.contains_key("preset"));
+    // Not the id the video's own upload gets: both jobs run.
+    assert_ne!(
+        execution,
+        &s.request(&started[0].1.bucket, "source/shows/a.mp4", "V", 1)
+            .unwrap()
+            .job_id
+    );
+    let receipts = svc.receipts();
+    assert_eq!(receipts[0].0, "dest/jobs/a.json/receipt.json");
+    assert_eq!(receipts[0].1.outcome, ReceiptOutcome::Started);
+    assert_eq!(receipts[0].1.execution.as_ref(), Some(execution));
+    assert_eq!(
+        receipts[0].1.manifest_key.as_deref(),
+        Some("dest/shows/a.mp4/manifest.json")
+    );
+
+    // The same file again: the same execution, refused as existing.
+    let again = handle(&created("source/jobs/a.json", "J1"), &s, &svc)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again.records[0], RecordOutcome::Duplicate { execution: e, .. } if e == execution),
+        "{again:?}"
+    );
+    assert_eq!(svc.started.lock().unwrap().len(), 1);
+    assert_eq!(svc.receipts()[1].1.outcome, ReceiptOutcome::Duplicate);
+
+    // A changed file (new eTag) is a new job.
+    svc.files.get_mut("source/jobs/a.json").unwrap().0 = "J2".into();
+    let changed = handle(&created("source/jobs/a.json", "J2"), &s, &svc)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&changed.records[0], RecordOutcome::Started { execution: e, .. } if e != execution)
+    );
+    assert_eq!(svc.started.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_video_upload_keeps_the_defaults_and_records_their_sources() {
+    let svc = Recorder::default();
+    handle(&created("source/a.mp4", "E1"), &settings(), &svc)
+        .await
+        .unwrap();
+    let started = svc.started.lock().unwrap();
+    let req = &started[0].1;
+    assert_eq!(req.webhook_url, None);
+    assert_eq!(req.profile, Profile::default());
+    assert_eq!(
+        req.sources,
+        [("formats".to_string(), SettingSource::Env)].into()
+    );
+    assert!(svc.written.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_job_file_with_a_mistake_starts_nothing_and_says_why() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            r#"{"source": "source/a.mp4", "colour": "red"}"#,
+            &["unknown field `colour`"],
+        ),
+        (
+            r#"{"source": "source/a.mp4", "crf": "30"}"#,
+            &["field crf", "invalid type"],
+        ),
+        (
+            r#"{"source": "source/a.mp4", "formats": ["webm"]}"#,
+            &["webm", "gif"],
+        ),
+        (
+            r#"{"source": "source/a.mp4", "crf": 99}"#,
+            &["crf 99", "0-51"],
+        ),
+        (
+            r#"{"source": "source/gone.mp4"}"#,
+            &["no object \"source/gone.mp4\"", "upload the video first"],
+        ),
+        (
+            r#"{"source": "other/a.mp4"}"#,
+            &["field source", "outside the trigger prefix"],
+        ),
+        (
+            r#"{"source": "dest/a.mp4/a.mp4"}"#,
+            &["field source", "loop guard"],
+        ),
+        (
+            r#"{"source": "source/b.json"}"#,
+            &["field source", "a job file, not a video"],
+        ),
+        (
+            r#"{"source": "source/a.txt"}"#,
+            &["field source", "extension .txt"],
+        ),
+        (
+            r#"{"source": "source/../x.mp4"}"#,
+            &["field source", "'..'"],
+        ),
+        ("not json", &["not a JSON object"]),
+        ("", &["empty"]),
+    ];
+    for (body, words) in cases {
+        let mut svc = Recorder::default().with_job_file("source/jobs/bad.JSON", "J1", body);
+        svc.objects.insert("source/a.mp4".into());
+        svc.objects.insert("source/b.json".into());
+        let out = handle(&created("source/jobs/bad.JSON", "J1"), &settings(), &svc)
+            .await
+            .unwrap();
+        let RecordOutcome::Rejected { key, error } = &out.records[0] else {
+            panic!("{body}: {out:?}");
+        };
+        assert_eq!(key, "source/jobs/bad.JSON");
+        assert!(
+            error.starts_with("job file source/jobs/bad.JSON: "),
+            "{error}"
+        );
+        for w in *words {
+            assert!(error.contains(w), "{body}: {error:?} lacks {w:?}");
+        }
+        assert!(svc.started.lock().unwrap().is_empty(), "{body}");
+        // The only write: the receipt with the same error, outside the trigger prefix.
+        let receipts = svc.receipts();
+        assert_eq!(receipts.len(), 1);
+        assert_eq!(receipts[0].0, "dest/jobs/bad.JSON/receipt.json");
+        assert_eq!(receipts[0].1.outcome, ReceiptOutcome::Rejected);
+        assert_eq!(receipts[0].1.error.as_ref(), Some(error));
+        assert_eq!(receipts[0].1.execution, None);
+        assert!(oss_trigger::classify(&receipts[0].0, &settings()).is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_large_job_file_is_not_read_and_a_failed_read_is_retried() {
+    let big = format!(
+        r#"{{"source": "source/a.mp4", "preset": "{}"}}"#,
+        "x".repeat(70_000)
+    );
+    let mut svc = Recorder {
+        fail_read: true,
+        ..Default::default()
+    }
+    .with_job_file("source/big.json", "J1", &big);
+    svc.objects.insert("source/a.mp4".into());
+    let out = handle(&created("source/big.json", "J1"), &settings(), &svc)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out.records[0], RecordOutcome::Rejected { error, .. } if error.contains("at most 65536")),
+        "{out:?}"
+    );
+    // Small enough, but OSS fails: the call fails and FC delivers it again.
+    let svc = Recorder {
+        fail_read: true,
+        ..Default::default()
+    }
+    .with_job_file("source/a.json", "J1", r#"{"source": "source/a.mp4"}"#);
+    let e = handle(&created("source/a.json", "J1"), &settings(), &svc)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::StorageError);
+    assert!(svc.written.lock().unwrap().is_empty());
 }

@@ -47,6 +47,8 @@ pub fn request(formats: &[Format], segment_seconds: f64, profile: Profile) -> Jo
         segment_seconds,
         max_pieces: 100,
         profile,
+        webhook_url: None,
+        sources: Default::default(),
     }
 }
 
