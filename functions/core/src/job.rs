@@ -906,6 +906,11 @@ pub struct Manifest {
     /// carry it or why none does ([`JobPlan::track_outcomes`]); on success.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tracks: Vec<crate::tracks::TrackOutcome>,
+    /// What the job cost in FC 3.0's billing terms, from each invocation's
+    /// recorded seconds and each function's size (absent without
+    /// `FUNCTION_SIZES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::JobCost>,
     /// RFC 3339.
     pub finished_at: String,
 }
