@@ -432,6 +432,7 @@ async fn run_one(
             .as_ref()
             .map(|e| format!("{}: {}", e.error, e.cause)),
         manifest: None,
+        cost: None,
         seconds: 0.0,
     };
     if let Some(req) = request {
@@ -440,6 +441,7 @@ async fn run_one(
             Ok((manifest, outputs)) => {
                 report.outputs = outputs;
                 report.manifest = Some(out.join("manifest.json").to_string_lossy().into_owned());
+                report.cost = manifest.cost.clone();
                 // The caught error says more than the Fail state that ended the run.
                 if let Some(e) = &manifest.error {
                     report.error = Some(format!("{}: {}", e.error, e.cause));
@@ -486,6 +488,9 @@ fn print_report(r: &RunReport) {
             "{:<14} {:<10} {:>8} {:>9.2}",
             s.name, s.state, s.attempts, s.seconds
         );
+    }
+    if let Some(c) = &r.cost {
+        print!("{}", report::cost_table(c));
     }
     if let Some(m) = &r.manifest {
         println!("manifest: {m}");

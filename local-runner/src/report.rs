@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use vpf_core::cost::{JobCost, Usage};
 use vpf_core::job::Manifest;
 use vpf_core::{Error, Result};
 use vpf_oss::ObjectStore;
@@ -19,6 +20,9 @@ pub struct RunReport {
     pub steps: Vec<StepReport>,
     pub error: Option<String>,
     pub manifest: Option<String>,
+    /// The manifest's cost in FC 3.0 terms, when after-process priced the job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<JobCost>,
     pub seconds: f64,
 }
 
@@ -153,6 +157,46 @@ pub async fn collect<S: ObjectStore>(
         });
     }
     Ok((manifest, reports))
+}
+
+/// The cost table `run` prints: a line per function and the total.
+pub fn cost_table(c: &JobCost) -> String {
+    let mut t = format!(
+        "{:<14} {:>14} {:>5} {:>9} {:>9} {:>9} {:>9} {:>10} {:>12}\n",
+        "FC 3.0 cost",
+        "vCPU/MB/MB",
+        "calls",
+        "seconds",
+        "vCPU-s",
+        "mem GB-s",
+        "disk GB-s",
+        "CU",
+        c.currency
+    );
+    let line = |name: &str, size: &str, u: &Usage| {
+        format!(
+            "{:<14} {:>14} {:>5} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.4} {:>12.8}\n",
+            name,
+            size,
+            u.invocations,
+            u.seconds,
+            u.vcpu_seconds,
+            u.memory_gb_seconds,
+            u.disk_gb_seconds,
+            u.cu,
+            u.amount
+        )
+    };
+    for s in &c.steps {
+        let size = format!("{}/{}/{}", s.size.vcpu, s.size.memory_mb, s.size.disk_mb);
+        t.push_str(&line(s.function.as_str(), &size, &s.usage));
+    }
+    t.push_str(&line("total", "", &c.total));
+    t.push_str(&format!(
+        "at {} {} per CU (CU_PRICE)\n",
+        c.cu_price, c.currency
+    ));
+    t
 }
 
 pub fn status(rec: &ExecutionRecord) -> String {

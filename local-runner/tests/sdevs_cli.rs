@@ -124,6 +124,7 @@ fn the_cli_and_the_local_runner_render_s_yaml_alike_and_it_deploys() {
         }
     }
     assert_eq!(functions, 5);
+    priced_at_the_deployed_sizes(resources, &cli["vars"]);
 
     // flow: the component deploys a mapping definition as it is (a string
     // would be opened as a file path), and it is the flow the runner runs.
@@ -148,4 +149,59 @@ fn the_cli_and_the_local_runner_render_s_yaml_alike_and_it_deploys() {
             "the fully qualified FC 3.0 ARN"
         );
     }
+}
+
+/// after-process prices jobs with every job function's size and the CU
+/// price: as the CLI renders them, `FUNCTION_SIZES` must name exactly the
+/// cpu, memorySize and diskSize each function deploys with (both come from
+/// the same vars), and `CU_PRICE`/`CURRENCY` the price vars, in a form
+/// after-process accepts.
+fn priced_at_the_deployed_sizes(resources: &serde_json::Map<String, Value>, vars: &Value) {
+    use vpf_core::cost::{Function, FunctionSizes, Pricing};
+    let env = &resources["after-process"]["props"]["environmentVariables"];
+    let sizes: FunctionSizes = env["FUNCTION_SIZES"]
+        .as_str()
+        .expect("FUNCTION_SIZES is a string")
+        .parse()
+        .unwrap_or_else(|e| panic!("FUNCTION_SIZES as rendered: {e}"));
+    for f in Function::ALL {
+        let props = &resources[f.as_str()]["props"];
+        let size = sizes.get(f).unwrap();
+        assert_eq!(props["cpu"].as_f64(), Some(size.vcpu), "{f}: cpu");
+        assert_eq!(
+            props["memorySize"].as_u64(),
+            Some(u64::from(size.memory_mb)),
+            "{f}: memorySize"
+        );
+        assert_eq!(
+            props["diskSize"].as_u64(),
+            Some(u64::from(size.disk_mb)),
+            "{f}: diskSize"
+        );
+        let var = match f {
+            Function::Split => "splitSize",
+            Function::Transcode => "transcodeSize",
+            Function::Merge => "mergeSize",
+            Function::AfterProcess => "afterProcessSize",
+        };
+        assert_eq!(
+            vars[var]["cpu"], props["cpu"],
+            "{f}: the size comes from vars.{var}"
+        );
+    }
+    let pricing = Pricing {
+        cu_price: env["CU_PRICE"].as_str().unwrap().parse().unwrap(),
+        currency: env["CURRENCY"].as_str().unwrap().to_string(),
+    };
+    pricing.validate().unwrap();
+    assert_eq!(
+        pricing.cu_price.to_string(),
+        vars["cuPrice"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            .to_string()
+    );
+    assert_eq!(pricing.currency, vars["currency"].as_str().unwrap());
 }

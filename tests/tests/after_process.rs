@@ -90,6 +90,7 @@ fn settings(nas: &std::path::Path, hook: Option<String>) -> Settings {
     Settings {
         nas_mount: nas.to_path_buf(),
         oss_endpoint: None,
+        cost: None,
         webhook: hook.map(|url| Webhook {
             backoff: Duration::from_millis(20),
             ..Webhook::new(url)

@@ -4,10 +4,11 @@
 //! still cleans up, so a bad upload leaves nothing behind.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vpf_core::Result;
 use vpf_core::config;
+use vpf_core::cost::{CostSettings, Function, Invocation, JobCost};
 use vpf_core::job::{
     AfterProcessInput, AfterProcessOutput, JobPlan, JobStatus, Manifest, SourceRef,
 };
@@ -19,6 +20,8 @@ pub struct Settings {
     pub nas_mount: PathBuf,
     pub oss_endpoint: Option<String>,
     pub webhook: Option<Webhook>,
+    /// Sizes and price for the manifest's `cost`; `None`: no cost.
+    pub cost: Option<CostSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +58,7 @@ impl Settings {
             nas_mount: config::nas_mount(),
             oss_endpoint: config::var(config::OSS_ENDPOINT),
             webhook,
+            cost: config::cost_settings()?,
         })
     }
 }
@@ -117,6 +121,7 @@ pub fn manifest(input: &AfterProcessInput, job: Option<&JobDir>) -> Manifest {
         conversions: plan.as_ref().map(JobPlan::conversions).unwrap_or_default(),
         cutting: plan.as_ref().map(|p| p.cutting),
         settings: Default::default(),
+        cost: None,
         tracks: match status {
             JobStatus::Succeeded => plan
                 .as_ref()
@@ -144,18 +149,47 @@ pub async fn handle<S: ObjectStore>(
     store: &S,
     http: &reqwest::Client,
 ) -> Result<AfterProcessOutput> {
+    vpf_core::nas::validate_job_id(&input.request.job_id)?;
+    let job = JobDir::new(&s.nas_mount, &input.request.job_id)?;
+    // An attempt that fails with the folder still there is recorded, so a
+    // retry prices it; the attempt that finishes has removed the folder.
+    job.metered(
+        Function::AfterProcess,
+        attempt(&input, s, store, http, &job),
+    )
+    .await
+}
+
+/// The job's cost: every recorded invocation, and this one's time so far
+/// (what remains, the upload, webhook and cleanup, is not in it).
+pub fn job_cost(job: &JobDir, settings: &CostSettings, started: Instant) -> JobCost {
+    let mut invocations = job.read_invocations();
+    invocations.push(Invocation {
+        function: Function::AfterProcess,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    JobCost::compute(&invocations, settings)
+}
+
+async fn attempt<S: ObjectStore>(
+    input: &AfterProcessInput,
+    s: &Settings,
+    store: &S,
+    http: &reqwest::Client,
+    job: &JobDir,
+) -> Result<AfterProcessOutput> {
+    let started = Instant::now();
     let r = &input.request;
-    vpf_core::nas::validate_job_id(&r.job_id)?;
-    let job = JobDir::new(&s.nas_mount, &r.job_id)?;
     // The failure path may carry a request that failed validation (that may be
     // why the job failed): record what we can, under a key that is safe.
     let valid = r.validate();
-    let mut m = manifest(&input, Some(&job));
+    let mut m = manifest(input, Some(job));
     // The one setting this function's own environment gives is the webhook.
     m.settings = vpf_core::overrides::record(r, |var| match (var, &s.webhook) {
         (config::WEBHOOK_URL, Some(w)) => Some(w.url.clone()),
         _ => None,
     });
+    m.cost = s.cost.as_ref().map(|c| job_cost(job, c, started));
     let manifest_key = r.manifest_key();
     let body = serde_json::to_vec_pretty(&m)?;
     if valid.is_ok() {

@@ -25,6 +25,9 @@ pub const AUDIO_KBPS: &str = "AUDIO_KBPS";
 pub const GIF_SECONDS: &str = "GIF_SECONDS";
 pub const LADDER: &str = "LADDER";
 pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+pub const FUNCTION_SIZES: &str = "FUNCTION_SIZES";
+pub const CU_PRICE: &str = "CU_PRICE";
+pub const CURRENCY: &str = "CURRENCY";
 
 /// A variable's value; unset and empty are the same.
 pub fn var(name: &str) -> Option<String> {
@@ -70,6 +73,28 @@ pub fn profile() -> Result<Profile> {
     };
     p.validate()?;
     Ok(p)
+}
+
+/// How after-process prices a job: `FUNCTION_SIZES` (every job function's
+/// vCPU/memory MB/disk MB; unset: no cost in the manifest), `CU_PRICE`
+/// and `CURRENCY` (default the first pay-as-you-go tier, USD 0.000020).
+pub fn cost_settings() -> Result<Option<crate::cost::CostSettings>> {
+    use crate::cost::{CostSettings, Pricing};
+    let Some(sizes) = var(FUNCTION_SIZES) else {
+        return Ok(None);
+    };
+    let sizes = sizes
+        .parse()
+        .map_err(|e: Error| Error::invalid(format!("{FUNCTION_SIZES}: {}", e.message)))?;
+    let d = Pricing::default();
+    let pricing = Pricing {
+        cu_price: parse_or(CU_PRICE, d.cu_price)?,
+        currency: var(CURRENCY).map_or(d.currency, |c| c.trim().to_string()),
+    };
+    pricing
+        .validate()
+        .map_err(|e| Error::invalid(format!("{CU_PRICE}/{CURRENCY}: {}", e.message)))?;
+    Ok(Some(CostSettings { sizes, pricing }))
 }
 
 /// What phones, cameras, browsers, screen recorders and broadcast chains

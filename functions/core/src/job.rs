@@ -921,6 +921,11 @@ pub struct Manifest {
     /// from (`default`, `s.yaml/env` or `job file <key>`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: BTreeMap<String, SettingRecord>,
+    /// What the job cost in FC 3.0's billing terms, from each invocation's
+    /// recorded seconds and each function's size (absent without
+    /// `FUNCTION_SIZES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::JobCost>,
     /// RFC 3339.
     pub finished_at: String,
 }

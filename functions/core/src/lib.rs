@@ -7,6 +7,7 @@
 //! ladder ([`ladder`]).
 
 pub mod config;
+pub mod cost;
 pub mod credentials;
 pub mod error;
 pub mod event;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cost::{Function, Invocation};
 use crate::error::{Error, Result};
 use crate::job::{JobPlan, StepTiming};
 
@@ -240,6 +241,72 @@ impl JobDir {
         folded
     }
 
+    pub fn invocations_dir(&self) -> PathBuf {
+        self.path.join("invocations")
+    }
+
+    /// Run one invocation's work and record its wall time for the job's
+    /// cost, whatever the outcome (a failed attempt is billed too). Nothing
+    /// is recorded when the job folder is gone (split removes it when it
+    /// fails, after-process when the job ends): recording must not bring
+    /// it back. A record that cannot be written costs the manifest a line,
+    /// not the job.
+    pub async fn metered<T>(
+        &self,
+        function: Function,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = std::time::Instant::now();
+        let result = work.await;
+        if self.exists() {
+            let seconds = started.elapsed().as_secs_f64();
+            if let Err(e) = self.record_invocation(function, seconds) {
+                tracing::warn!(error = %e, %function, "could not record the invocation");
+            }
+        }
+        result
+    }
+
+    /// Each invocation gets a file of its own (`<function>-<n>.json`, the
+    /// first free `n`, claimed with create-new), so concurrent tasks and
+    /// retries never overwrite one another.
+    pub fn record_invocation(&self, function: Function, seconds: f64) -> Result<()> {
+        let dir = self.invocations_dir();
+        tokio_free::create_dir_all(&dir)?;
+        let body = serde_json::to_vec(&Invocation { function, seconds })?;
+        for n in 0u32.. {
+            let path = dir.join(format!("{function}-{n:05}.json"));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => return write_atomic(&path, &body),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(Error::internal(format!(
+                        "recording an invocation in {}: {e}",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+        Err(Error::internal("no free invocation record name"))
+    }
+
+    /// Every recorded invocation; a record being written (empty) or
+    /// unreadable is skipped.
+    pub fn read_invocations(&self) -> Vec<Invocation> {
+        let Ok(rd) = std::fs::read_dir(self.invocations_dir()) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect()
+    }
+
     /// Remove the whole folder. Missing is fine: cleanup runs on every path.
     pub fn remove(&self) -> Result<()> {
         match std::fs::remove_dir_all(&self.path) {
@@ -352,6 +419,40 @@ mod tests {
         }
         // A task finishing together with the last finds it gone: fine.
         assert!(d.release_source(&plan).unwrap());
+    }
+
+    /// The futures here are ready at once: poll them once, no runtime needed.
+    fn now<T>(f: impl std::future::Future<Output = T>) -> T {
+        use std::task::{Context, Poll, Waker};
+        match std::pin::pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the future was not ready"),
+        }
+    }
+
+    #[test]
+    fn invocations_are_recorded_each_apart_and_only_while_the_job_lives() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = JobDir::new(tmp.path(), "j1").unwrap();
+        // No job folder: nothing is recorded, and the folder is not made.
+        let out = now(d.metered(Function::Split, async { Ok(7) })).unwrap();
+        assert_eq!(out, 7);
+        assert!(!d.exists());
+        d.create().unwrap();
+        now(d.metered(Function::Transcode, async { Ok(()) })).unwrap();
+        let failed: Result<()> =
+            now(d.metered(Function::Transcode, async { Err(Error::internal("boom")) }));
+        assert!(failed.is_err(), "the work's error comes back as it was");
+        d.record_invocation(Function::Merge, 2.5).unwrap();
+        let mut got = d.read_invocations();
+        got.sort_by_key(|a| a.function);
+        let fs: Vec<Function> = got.iter().map(|i| i.function).collect();
+        assert_eq!(
+            fs,
+            [Function::Transcode, Function::Transcode, Function::Merge],
+            "a failed attempt is billed too, and two transcodes do not overwrite each other"
+        );
+        assert_eq!(got[2].seconds, 2.5);
     }
 
     #[test]

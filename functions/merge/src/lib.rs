@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use futures_util::{TryStreamExt, future, stream};
+use vpf_core::cost::Function;
 use vpf_core::job::{JobPlan, MergeInput, MergeOutput, OutputObject, Track};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, ErrorKind, Result};
@@ -23,10 +24,20 @@ pub async fn handle<S: ObjectStore>(
     store: &S,
 ) -> Result<MergeOutput> {
     let job = JobDir::new(&s.nas_mount, &input.job_id)?;
+    job.metered(Function::Merge, attempt(input, s, store, &job))
+        .await
+}
+
+async fn attempt<S: ObjectStore>(
+    input: MergeInput,
+    s: &Settings,
+    store: &S,
+    job: &JobDir,
+) -> Result<MergeOutput> {
     let plan = job.read_plan()?;
     check_tasks(&input, &plan)?;
     let started = Instant::now();
-    let packaged = vpf_media::merge(&s.tools, &plan, &job).await?;
+    let packaged = vpf_media::merge(&s.tools, &plan, job).await?;
     let req = &plan.request;
     let uploading = Instant::now();
     // Every format was checked before any upload starts (a failed check

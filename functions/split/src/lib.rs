@@ -12,6 +12,7 @@
 
 use std::time::Instant;
 
+use vpf_core::cost::Function;
 use vpf_core::job::{JobPlan, JobRequest, SplitOutput, Track, TranscodeTask};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, Result};
@@ -27,11 +28,21 @@ pub async fn handle<S: ObjectStore>(
 ) -> Result<SplitOutput> {
     req.validate()?;
     let job = JobDir::new(&s.nas_mount, &req.job_id)?;
+    job.metered(Function::Split, attempt(&req, s, store, &job))
+        .await
+}
+
+async fn attempt<S: ObjectStore>(
+    req: &JobRequest,
+    s: &Settings,
+    store: &S,
+    job: &JobDir,
+) -> Result<SplitOutput> {
     // A retry after a lost answer: the plan is there and complete.
     if let Ok(plan) = job.read_plan() {
         let source_ready = job.from_source(&plan).iter().all(|p| p.is_file())
             || job.source(&plan.request.key).is_file();
-        if plan.request == req
+        if plan.request == *req
             && source_ready
             && plan
                 .pieces
@@ -43,7 +54,7 @@ pub async fn handle<S: ObjectStore>(
         }
     }
     let started = Instant::now();
-    match split(&req, s, store, &job).await {
+    match split(req, s, store, job).await {
         Ok(plan) => {
             job.record_step("split", started.elapsed().as_secs_f64())?;
             Ok(output(&plan))

@@ -9,6 +9,7 @@
 
 use std::time::Instant;
 
+use vpf_core::cost::Function;
 use vpf_core::job::{JobPlan, Track, TranscodeOutput, TranscodeTask};
 use vpf_core::nas::JobDir;
 use vpf_core::{Error, Result};
@@ -18,12 +19,15 @@ pub type Settings = vpf_media::StepSettings;
 
 pub async fn handle(task: TranscodeTask, s: &Settings) -> Result<TranscodeOutput> {
     let job = JobDir::new(&s.nas_mount, &task.job_id)?;
-    let plan = job.read_plan()?;
-    match task.track {
-        Track::Video => video(task, &plan, &job, s).await,
-        Track::Audio => audio(task, &plan, &job, s).await,
-        Track::Subtitles => subtitles(task, &plan, &job, s).await,
-    }
+    job.metered(Function::Transcode, async {
+        let plan = job.read_plan()?;
+        match task.track {
+            Track::Video => video(task, &plan, &job, s).await,
+            Track::Audio => audio(task, &plan, &job, s).await,
+            Track::Subtitles => subtitles(task, &plan, &job, s).await,
+        }
+    })
+    .await
 }
 
 /// Remove the source if this was the last task to need it; a failure to
