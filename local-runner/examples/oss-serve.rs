@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p local-runner --example oss-serve -- --json [--root DIR] [--port N]
-//!     [--bucket NAME]... [--region R] [--v4-only] [--stdin-lifeline]
+//!     [--bucket NAME]... [--region R] [--accept-v1] [--stdin-lifeline]
 //! ```
 //!
 //! With `--json` the first stdout line is one JSON object: `endpoint`,
@@ -21,7 +21,7 @@ use local_runner::oss::{EmulatorConfig, OssEmulator};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: oss-serve [--json] [--root DIR] [--port N] [--bucket NAME]... [--region R] [--v4-only] [--stdin-lifeline]"
+        "usage: oss-serve [--json] [--root DIR] [--port N] [--bucket NAME]... [--region R] [--accept-v1] [--stdin-lifeline]"
     );
     std::process::exit(2)
 }
@@ -33,13 +33,13 @@ async fn main() {
     let mut port = 0u16;
     let mut buckets = Vec::new();
     let mut region = None;
-    let mut v4_only = false;
+    let mut accept_v1 = false;
     let mut lifeline = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--json" => json = true,
-            "--v4-only" => v4_only = true,
+            "--accept-v1" => accept_v1 = true,
             "--stdin-lifeline" => lifeline = true,
             "--root" => root = Some(args.next().unwrap_or_else(|| usage())),
             "--port" => {
@@ -73,7 +73,7 @@ async fn main() {
     let mut config = EmulatorConfig::new(root);
     config.bind = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     config.buckets = buckets;
-    config.accept_v1 = !v4_only;
+    config.accept_v1 = accept_v1;
     if let Some(r) = region {
         config.region = r;
     }

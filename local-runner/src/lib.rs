@@ -5,4 +5,5 @@ pub mod oss;
 pub mod progress;
 pub mod report;
 pub mod sdevs;
+pub mod serve;
 pub mod system;

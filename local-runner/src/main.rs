@@ -93,6 +93,10 @@ enum Cmd {
         /// Workflow API port (0 picks a free one).
         #[arg(long, default_value_t = 9200)]
         flow_port: u16,
+        /// Let the OSS emulator accept V1 signatures too (OSS refuses them
+        /// for accounts and buckets created since 2025; default: V4 only).
+        #[arg(long)]
+        accept_v1: bool,
     },
     /// One shot: upload FILE under the trigger prefix, wait for the execution, copy the outputs.
     #[command(after_help = "Examples:\n  local-runner run --input clip.mp4\n  \
@@ -198,10 +202,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             json,
             oss_port,
             flow_port,
+            accept_v1,
         } => {
             let mut o = options(&cli.common);
             o.oss_port = oss_port;
             o.flow_port = flow_port;
+            o.accept_v1 = accept_v1;
             let sys = System::start(o).await.map_err(|e| e.to_string())?;
             let d = sys.describe();
             if json {

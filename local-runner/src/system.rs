@@ -64,6 +64,9 @@ pub struct Options {
     /// role session). Tests shorten it to see expiry within the 15 minutes
     /// of clock skew that signatures allow.
     pub credential_ttl: Duration,
+    /// Let the OSS emulator accept V1 signatures (off: V4 only, as OSS for
+    /// accounts and buckets created since 2025).
+    pub accept_v1: bool,
 }
 
 impl Options {
@@ -85,6 +88,7 @@ impl Options {
             timeout_override: None,
             timeouts: BTreeMap::new(),
             credential_ttl: CREDENTIAL_TTL,
+            accept_v1: false,
         }
     }
 }
@@ -303,6 +307,7 @@ impl System {
         oc.account_id = account_id.clone();
         oc.buckets = buckets.clone();
         oc.bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), opts.oss_port);
+        oc.accept_v1 = opts.accept_v1;
         let oss = OssEmulator::start(oc).await?;
 
         // The workflow API must listen before any function runs, so that
@@ -398,9 +403,13 @@ impl System {
             keys,
         ));
         let api_task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(flow_listener, crate::flow::api::router(api)).await {
-                tracing::error!(error = %e, "workflow API stopped");
-            }
+            crate::serve::serve(
+                flow_listener,
+                crate::flow::api::router(api),
+                crate::serve::ServeLimits::default(),
+                std::future::pending(),
+            )
+            .await;
         });
 
         let mut sys = System {

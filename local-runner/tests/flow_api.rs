@@ -378,3 +378,52 @@ async fn history_and_list_answer_in_the_sdk_shape() {
     assert_eq!(names, ["h-1", "h-2"]);
     assert_eq!(body["Executions"][0]["Status"], "Succeeded");
 }
+
+/// A body signed without its Content-Type: whoever relays it could add one
+/// (here a form type, which turns the body's bytes into parameters) without
+/// breaking the signature. Refused: with a body, content-type must be signed.
+#[tokio::test]
+async fn a_body_whose_content_type_is_not_signed_is_refused() {
+    let (base, engine) = server().await;
+    let host = base.trim_start_matches("http://").to_string();
+    let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let headers = sign::base_headers(&host, "StartExecution", "2019-03-15", &date, &nonce);
+    let pairs = [
+        ("FlowName", "demo"),
+        ("ExecutionName", "unsigned-type"),
+        ("Input", "{}"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let body = sign::encode_pairs(&pairs).into_bytes();
+    let mut req = sign::Request {
+        method: "POST",
+        path: "/",
+        query: &[],
+        headers,
+        body: &body,
+    };
+    sign::sign(&mut req, &permanent());
+    let mut s = Signed {
+        headers: req.headers,
+        body,
+        url: format!("{base}/"),
+    };
+    s.headers.insert(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    );
+    let (status, reply) = send("POST", &s).await;
+    assert_eq!(
+        (status, reply["Code"].as_str()),
+        (403, Some("IncompleteSignature")),
+        "{reply}"
+    );
+    assert!(
+        reply["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains("content-type")),
+        "{reply}"
+    );
+    assert!(engine.describe("unsigned-type").is_none());
+}

@@ -6,18 +6,8 @@
 
 mod oss_support;
 
-use oss_support::{BUCKET, random_file, same_file, start};
+use oss_support::{BUCKET, random_file, same_file, start, vm_kib};
 use vpf_oss::{MIB, OssClient, OssConfig};
-
-/// `VmHWM` (peak resident set) or `VmRSS` from /proc/self/status, in KiB.
-fn vm_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("field present")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_mb_up_and_down_in_bounded_memory() {

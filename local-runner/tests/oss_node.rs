@@ -10,7 +10,7 @@ mod oss_support;
 
 use std::path::Path;
 
-use oss_support::{peer_info, start};
+use oss_support::{peer_info, start_accepting_v1};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ali_oss_drives_the_emulator() {
@@ -38,7 +38,7 @@ async fn ali_oss_drives_the_emulator() {
         repo.display()
     );
 
-    let (oss, _dir) = start().await;
+    let (oss, _dir) = start_accepting_v1().await;
     let info = peer_info(&oss);
     let out = tokio::process::Command::new("node")
         // The file by name (newer Node versions read a bare directory as a

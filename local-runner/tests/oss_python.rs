@@ -11,7 +11,7 @@ mod oss_support;
 
 use std::path::Path;
 
-use oss_support::{peer_info, start};
+use oss_support::{peer_info, start_accepting_v1};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_clients_drive_the_emulator() {
@@ -36,7 +36,7 @@ async fn official_python_clients_drive_the_emulator() {
         Ok(_) => {}
     }
 
-    let (oss, _dir) = start().await;
+    let (oss, _dir) = start_accepting_v1().await;
     let info = peer_info(&oss);
     let out = tokio::process::Command::new("python3")
         .args([

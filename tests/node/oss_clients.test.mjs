@@ -46,7 +46,8 @@ async function startEmulator() {
   }
   server = spawn(
     'cargo',
-    ['run', '-q', '-p', 'local-runner', '--example', 'oss-serve', '--', '--json', '--stdin-lifeline'],
+    // V1 explicitly: the V1 cases below sign V1 on purpose (ali-oss's default).
+    ['run', '-q', '-p', 'local-runner', '--example', 'oss-serve', '--', '--json', '--stdin-lifeline', '--accept-v1'],
     { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = readline.createInterface({ input: server.stdout });

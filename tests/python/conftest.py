@@ -35,7 +35,9 @@ def emulator():
         return
     proc = subprocess.Popen(
         ["cargo", "run", "-q", "-p", "local-runner", "--example", "oss-serve", "--",
-         "--json", "--stdin-lifeline"],
+         # V1 explicitly: test_v1_signatures_header_and_url signs V1 on
+         # purpose; every other test signs V4, as users should.
+         "--json", "--stdin-lifeline", "--accept-v1"],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     line = proc.stdout.readline()

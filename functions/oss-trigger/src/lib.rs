@@ -241,6 +241,13 @@ pub trait Services: Sync {
     ) -> impl Future<Output = Result<bool>> + Send;
 }
 
+/// The most records one event may carry. OSS documents the event as an
+/// `events` list with no stated maximum and delivers one record per event;
+/// an OSS trigger invokes asynchronously, and FC takes at most 128 KB for an
+/// asynchronous invocation, room for about 180 records of the documented
+/// shape. 100 stays under that and bounds the executions one call may start.
+pub const MAX_RECORDS: usize = 100;
+
 /// Handle one event. Records are independent: a bad record is skipped with a
 /// reason; a transient failure on any record fails the whole call so that FC
 /// retries it (records already started then come back as duplicates).
@@ -254,6 +261,12 @@ pub async fn handle_event<S: Services>(
     s: &Settings,
     svc: &S,
 ) -> Result<TriggerOutput> {
+    if event.events.len() > MAX_RECORDS {
+        return Err(Error::invalid(format!(
+            "the event has {} records, more than the {MAX_RECORDS} one event is taken with (OSS sends one record an event)",
+            event.events.len()
+        )));
+    }
     let mut records = Vec::with_capacity(event.events.len());
     for rec in &event.events {
         let raw = rec.oss.object.key.clone();

@@ -216,6 +216,31 @@ async fn bad_events_and_transient_failures_are_errors() {
     assert_eq!(e.kind, ErrorKind::ServiceError);
 }
 
+/// An event with more records than one OSS event holds starts nothing; one
+/// at the cap starts every execution.
+#[tokio::test]
+async fn an_event_with_too_many_records_starts_nothing() {
+    let svc = Recorder::default();
+    let many = |n: usize| {
+        event(
+            (0..n)
+                .map(|i| record("ObjectCreated:PutObject", &format!("source/{i}.mp4"), "E1"))
+                .collect(),
+        )
+    };
+    let e = handle(&many(oss_trigger::MAX_RECORDS + 1), &settings(), &svc)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(e.message.contains("records"), "{e}");
+    assert!(svc.started.lock().unwrap().is_empty());
+    let out = handle(&many(oss_trigger::MAX_RECORDS), &settings(), &svc)
+        .await
+        .unwrap();
+    assert_eq!(out.records.len(), oss_trigger::MAX_RECORDS);
+    assert_eq!(svc.started.lock().unwrap().len(), oss_trigger::MAX_RECORDS);
+}
+
 #[test]
 fn settings_refuse_an_output_prefix_that_would_loop() {
     let mut s = settings();

@@ -19,8 +19,13 @@ use serde::{Deserialize, Serialize};
 use crate::FunctionError;
 use crate::context::{Context, headers};
 
-/// FC's limit for a synchronous invocation's payload.
-pub const MAX_EVENT_BYTES: usize = 32 * 1024 * 1024;
+/// The largest event FC hands a function: its synchronous invocation
+/// payload limit, 32 MB (asynchronous invocations, OSS triggers among them,
+/// are capped lower still, at 128 KB), per Function Compute's "Can I modify
+/// the limit on the body size of an HTTP request?"
+/// (https://www.alibabacloud.com/help/en/functioncompute/fc-3-0/http-body-be-modified).
+/// A larger body is refused before it is parsed.
+pub const MAX_EVENT_BYTES: usize = 32 * 1000 * 1000;
 
 /// The body of a failure answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

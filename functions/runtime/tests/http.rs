@@ -92,3 +92,25 @@ async fn success_error_panic_and_bad_input() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// A body one byte over FC's largest event is refused before the handler
+/// parses it; one at the limit reaches the handler (which then finds no JSON).
+#[tokio::test]
+async fn an_event_larger_than_fc_allows_is_refused_unparsed() {
+    let base = start().await;
+    let c = reqwest::Client::new();
+    let over = c
+        .post(format!("{base}/invoke"))
+        .body(vec![b' '; fc_runtime::MAX_EVENT_BYTES + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), 413);
+    let at = c
+        .post(format!("{base}/invoke"))
+        .body(vec![b' '; fc_runtime::MAX_EVENT_BYTES])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(at.status(), 413);
+}

@@ -63,9 +63,13 @@ pub async fn serve<I: Invoker>(
     let bound = listener.local_addr()?;
     let app = router(state);
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "workflow API server stopped");
-        }
+        crate::serve::serve(
+            listener,
+            app,
+            crate::serve::ServeLimits::default(),
+            std::future::pending(),
+        )
+        .await;
     });
     Ok((bound, task))
 }

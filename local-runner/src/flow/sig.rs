@@ -270,6 +270,15 @@ fn verify_v3(
             "header host must be signed",
         ));
     }
+    // The Content-Type decides how a body is read (a form's fields become
+    // parameters): unsigned, it would let anyone reinterpret a signed body.
+    if !body.is_empty() && !signed.contains(&"content-type") {
+        return Err(refuse(
+            403,
+            "IncompleteSignature",
+            "header content-type must be signed when the request has a body",
+        ));
+    }
     let body_hash = hex::encode(Sha256::digest(body));
     if header(headers, "x-acs-content-sha256") != Some(body_hash.as_str()) {
         return Err(refuse(

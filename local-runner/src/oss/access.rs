@@ -444,7 +444,7 @@ pub(crate) async fn get_bucket_acl(cx: &Ctx, bucket: &str) -> OssResult<Response
 }
 
 pub(crate) async fn put_bucket_cors(cx: &Ctx, bucket: &str, body: Body) -> OssResult<Response> {
-    let body = read_small(body, MAX_CORS_BODY).await?;
+    let body = read_small(body, MAX_CORS_BODY, cx.payload_sha256()).await?;
     check_md5(cx, &Md5::digest(&body))?;
     let cors = parse_cors(&body)?;
     cx.sh.access.update(bucket, |s| s.cors = Some(cors)).await?;

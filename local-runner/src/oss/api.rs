@@ -97,6 +97,18 @@ impl Ctx {
     pub fn has(&self, name: &str) -> bool {
         self.query.iter().any(|(k, _)| k == name)
     }
+    /// `x-oss-forbid-overwrite: true`: the write must not replace an object.
+    pub fn forbid_overwrite(&self) -> bool {
+        self.header("x-oss-forbid-overwrite")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// The SHA-256 the body must have, when the request signed one.
+    pub fn payload_sha256(&self) -> Option<[u8; 32]> {
+        self.header("x-oss-content-sha256")
+            .and_then(auth::payload_sha256)
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -226,6 +238,7 @@ async fn dispatch(
         })?;
     }
     seen_bucket.clone_from(&bucket);
+    auth::refuse_repeated_headers(&parts.headers)?;
     if let Some(k) = &key {
         store::check_key(k)?;
     }
@@ -507,7 +520,12 @@ fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// A bounded request body, read whole.
-pub(crate) async fn read_small(body: Body, limit: usize) -> OssResult<Bytes> {
+/// A small body, whole; checked against `sha256` when the request signed one.
+pub(crate) async fn read_small(
+    body: Body,
+    limit: usize,
+    sha256: Option<[u8; 32]>,
+) -> OssResult<Bytes> {
     let mut stream = body.into_data_stream();
     let mut buf = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -523,6 +541,9 @@ pub(crate) async fn read_small(body: Body, limit: usize) -> OssResult<Bytes> {
             ));
         }
         buf.extend_from_slice(&chunk);
+    }
+    if sha256.is_some_and(|want| <[u8; 32]>::from(sha2::Sha256::digest(&buf)) != want) {
+        return Err(auth::payload_mismatch());
     }
     Ok(Bytes::from(buf))
 }
@@ -632,18 +653,13 @@ fn object_headers(resp: &mut Response, meta: &Meta) {
 
 async fn put_object(cx: &Ctx, bucket: &str, key: &str, body: Body) -> OssResult<Response> {
     let store = &cx.sh.store;
-    if cx
-        .header("x-oss-forbid-overwrite")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        && store.head(bucket, key).await.is_ok()
-    {
-        return Err(OssError::new(
-            StatusCode::CONFLICT,
-            "FileAlreadyExists",
-            "The object you specified already exists and can not be overwritten.",
-        ));
+    // Refused early to spare the upload; the commit checks again, atomically.
+    if cx.forbid_overwrite() && store.head(bucket, key).await.is_ok() {
+        return Err(store::file_exists());
     }
-    let incoming = store.receive(body.into_data_stream()).await?;
+    let incoming = store
+        .receive_checked(body.into_data_stream(), cx.payload_sha256())
+        .await?;
     if let Err(e) = check_md5(cx, &incoming.md5) {
         let _ = tokio::fs::remove_file(&incoming.path).await;
         return Err(e);
@@ -659,6 +675,7 @@ async fn put_object(cx: &Ctx, bucket: &str, key: &str, body: Body) -> OssResult<
             "Normal",
             attributes(cx, key),
             cx.sh.now(),
+            cx.forbid_overwrite(),
         )
         .await?;
     cx.emit("ObjectCreated:PutObject", bucket, key, &meta, previous);
@@ -867,6 +884,7 @@ async fn copy_object(cx: &Ctx, bucket: &str, key: &str) -> OssResult<Response> {
             &src_meta.object_type,
             attrs,
             cx.sh.now(),
+            cx.forbid_overwrite(),
         )
         .await?;
     cx.emit("ObjectCreated:CopyObject", bucket, key, &meta, previous);
@@ -897,7 +915,7 @@ async fn delete_object(cx: &Ctx, bucket: &str, key: &str) -> OssResult<Response>
 
 async fn delete_multiple(cx: &Ctx, bucket: &str, body: Body) -> OssResult<Response> {
     let url = cx.url_encoded()?;
-    let body = read_small(body, MAX_XML_BODY).await?;
+    let body = read_small(body, MAX_XML_BODY, cx.payload_sha256()).await?;
     check_md5(cx, &Md5::digest(&body))?;
     let req: xml::DeleteRequest = xml::parse(&body)?;
     if req.objects.is_empty() || req.objects.len() > MAX_DELETE_KEYS {
@@ -1143,7 +1161,11 @@ async fn upload_part(cx: &Ctx, bucket: &str, key: &str, body: Body) -> OssResult
         })?;
     let id = upload_id(cx).to_string();
     cx.sh.store.upload(&id, bucket, key).await?;
-    let incoming = cx.sh.store.receive(body.into_data_stream()).await?;
+    let incoming = cx
+        .sh
+        .store
+        .receive_checked(body.into_data_stream(), cx.payload_sha256())
+        .await?;
     if let Err(e) = check_md5(cx, &incoming.md5) {
         let _ = tokio::fs::remove_file(&incoming.path).await;
         return Err(e);
@@ -1165,7 +1187,7 @@ async fn complete(cx: &Ctx, bucket: &str, key: &str, body: Body) -> OssResult<Re
     let store = &cx.sh.store;
     let upload = store.upload(&id, bucket, key).await?;
     let uploaded = store.parts(&id).await?;
-    let body = read_small(body, MAX_XML_BODY).await?;
+    let body = read_small(body, MAX_XML_BODY, cx.payload_sha256()).await?;
     let numbers: Vec<u32> = if cx
         .header("x-oss-complete-all")
         .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
@@ -1239,6 +1261,7 @@ async fn complete(cx: &Ctx, bucket: &str, key: &str, body: Body) -> OssResult<Re
             "Multipart",
             upload.attributes,
             cx.sh.now(),
+            cx.forbid_overwrite(),
         )
         .await?;
     store.remove_upload(&id).await?;

@@ -336,9 +336,11 @@ impl KeyRing {
         scope.matches_date(date)?;
         match req.header("x-oss-content-sha256") {
             Some(UNSIGNED_PAYLOAD) => {}
+            // A signed payload: the body is checked against it as it arrives.
+            Some(v) if payload_sha256(v).is_some() => {}
             Some(_) => {
                 return Err(OssError::invalid_argument(
-                    "The value of x-oss-content-sha256 must be UNSIGNED-PAYLOAD.",
+                    "The value of x-oss-content-sha256 must be UNSIGNED-PAYLOAD or the body's SHA-256 in lowercase hex.",
                 ));
             }
             None => {
@@ -449,8 +451,16 @@ impl KeyRing {
         let at: i64 = expires
             .parse()
             .map_err(|_| OssError::invalid_argument("Expires must be a Unix time."))?;
-        if to_system(at)? <= now {
+        let at = to_system(at)?;
+        if at <= now {
             return Err(OssError::access_denied("Request has expired."));
+        }
+        // A V1 URL names its expiry, not its lifetime: cap how far ahead it
+        // may be, as V4's x-oss-expires is capped.
+        if at > now + Duration::from_secs(MAX_PRESIGN) {
+            return Err(OssError::invalid_argument(format!(
+                "Expires is more than {MAX_PRESIGN} seconds ahead."
+            )));
         }
         let (secret, temporary) = self.secret(ak, req.query("security-token"), now)?;
         let expected = v1_signature(&secret, &v1_string_to_sign(req, expires));
@@ -530,6 +540,30 @@ impl KeyRing {
     }
 }
 
+/// The body's SHA-256 named by `x-oss-content-sha256` (64 lowercase hex
+/// digits, as the canonical request carries it); `None` for anything else.
+pub fn payload_sha256(value: &str) -> Option<[u8; 32]> {
+    if value.len() != 64
+        || !value
+            .bytes()
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(value, &mut out).ok()?;
+    Some(out)
+}
+
+/// A body that does not hash to its signed `x-oss-content-sha256`.
+pub fn payload_mismatch() -> OssError {
+    OssError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidDigest",
+        "The request body does not match its x-oss-content-sha256.",
+    )
+}
+
 fn require_v1(accept_v1: bool) -> OssResult<()> {
     if accept_v1 {
         Ok(())
@@ -597,6 +631,41 @@ fn parse_additional(list: &str) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+/// Headers that a signature covers or the emulator acts on, besides every
+/// `x-oss-*` one.
+const SINGLE_HEADERS: &[&str] = &[
+    "authorization",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-length",
+    "content-md5",
+    "content-type",
+    "date",
+    "expires",
+    "host",
+    "if-match",
+    "if-none-match",
+    "range",
+];
+
+/// A repeated header is ambiguous: the canonical request joins its values
+/// with commas while the emulator acts on the first, so a signature over
+/// one reading could authorize the other. A strict server refuses it.
+pub fn refuse_repeated_headers(headers: &HeaderMap) -> OssResult<()> {
+    for name in headers.keys() {
+        let n = name.as_str();
+        if (n.starts_with("x-oss-") || SINGLE_HEADERS.contains(&n))
+            && headers.get_all(name).iter().nth(1).is_some()
+        {
+            return Err(OssError::invalid_argument(format!(
+                "Header {n} appears more than once."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The V4 canonical request:

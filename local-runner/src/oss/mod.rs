@@ -14,8 +14,8 @@
 //!   to an IP endpoint) names the bucket and the whole path is the key. An IP
 //!   address, `localhost` or any other Host means path style. Signatures
 //!   cover `/bucket/key` either way (V1 resource and V4 canonical URI).
-//! - Requests are signed: V4 (header or presigned URL) or V1 (header or
-//!   `Signature`/`Expires` URL, unless `accept_v1` is off) with a configured
+//! - Requests are signed: V4 (header or presigned URL) or, where
+//!   `accept_v1` is on, V1 (header or `Signature`/`Expires` URL) with a configured
 //!   key or temporary credentials from [`RunningOss::issue_temporary`]. An
 //!   unsigned request gets in only where the bucket ACL lets it (default
 //!   private: nowhere): public-read opens GetObject, HeadObject and
@@ -68,14 +68,18 @@ pub struct EmulatorConfig {
     pub keys: Vec<Credentials>,
     /// A loopback address; port 0 picks a free one.
     pub bind: SocketAddr,
-    /// Accept V1 signatures. OSS refuses them on accounts and buckets created
-    /// since 2025; turn this off to prove a client signs V4 only.
+    /// Accept V1 signatures too. OSS refuses them on accounts and buckets
+    /// created since 2025, so the default is V4 only; V1 is an explicit
+    /// choice for clients that still sign it (V1 presigned URLs then live at
+    /// most 7 days, as V4's).
     pub accept_v1: bool,
+    /// Header and body deadlines and the connection cap.
+    pub limits: crate::serve::ServeLimits,
 }
 
 impl EmulatorConfig {
     /// Region `cn-hangzhou`, a made-up account id, one random access key,
-    /// an ephemeral port on 127.0.0.1, V1 accepted, no buckets.
+    /// an ephemeral port on 127.0.0.1, V4 only, no buckets, default limits.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         EmulatorConfig {
             root: root.into(),
@@ -87,7 +91,8 @@ impl EmulatorConfig {
                 auth::random_token(30),
             )],
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            accept_v1: true,
+            accept_v1: false,
+            limits: crate::serve::ServeLimits::default(),
         }
     }
 }
@@ -176,18 +181,12 @@ impl OssEmulator {
         });
         let app = api::router(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let limits = config.limits;
         let task = tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
+            crate::serve::serve(listener, app, limits, async {
                 let _ = stop_rx.await;
             })
             .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "OSS emulator stopped");
-            }
         });
         tracing::info!(%addr, region = %config.region, "OSS emulator listening");
         Ok(RunningOss {

@@ -37,6 +37,11 @@ const SIGNING_FIELDS: &[&str] = &[
 /// Form fields other than the file are small; so is their number.
 const MAX_FIELD: usize = 64 * 1024;
 const MAX_FIELDS: usize = 100;
+/// What may come before the file's first byte: the preamble, every other
+/// field and every part's headers. multer buffers until it finds a boundary
+/// or the end of a header block, so without this cap an unsigned client could
+/// make the emulator hold any amount in memory before a signature is checked.
+const MAX_BEFORE_FILE: u64 = 1024 * 1024;
 
 pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult<Response> {
     let sh = &cx.sh;
@@ -47,10 +52,36 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
         .header("content-type")
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or_else(|| OssError::invalid_argument("multipart/form-data without a boundary."))?;
-    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    // Counts what multer pulls until the file field is reached; past the cap
+    // the stream fails, and with it the form.
+    let file_reached = Arc::new(AtomicBool::new(false));
+    let over_cap = Arc::new(AtomicBool::new(false));
+    let (reached, over) = (file_reached.clone(), over_cap.clone());
+    let mut before_file = 0u64;
+    let capped = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        if !reached.load(Ordering::Relaxed) {
+            before_file += chunk.len() as u64;
+            if before_file > MAX_BEFORE_FILE {
+                over.store(true, Ordering::Relaxed);
+                return Err(format!(
+                    "more than {MAX_BEFORE_FILE} bytes before the file field"
+                ));
+            }
+        }
+        Ok(chunk)
+    });
+    let mut form = multer::Multipart::new(capped, boundary);
     let mut fields: HashMap<String, String> = HashMap::new();
-    let bad_form =
-        |e: multer::Error| OssError::invalid_argument(format!("The form is malformed: {e}"));
+    let bad_form = |e: multer::Error| {
+        if over_cap.load(Ordering::Relaxed) {
+            OssError::invalid_argument(format!(
+                "The form has more than {MAX_BEFORE_FILE} bytes before its file field."
+            ))
+        } else {
+            OssError::invalid_argument(format!("The form is malformed: {e}"))
+        }
+    };
     while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
         let name = field.name().unwrap_or("").to_ascii_lowercase();
         if name != "file" {
@@ -72,6 +103,7 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
 
         // The file comes last (OSS ignores fields after it): check
         // everything before reading a byte of it.
+        file_reached.store(true, Ordering::Relaxed);
         let now = sh.now();
         // A form with no policy and no signature is anonymous, which only a
         // public-read-write bucket takes (then without any policy to check).
@@ -163,7 +195,7 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
         };
         let (meta, previous) = sh
             .store
-            .commit(bucket, &key, incoming, etag, "Normal", attrs, now)
+            .commit(bucket, &key, incoming, etag, "Normal", attrs, now, false)
             .await?;
         cx.emit("ObjectCreated:PostObject", bucket, &key, &meta, previous);
 

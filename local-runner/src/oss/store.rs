@@ -167,6 +167,20 @@ impl Store {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
+        self.receive_checked(body, None).await
+    }
+
+    /// [`Store::receive`], refusing (and removing) a body whose SHA-256 is
+    /// not `sha256`, when given: hashed while received, never read twice.
+    pub async fn receive_checked<S, E>(
+        &self,
+        body: S,
+        sha256: Option<[u8; 32]>,
+    ) -> OssResult<Incoming>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
         let path = self.temp_path();
         let result = async {
             let file = tokio::fs::File::create(&path).await?;
@@ -174,6 +188,7 @@ impl Store {
             let mut md5 = Md5::new();
             let mut crc = Crc64::new();
             let mut size = 0u64;
+            let mut sha = sha256.map(|_| sha2::Sha256::new());
             let mut body = std::pin::pin!(body);
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| {
@@ -185,8 +200,16 @@ impl Store {
                 })?;
                 md5.update(&chunk);
                 crc.update(&chunk);
+                if let Some(h) = sha.as_mut() {
+                    sha2::Digest::update(h, &chunk);
+                }
                 size += chunk.len() as u64;
                 out.write_all(&chunk).await?;
+            }
+            if let (Some(h), Some(want)) = (sha, sha256)
+                && <[u8; 32]>::from(sha2::Digest::finalize(h)) != want
+            {
+                return Err(super::auth::payload_mismatch());
             }
             out.flush().await?;
             out.get_mut().sync_all().await?;
@@ -205,7 +228,10 @@ impl Store {
     }
 
     /// Move a received body into place as `bucket/key`. Returns the new
-    /// metadata and the size of the object it replaced, if any.
+    /// metadata and the size of the object it replaced, if any. With
+    /// `forbid_overwrite`, an existing key is refused (`FileAlreadyExists`)
+    /// under the store lock, in the same step as the move, so that of
+    /// several concurrent creators of one key exactly one succeeds.
     #[allow(clippy::too_many_arguments)]
     pub async fn commit(
         &self,
@@ -216,9 +242,19 @@ impl Store {
         object_type: &str,
         attributes: Attributes,
         now: SystemTime,
+        forbid_overwrite: bool,
     ) -> OssResult<(Meta, Option<u64>)> {
         let result = self
-            .commit_inner(bucket, key, &incoming, etag, object_type, attributes, now)
+            .commit_inner(
+                bucket,
+                key,
+                &incoming,
+                etag,
+                object_type,
+                attributes,
+                now,
+                forbid_overwrite,
+            )
             .await;
         if result.is_err() {
             let _ = tokio::fs::remove_file(&incoming.path).await;
@@ -236,6 +272,7 @@ impl Store {
         object_type: &str,
         attributes: Attributes,
         now: SystemTime,
+        forbid_overwrite: bool,
     ) -> OssResult<(Meta, Option<u64>)> {
         let target = self.object_path(bucket, key)?;
         let meta_target = self.meta_path(bucket, key);
@@ -264,6 +301,9 @@ impl Store {
                 Ok(m) => Some(m.len()),
                 Err(_) => None,
             };
+            if forbid_overwrite && previous.is_some() {
+                return Err(file_exists());
+            }
             if tokio::fs::symlink_metadata(&meta_target)
                 .await
                 .is_ok_and(|m| m.is_dir())
@@ -345,8 +385,17 @@ impl Store {
             && let Ok(bytes) = serde_json::to_vec(&meta)
         {
             let tmp = self.temp_path();
-            let saved = tokio::fs::write(&tmp, bytes).await.is_ok()
-                && tokio::fs::rename(&tmp, &meta_path).await.is_ok();
+            let saved = tokio::fs::write(&tmp, bytes).await.is_ok() && {
+                // A PUT may have replaced the object (and written its own
+                // sidecar, Content-Type and x-oss-meta-* included) while this
+                // one was hashed: save only over the same file, under the
+                // lock that commits take.
+                let _guard = self.lock.lock().await;
+                let same = tokio::fs::metadata(path)
+                    .await
+                    .is_ok_and(|m| m.ino() == stat.ino());
+                same && tokio::fs::rename(&tmp, &meta_path).await.is_ok()
+            };
             if !saved {
                 let _ = tokio::fs::remove_file(&tmp).await;
             }
@@ -436,14 +485,24 @@ impl Store {
             crc64: incoming.crc64,
             last_modified: unix(now),
         };
+        // The record is written aside and both files move in under the
+        // lock: of two uploads of one part number, one wins whole (record
+        // and bytes), and a reader never sees a half-written record.
+        let record_tmp = self.temp_path();
         let result = async {
             let bytes = serde_json::to_vec(&part).map_err(|e| OssError::internal(e.to_string()))?;
-            tokio::fs::write(dir.join(format!("{number}.json")), bytes).await?;
+            tokio::fs::write(&record_tmp, bytes).await?;
+            let _guard = self.lock.lock().await;
+            if !tokio::fs::try_exists(&dir).await? {
+                return Err(OssError::no_such_upload(id));
+            }
+            tokio::fs::rename(&record_tmp, dir.join(format!("{number}.json"))).await?;
             tokio::fs::rename(&incoming.path, dir.join(format!("{number}.part"))).await?;
             Ok::<_, OssError>(())
         }
         .await;
         if let Err(e) = result {
+            let _ = tokio::fs::remove_file(&record_tmp).await;
             let _ = tokio::fs::remove_file(&incoming.path).await;
             // Aborted while this part was on its way: the upload is gone.
             return Err(if dir.exists() {
@@ -546,6 +605,14 @@ pub fn check_key(key: &str) -> OssResult<()> {
         )));
     }
     Ok(())
+}
+
+pub fn file_exists() -> OssError {
+    OssError::new(
+        http::StatusCode::CONFLICT,
+        "FileAlreadyExists",
+        "The object you specified already exists and can not be overwritten.",
+    )
 }
 
 fn conflict(key: &str) -> OssError {
@@ -662,6 +729,7 @@ mod tests {
                 "Normal",
                 Attributes::default(),
                 now,
+                false,
             )
             .await
             .unwrap();
@@ -688,6 +756,7 @@ mod tests {
                 "Normal",
                 Attributes::default(),
                 now,
+                false,
             )
             .await
             .unwrap_err();

@@ -7,6 +7,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use local_runner::oss::{EmulatorConfig, OssEmulator, RunningOss};
 use vpf_core::credentials::Credentials;
 use vpf_oss::{OssClient, OssConfig, RetryPolicy};
@@ -14,9 +16,20 @@ use vpf_oss::{OssClient, OssConfig, RetryPolicy};
 pub const BUCKET: &str = "media-in";
 
 pub async fn start() -> (RunningOss, tempfile::TempDir) {
+    start_with(false).await
+}
+
+/// An emulator that also accepts V1 signatures, for the peers whose tests
+/// sign V1 on purpose (the official clients' default).
+pub async fn start_accepting_v1() -> (RunningOss, tempfile::TempDir) {
+    start_with(true).await
+}
+
+async fn start_with(accept_v1: bool) -> (RunningOss, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cfg = EmulatorConfig::new(dir.path().join("oss"));
     cfg.buckets = vec![BUCKET.to_string(), "media-out".to_string()];
+    cfg.accept_v1 = accept_v1;
     let oss = OssEmulator::start(cfg).await.expect("emulator starts");
     (oss, dir)
 }
@@ -116,4 +129,94 @@ pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Send `head` and then up to `total` body bytes from `body` (repeated),
+/// reading the answer at the same time: the emulator may answer and hang
+/// up before the body is all sent. Returns the answer as text.
+pub async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    head: String,
+    body: &'static [u8],
+    total: u64,
+) -> String {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        let mut sent = 0u64;
+        while sent < total {
+            let n = body.len().min((total - sent) as usize);
+            wr.write_all(&body[..n]).await?;
+            sent += n as u64;
+        }
+        Ok::<_, std::io::Error>(sent)
+    });
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+        if let Some(end) = find(&answer, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if answer.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    writer.abort();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `VmHWM` (peak resident set) or `VmRSS` of this process (where the
+/// emulator runs), in KiB.
+pub fn vm_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("field present")
+}
+
+/// Open descriptors of this process.
+pub fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// An emulator with short deadlines (1 s for headers, 1 s between body
+/// bytes) and a cap of 32 connections.
+pub async fn start_strict() -> (local_runner::oss::RunningOss, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = local_runner::oss::EmulatorConfig::new(dir.path().join("oss"));
+    cfg.buckets = vec![BUCKET.to_string()];
+    cfg.limits = local_runner::serve::ServeLimits {
+        header_read_timeout: std::time::Duration::from_secs(1),
+        body_idle_timeout: std::time::Duration::from_secs(1),
+        max_connections: 32,
+    };
+    let oss = local_runner::oss::OssEmulator::start(cfg).await.unwrap();
+    (oss, dir)
+}
+
+/// Wait (bounded) until `f` holds; false if it never did.
+pub async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..300 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    f()
 }
