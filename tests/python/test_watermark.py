@@ -4,13 +4,11 @@ up: the mark image and then a video uploaded to a system started with
 back. Needs the binaries built and ffmpeg.
 """
 
-import json
 import subprocess
-import time
 
 import pytest
 
-from conftest import bucket_of, start_runner
+from conftest import bucket_of, start_runner, wait_for_manifest
 
 MARK_KEY = "marks/logo.png"
 
@@ -63,11 +61,7 @@ def test_an_oss2_uploaded_mark_is_in_the_video(system, tmp_path):
     bucket.put_object_from_file(MARK_KEY, str(mark))
     bucket.put_object_from_file(system["triggerPrefix"] + "grey.mp4", str(clip))
     manifest_key = system["outputPrefix"].rstrip("/") + "/grey.mp4/manifest.json"
-    deadline = time.time() + 300
-    while not bucket.object_exists(manifest_key):
-        assert time.time() < deadline, "no manifest within 300 s"
-        time.sleep(0.5)
-    manifest = json.loads(bucket.get_object(manifest_key).read())
+    manifest = wait_for_manifest(bucket, manifest_key)
     assert manifest["status"] == "succeeded", manifest.get("error")
     mp4 = next(o for o in manifest["outputs"] if o["format"] == "mp4")
     local = tmp_path / "out.mp4"

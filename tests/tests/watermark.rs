@@ -11,7 +11,7 @@ use vpf_core::job::{JobStatus, Manifest};
 use vpf_core::watermark::Placement;
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, RgbFrame, solid_image};
-use vpf_tests::{all_keys, client, nas_jobs, request_of, system, upload_and_wait};
+use vpf_tests::{all_keys, client, nas_jobs, request_of, scheduled, system, upload_and_wait};
 
 async fn fetch(sys: &System, key: &str, dir: &Path) -> PathBuf {
     let dest = dir.join(key.replace('/', "_"));
@@ -128,13 +128,7 @@ async fn a_missing_mark_fails_the_job_by_name_before_any_encode() {
     );
     // Refused in split, once (no retry can make the mark appear), and
     // nothing was transcoded.
-    let scheduled = |state: &str| {
-        rec.events
-            .iter()
-            .filter(|e| e.kind == "TaskScheduled" && e.state == state)
-            .count()
-    };
-    assert_eq!(scheduled("Split"), 1);
+    assert_eq!(scheduled(&rec, "Split"), 1);
     assert!(
         m.steps.iter().all(|s| s.step != "transcode"),
         "{:?}",

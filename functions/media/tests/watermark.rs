@@ -158,25 +158,7 @@ async fn variable_frame_rate_keeps_every_timestamp_under_the_mark() {
     // Frames dropped and moved off the 25 fps grid.
     let cfr = grey_clip(&t, dir.path(), "cfr", (320, 240), 0).await;
     let src = dir.path().join("vfr.mp4");
-    ffmpeg(&[
-        "-v",
-        "error",
-        "-i",
-        cfr.to_str().unwrap(),
-        "-map",
-        "0",
-        "-vf",
-        "select='not(eq(mod(n\\,5)\\,2))',setpts=PTS+mod(N\\,3)*0.013/TB",
-        "-fps_mode",
-        "passthrough",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-c:a",
-        "copy",
-        src.to_str().unwrap(),
-    ]);
+    reencode_timed(&cfr, &format!("{VFR_DROP}{VFR_JITTER}"), &src);
     let mark = magenta_png(&t, dir.path(), (16, 16)).await;
     let plain = pipeline(&t, &src, &[Format::Mp4], 1.0, Profile::default())
         .await

@@ -405,3 +405,31 @@ pub fn ffmpeg(args: &[&str]) -> String {
     assert!(out.status.success(), "ffmpeg {args:?}: {err}");
     err
 }
+
+/// Frames dropped (every fifth) and, with `jitter`, moved off the frame
+/// grid: a variable frame rate, as screen recorders and phones write.
+pub const VFR_DROP: &str = "select='not(eq(mod(n\\,5)\\,2))'";
+pub const VFR_JITTER: &str = ",setpts=PTS+mod(N\\,3)*0.013/TB";
+
+/// `src` re-encoded through `filter` with every frame's own time kept.
+pub fn reencode_timed(src: &Path, filter: &str, dst: &Path) {
+    ffmpeg(&[
+        "-v",
+        "error",
+        "-i",
+        src.to_str().unwrap(),
+        "-map",
+        "0",
+        "-vf",
+        filter,
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "copy",
+        dst.to_str().unwrap(),
+    ]);
+}
