@@ -28,5 +28,5 @@ cargo test --workspace --locked -- --test-threads=2
 python3 -m pytest -q -p no:cacheprovider tests/python/test_flow_api.py \
   tests/python/test_pipeline_oss2.py tests/python/test_uploads.py \
   tests/python/test_hls_renditions.py tests/python/test_abr.py \
-  tests/python/test_job_files.py
+  tests/python/test_job_files.py tests/python/test_watermark.py
 npm test --prefix player

@@ -62,6 +62,7 @@ pub fn whole_file_plan(
         audio_tracks: if has_audio { vec![0] } else { Vec::new() },
         subtitle_tracks: Vec::new(),
         renditions: renditions.to_vec(),
+        watermark_image: None,
     };
     Ok((plan, piece))
 }
@@ -83,8 +84,8 @@ pub fn floor_args(
         return Err("no rendition to encode".into());
     }
     let (plan, piece) = whole_file_plan(info, profile, renditions, audio.is_some())?;
-    let mut a =
-        vpf_media::transcode_args(src, outputs, "mp4", &plan, &piece).map_err(|e| e.to_string())?;
+    let mut a = vpf_media::transcode_args(src, None, outputs, "mp4", &plan, &piece)
+        .map_err(|e| e.to_string())?;
     if let Some(audio) = audio {
         a.extend(args![
             "-map",
@@ -363,7 +364,7 @@ mod tests {
         let outs = outputs(&r);
         let (plan, piece) = whole_file_plan(&info, &p, &r, false).unwrap();
         let pipeline =
-            vpf_media::transcode_args(Path::new("/s/src.mp4"), &outs, "mp4", &plan, &piece)
+            vpf_media::transcode_args(Path::new("/s/src.mp4"), None, &outs, "mp4", &plan, &piece)
                 .unwrap();
         let floor = floor_args(Path::new("/s/src.mp4"), &info, &p, &r, &outs, None).unwrap();
         assert_eq!(floor, pipeline);

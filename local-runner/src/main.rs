@@ -121,6 +121,11 @@ Exit status: 0 when the execution succeeded, 1 when it failed, 2 on a usage or s
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
+        /// A PNG or JPEG to lay over every video output: uploaded to the
+        /// bucket under watermarks/ and set as the watermarkKey var for this
+        /// run (--var watermarkCorner=top-left etc. place it).
+        #[arg(long, value_name = "IMAGE")]
+        watermark: Option<PathBuf>,
     },
     /// Deliver a recorded OSS event to the functions whose triggers match, and wait for the executions.
     #[command(
@@ -255,8 +260,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             out,
             json,
             timeout,
+            watermark,
         } => {
             let mut o = options(&cli.common);
+            let mark = match &watermark {
+                Some(path) => {
+                    let key = watermark_key(path)?;
+                    o.vars.insert("watermarkKey".into(), key.clone());
+                    Some((path.as_path(), key))
+                }
+                None => None,
+            };
             if let Some(f) = &formats {
                 vpf_core::job::Format::parse_list(f).map_err(|e| e.message)?;
                 o.vars.insert("formats".into(), f.clone());
@@ -271,7 +285,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             // Ctrl-C must not kill us before the instances: they run in
             // process groups of their own and would live on, ffmpeg included.
             let result = tokio::select! {
-                r = run_one(&sys, &input, &out, json, Duration::from_secs(timeout)) => Some(r),
+                r = run_one(&sys, &input, mark, &out, json, Duration::from_secs(timeout)) => Some(r),
                 _ = local_runner::system::shutdown_signal() => None,
             };
             sys.shutdown().await;
@@ -386,9 +400,26 @@ Outputs are only ever uploaded whole; run the same command again to process {}."
     }
 }
 
+/// Where `--watermark` puts its image: under `watermarks/`, beside the
+/// input prefix, so its upload starts no job (and oss-trigger would skip an
+/// image by its extension anyway).
+fn watermark_key(path: &Path) -> Result<String, String> {
+    if !path.is_file() {
+        return Err(format!("--watermark {}: no such file", path.display()));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("--watermark {} names no file", path.display()))?;
+    let key = format!("watermarks/{name}");
+    vpf_core::keys::validate_key(&key).map_err(|e| format!("--watermark: {}", e.message))?;
+    Ok(key)
+}
+
 async fn run_one(
     sys: &System,
     input: &Path,
+    mark: Option<(&Path, String)>,
     out: &Path,
     json: bool,
     limit: Duration,
@@ -413,6 +444,15 @@ async fn run_one(
         sys.oss.credentials(),
     ))
     .map_err(|e| e.to_string())?;
+    if let Some((path, mark_key)) = &mark {
+        client
+            .put_file(&sys.bucket, mark_key, path, None)
+            .await
+            .map_err(|e| format!("uploading the watermark {}: {e}", path.display()))?;
+        if !json {
+            eprintln!("watermark oss://{}/{mark_key}", sys.bucket);
+        }
+    }
     let put = client
         .put_file(&sys.bucket, &key, input, None)
         .await

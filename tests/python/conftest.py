@@ -81,3 +81,15 @@ def bucket_of(info):
     auth = oss2.ProviderAuthV4(
         oss2.credentials.StaticCredentialsProvider(info["accessKeyId"], info["accessKeySecret"]))
     return oss2.Bucket(auth, info["ossEndpoint"], info["bucket"], region=info["region"])
+
+
+def wait_for_manifest(bucket, key, limit=300):
+    """The job record at `key` once after-process wrote it (success or failure)."""
+    import json
+    import time
+
+    deadline = time.time() + limit
+    while not bucket.object_exists(key):
+        assert time.time() < deadline, f"no manifest within {limit} s"
+        time.sleep(0.5)
+    return json.loads(bucket.get_object(key).read())

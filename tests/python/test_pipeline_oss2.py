@@ -6,14 +6,12 @@ Needs the binaries built (`cargo build --workspace --bins`, scripts/test.sh
 does it) and ffmpeg.
 """
 
-import json
 import subprocess
-import time
 
 import oss2
 import pytest
 
-from conftest import bucket_of, start_runner
+from conftest import bucket_of, start_runner, wait_for_manifest
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +51,7 @@ def test_an_oss2_upload_under_the_trigger_prefix_is_processed(system, tmp_path):
     bucket.put_object_from_file(key, str(clip))
     # Outputs of source/clip.mp4 go under dest/clip.mp4/.
     manifest_key = info["outputPrefix"].rstrip("/") + "/clip.mp4/manifest.json"
-    deadline = time.time() + 300
-    while not bucket.object_exists(manifest_key):
-        assert time.time() < deadline, "no manifest within 300 s"
-        time.sleep(0.5)
-    manifest = json.loads(bucket.get_object(manifest_key).read())
+    manifest = wait_for_manifest(bucket, manifest_key)
     assert manifest["status"] == "succeeded", manifest.get("error")
     assert manifest["source"]["key"] == key
     mp4 = next(o for o in manifest["outputs"] if o["format"] == "mp4")

@@ -87,6 +87,15 @@ pub async fn upload_and_wait(sys: &System, file: &Path, key: &str) -> ExecutionR
         .expect("execution ends")
 }
 
+/// How many times the execution scheduled the task of `state` (its first
+/// try and every retry).
+pub fn scheduled(rec: &ExecutionRecord, state: &str) -> usize {
+    rec.events
+        .iter()
+        .filter(|e| e.kind == "TaskScheduled" && e.state == state)
+        .count()
+}
+
 pub fn request_of(rec: &ExecutionRecord) -> JobRequest {
     serde_json::from_value(rec.input.clone()).expect("execution input is a JobRequest")
 }

@@ -9,7 +9,8 @@ use vpf_core::job::{JobStatus, Manifest};
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes};
 use vpf_tests::{
-    all_keys, client, decodes, nas_jobs, probe, request_of, small_clip, system, upload_and_wait,
+    all_keys, client, decodes, nas_jobs, probe, request_of, scheduled, small_clip, system,
+    upload_and_wait,
 };
 
 async fn fetch(sys: &local_runner::system::System, key: &str, dir: &Path) -> std::path::PathBuf {
@@ -157,12 +158,7 @@ async fn a_corrupt_upload_fails_cleanly_with_its_reason() {
     assert_eq!(err.error, "CorruptMedia", "{}", err.cause);
     assert!(m.outputs.is_empty());
     // Not retried: a corrupt file cannot get better.
-    let attempts = rec
-        .events
-        .iter()
-        .filter(|e| e.kind == "TaskScheduled" && e.state == "Split")
-        .count();
-    assert_eq!(attempts, 1);
+    assert_eq!(scheduled(&rec, "Split"), 1);
     assert!(nas_jobs(&sys).is_empty());
     let keys = all_keys(&sys).await;
     assert_eq!(keys, ["dest/junk.mp4/manifest.json", "source/junk.mp4"]);

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::job::{Format, Profile};
+use crate::watermark::Watermark;
 
 pub const NAS_MOUNT_DIR: &str = "NAS_MOUNT_DIR";
 pub const OSS_ENDPOINT: &str = "OSS_ENDPOINT";
@@ -28,6 +29,10 @@ pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
 pub const FUNCTION_SIZES: &str = "FUNCTION_SIZES";
 pub const CU_PRICE: &str = "CU_PRICE";
 pub const CURRENCY: &str = "CURRENCY";
+pub const WATERMARK_KEY: &str = "WATERMARK_KEY";
+pub const WATERMARK_CORNER: &str = "WATERMARK_CORNER";
+pub const WATERMARK_SCALE: &str = "WATERMARK_SCALE";
+pub const WATERMARK_MARGIN: &str = "WATERMARK_MARGIN";
 
 /// A variable's value; unset and empty are the same.
 pub fn var(name: &str) -> Option<String> {
@@ -57,7 +62,7 @@ pub fn nas_mount() -> PathBuf {
 }
 
 /// The encoding profile from `CRF`, `PRESET`, `MAX_HEIGHT`, `AUDIO_KBPS`,
-/// `GIF_SECONDS`, `LADDER`.
+/// `GIF_SECONDS`, `LADDER` and the `WATERMARK_*` variables.
 pub fn profile() -> Result<Profile> {
     let d = Profile::default();
     let p = Profile {
@@ -70,6 +75,7 @@ pub fn profile() -> Result<Profile> {
         audio_kbps: parse_or(AUDIO_KBPS, d.audio_kbps)?,
         gif_seconds: parse_or(GIF_SECONDS, d.gif_seconds)?,
         ladder: parse_or(LADDER, d.ladder)?,
+        watermark: watermark()?,
     };
     p.validate()?;
     Ok(p)
@@ -95,6 +101,25 @@ pub fn cost_settings() -> Result<Option<crate::cost::CostSettings>> {
         .validate()
         .map_err(|e| Error::invalid(format!("{CU_PRICE}/{CURRENCY}: {}", e.message)))?;
     Ok(Some(CostSettings { sizes, pricing }))
+}
+
+/// The watermark from `WATERMARK_KEY` (unset or empty: none) and
+/// `WATERMARK_CORNER`, `WATERMARK_SCALE`, `WATERMARK_MARGIN` (each unset or
+/// empty: its default). Without a key the other three do nothing; s.yaml
+/// passes them always.
+pub fn watermark() -> Result<Option<Watermark>> {
+    let Some(key) = var(WATERMARK_KEY) else {
+        return Ok(None);
+    };
+    let d = Watermark::new(key.trim());
+    let w = Watermark {
+        corner: parse_or(WATERMARK_CORNER, d.corner)?,
+        scale: parse_or(WATERMARK_SCALE, d.scale)?,
+        margin: parse_or(WATERMARK_MARGIN, d.margin)?,
+        key: d.key,
+    };
+    w.validate()?;
+    Ok(Some(w))
 }
 
 /// What phones, cameras, browsers, screen recorders and broadcast chains

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ladder::{Ladder, Rendition};
 use crate::overrides::{SettingRecord, SettingSource};
+use crate::watermark::{MarkImage, Watermark};
 
 /// Output formats. Every one is packaged from the same single encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -145,6 +146,9 @@ pub struct Profile {
     pub gif_seconds: f64,
     /// The adaptive-streaming ladder (`abr` output).
     pub ladder: Ladder,
+    /// An image laid over every video output; `None` for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Watermark>,
 }
 
 pub const PRESETS: [&str; 10] = [
@@ -169,6 +173,7 @@ impl Default for Profile {
             audio_kbps: 128,
             gif_seconds: 3.0,
             ladder: Ladder::default(),
+            watermark: None,
         }
     }
 }
@@ -206,6 +211,9 @@ impl Profile {
                 "gifSeconds {} is out of range (0, 30]",
                 self.gif_seconds
             )));
+        }
+        if let Some(w) = &self.watermark {
+            w.validate()?;
         }
         Ok(())
     }
@@ -692,6 +700,11 @@ pub struct JobPlan {
     /// one; the largest is also what every other format is made from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub renditions: Vec<Rendition>,
+    /// The watermark image split fetched to the job folder
+    /// ([`crate::nas::JobDir::watermark`]) and checked, when the profile
+    /// asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark_image: Option<MarkImage>,
 }
 
 impl JobPlan {

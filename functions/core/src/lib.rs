@@ -3,8 +3,8 @@
 //! Everything that crosses a process boundary is defined here exactly once:
 //! the OSS event ([`event`]), the payloads that travel through the workflow
 //! ([`job`]), the error types the workflow retries or catches ([`error`]),
-//! the layout of a job's folder on NAS ([`nas`]) and the adaptive-streaming
-//! ladder ([`ladder`]).
+//! the layout of a job's folder on NAS ([`nas`]), the adaptive-streaming
+//! ladder ([`ladder`]) and the watermark's placement ([`watermark`]).
 
 pub mod config;
 pub mod cost;
@@ -17,5 +17,6 @@ pub mod ladder;
 pub mod nas;
 pub mod overrides;
 pub mod tracks;
+pub mod watermark;
 
 pub use error::{Error, ErrorKind, Result};

@@ -157,6 +157,11 @@ impl JobDir {
             Err(e) => Err(Error::internal(format!("removing the source: {e}"))),
         }
     }
+    /// The watermark image, fetched by split and read by every piece's
+    /// encode. No extension: ffmpeg tells PNG from JPEG by the content.
+    pub fn watermark(&self) -> PathBuf {
+        self.path.join("watermark")
+    }
     /// Where merge packages outputs before upload.
     pub fn out_dir(&self) -> PathBuf {
         self.path.join("out")

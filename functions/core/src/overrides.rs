@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::job::{Format, JobRequest};
 use crate::keys;
 use crate::ladder::Ladder;
+use crate::watermark::Watermark;
 
 /// Objects under the trigger prefix with this extension (any case) are job files.
 pub const EXTENSION: &str = "json";
@@ -155,6 +156,8 @@ overridable! {
     "gifSeconds" gif_seconds: f64 => profile.gif_seconds, config::GIF_SECONDS;
     /// The `abr` ladder, as in `LADDER`.
     "ladder" ladder: Ladder => profile.ladder, config::LADDER;
+    /// An image from the bucket laid over every video output.
+    "watermark" watermark: Watermark => profile.watermark, config::WATERMARK_KEY;
     /// Receives this job's manifest instead of `WEBHOOK_URL`.
     "webhookUrl" webhook_url: String => webhook_url, config::WEBHOOK_URL;
 }
@@ -391,10 +394,15 @@ mod tests {
             r#"{"source": "source/a.mp4", "formats": ["mp4", "gif"], "segmentSeconds": 12,
                 "maxPieces": 7, "crf": 30, "preset": "fast", "maxHeight": 480, "audioKbps": 96,
                 "gifSeconds": 2.5, "ladder": "720:3000, 360:700",
-                "webhookUrl": "https://hooks.example.com/t/secret?x=1"}"#,
+                "webhookUrl": "https://hooks.example.com/t/secret?x=1",
+                "watermark": {"key": "marks/logo.png", "corner": "top-left", "scale": 0.2}}"#,
         )
         .unwrap();
         let r = f.apply(request(), "source/jobs/a.json", "J1").unwrap();
+        let mark = r.profile.watermark.as_ref().expect("the file's watermark");
+        assert_eq!(mark.key, "marks/logo.png");
+        assert_eq!(mark.corner, crate::watermark::Corner::TopLeft);
+        assert_eq!(mark.scale, 0.2);
         assert_eq!(r.formats, [Format::Mp4, Format::Gif]);
         assert_eq!(r.segment_seconds, 12.0);
         assert_eq!(r.max_pieces, 7);

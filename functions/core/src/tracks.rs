@@ -386,6 +386,7 @@ mod tests {
             pieces: vec![],
             cutting: Default::default(),
             renditions: vec![],
+            watermark_image: None,
         }
     }
 

@@ -50,6 +50,8 @@ const MISTAKES: &[(&str, &str)] = &[
     ("unknown-field.json", "unknown field `colour`"),
     ("unknown-format.json", "unknown variant `webm`"),
     ("unknown-preset.json", "unknown x264 preset \"warp\""),
+    ("watermark-scale.json", "watermark scale 2 is out of range"),
+    ("watermark-unknown-field.json", "unknown field `coner`"),
     ("webhook-not-http.json", "field webhookUrl"),
     ("wrong-type.json", "field crf: invalid type: string"),
 ];

@@ -39,6 +39,7 @@ mod temp;
 mod tools;
 mod transcode;
 mod verify;
+mod watermark;
 
 #[cfg(feature = "testmedia")]
 pub mod testmedia;
@@ -71,6 +72,7 @@ pub use verify::{
     AAC_FRAME, Counted, Decoded, HlsContent, Playlist, SegmentScan, decode, decode_at, verify,
     verify_hls, verify_media_playlist,
 };
+pub use watermark::{overlay_graph, plan_mark, probe_mark};
 
 #[cfg(test)]
 mod tests {
@@ -100,7 +102,8 @@ mod tests {
         send(&split_video(t, p, pd, 1.0, j));
         send(&extract_audio(t, p, i, 0, pr, p));
         send(&extract_subtitles(t, p, i, &[0], |_| p.to_path_buf()));
-        send(&transcode_piece(t, p, p, plan, 0));
+        send(&transcode_piece(t, p, Some(p), p, plan, 0));
+        send(&probe_mark(t, p, "m"));
         send(&merge(t, plan, j));
         send(&verify(t, p, plan));
         send(&decode_at(t, p, &[0.0]));

@@ -15,6 +15,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use vpf_core::watermark::Placement;
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
@@ -42,6 +43,9 @@ pub struct Clip {
     pub audio_delay: f64,
     /// Index at the front (moov before mdat).
     pub faststart: bool,
+    /// A flat mid-grey picture instead of the test pattern (marks laid
+    /// over it are easy to find).
+    pub grey: bool,
 }
 
 impl Clip {
@@ -59,6 +63,7 @@ impl Clip {
             rotation: 0,
             audio_delay: 0.0,
             faststart: false,
+            grey: false,
         }
     }
     /// Frame rate `num/den`; the key-frame interval follows (one per second).
@@ -100,14 +105,23 @@ impl Clip {
         self.faststart = true;
         self
     }
+    pub fn grey(mut self) -> Clip {
+        self.grey = true;
+        self
+    }
 
     /// Write the clip to `path` (MP4).
     pub async fn write(&self, tools: &Tools, path: &Path) -> Result<()> {
         let odd = self.width % 2 == 1 || self.height % 2 == 1;
         let pix = if odd { "yuv444p" } else { "yuv420p" };
         let rate = format!("{}/{}", self.fps.0, self.fps.1);
+        let pattern = if self.grey {
+            "color=c=0x808080:"
+        } else {
+            "testsrc2="
+        };
         let video = format!(
-            "testsrc2=size={}x{}:rate={rate}:duration={},format={pix}",
+            "{pattern}size={}x{}:rate={rate}:duration={},format={pix}",
             self.width, self.height, self.seconds
         );
         let mut a = ffmpeg_base();
@@ -590,4 +604,148 @@ pub fn truncated_copy(src: &Path, dst: &Path, fraction: f64) -> Result<()> {
     let mut out = std::fs::File::create(dst)?;
     std::io::copy(&mut input, &mut out)?;
     Ok(())
+}
+
+/// A one-frame image of one colour (`0xff00ff`), `w`x`h`, as PNG or JPEG
+/// (from `path`'s extension): a mark that is easy to find in a picture.
+pub async fn solid_image(
+    tools: &Tools,
+    path: &Path,
+    colour: &str,
+    (w, h): (u32, u32),
+) -> Result<()> {
+    let mut a = ffmpeg_base();
+    a.extend(args![
+        "-f",
+        "lavfi",
+        "-i",
+        format!("color=c={colour}:s={w}x{h}"),
+        "-frames:v",
+        "1",
+        path
+    ]);
+    run(&tools.ffmpeg, &a, Stdout::Ignore)
+        .await?
+        .check(ErrorKind::Internal, "making a test image")?;
+    Ok(())
+}
+
+/// One decoded video frame as 8-bit RGB.
+#[derive(Debug, Clone)]
+pub struct RgbFrame {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+impl RgbFrame {
+    /// The first frame at or after `seconds` of `path`'s first video stream
+    /// (an image file too).
+    pub async fn decode(tools: &Tools, path: &Path, seconds: f64) -> Result<RgbFrame> {
+        let json = probe_json(tools, path).await?;
+        let s = json
+            .streams
+            .iter()
+            .find(|s| s.is_video())
+            .ok_or_else(|| Error::internal(format!("{} has no picture", path.display())))?;
+        let (width, height) = (s.width.unwrap_or(0), s.height.unwrap_or(0));
+        let mut a = ffmpeg_base();
+        if seconds > 0.0 {
+            a.extend(args!["-ss", format!("{seconds:.3}")]);
+        }
+        a.extend(args![
+            "-i",
+            path,
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-"
+        ]);
+        let out = run(&tools.ffmpeg, &a, Stdout::Capture)
+            .await?
+            .check(ErrorKind::Internal, "decoding a test frame")?;
+        if out.stdout.len() != (width * height * 3) as usize {
+            return Err(Error::internal(format!(
+                "{} at {seconds} s decoded to {} bytes, not one {width}x{height} frame",
+                path.display(),
+                out.stdout.len()
+            )));
+        }
+        Ok(RgbFrame {
+            width,
+            height,
+            rgb: out.stdout,
+        })
+    }
+
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * self.width + x) * 3) as usize;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// Magenta, as a solid `0xff00ff` mark comes out of H.264 4:2:0.
+    pub fn magenta(&self, x: u32, y: u32) -> bool {
+        let [r, g, b] = self.pixel(x, y);
+        r > 200 && g < 80 && b > 200
+    }
+
+    /// The bounding box of the magenta pixels, and how many there are.
+    pub fn magenta_box(&self) -> Option<(Placement, u64)> {
+        let (mut x0, mut y0, mut x1, mut y1, mut n) = (u32::MAX, u32::MAX, 0, 0, 0u64);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                if self.magenta(x, y) {
+                    (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                    n += 1;
+                }
+            }
+        }
+        (n > 0).then_some((
+            Placement {
+                x: x0,
+                y: y0,
+                width: x1 - x0 + 1,
+                height: y1 - y0 + 1,
+            },
+            n,
+        ))
+    }
+
+    /// Whether a magenta mark covers exactly `want` (give or take the one
+    /// pixel that scaling and chroma subsampling blur at its edges), solid
+    /// inside, with no magenta anywhere else and the picture's centre
+    /// (`background`, e.g. mid-grey) untouched; `Err` says what is wrong.
+    pub fn check_mark(&self, want: Placement, background: [u8; 3]) -> Result<(), String> {
+        let Some((got, n)) = self.magenta_box() else {
+            return Err(format!("no magenta pixel; wanted the mark at {want:?}"));
+        };
+        let near = |a: u32, b: u32| a.abs_diff(b) <= 1;
+        if !(near(got.x, want.x)
+            && near(got.y, want.y)
+            && near(got.width, want.width)
+            && near(got.height, want.height))
+        {
+            return Err(format!("magenta covers {got:?}, wanted {want:?}"));
+        }
+        let inner = (want.width.saturating_sub(2) * want.height.saturating_sub(2)) as u64;
+        if n < inner {
+            return Err(format!(
+                "{n} magenta pixels; the mark's inside alone has {inner}"
+            ));
+        }
+        let centre = self.pixel(self.width / 2, self.height / 2);
+        if centre
+            .iter()
+            .zip(background)
+            .any(|(c, b)| c.abs_diff(b) >= 16)
+        {
+            return Err(format!(
+                "the centre is {centre:?}, not the picture's {background:?}"
+            ));
+        }
+        Ok(())
+    }
 }

@@ -40,12 +40,14 @@ use futures_util::future::try_join_all;
 use vpf_core::job::{Colour, Hdr, JobPlan, Piece, Profile, VideoInfo};
 use vpf_core::ladder::Rendition;
 use vpf_core::nas::rendition_file;
+use vpf_core::watermark::{MarkImage, Watermark};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
 use crate::probe::count_video_packets;
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::temp::Temp;
+use crate::watermark::{overlay_graph, plan_mark};
 
 /// Seconds between key frames in a ladder's renditions (where every
 /// rendition must switch at the same frames).
@@ -142,6 +144,16 @@ pub fn video_filter(video: &VideoInfo, profile: &Profile, piece: &Piece) -> Stri
 /// the picture filters, a `split`, and each rendition's size, labelled
 /// `[v0]`, `[v1]`, ... (largest first).
 pub fn ladder_graph(video: &VideoInfo, piece: &Piece, renditions: &[Rendition]) -> String {
+    ladder_graph_to(video, piece, renditions, "v")
+}
+
+/// [`ladder_graph`] with its outputs labelled `[<label>0]`, `[<label>1]`, ...
+fn ladder_graph_to(
+    video: &VideoInfo,
+    piece: &Piece,
+    renditions: &[Rendition],
+    label: &str,
+) -> String {
     let head = picture_filter(video, piece).unwrap_or_else(|| "null".into());
     let n = renditions.len();
     let mut graph = format!("[0:V:0]{head}");
@@ -155,9 +167,41 @@ pub fn ladder_graph(video: &VideoInfo, piece: &Piece, renditions: &[Rendition]) 
     }
     for (k, r) in renditions.iter().enumerate() {
         let fit = fit_filter(video, (r.width, r.height)).unwrap_or_else(|| "null".into());
-        graph.push_str(&format!(";[s{k}]{fit}[v{k}]"));
+        graph.push_str(&format!(";[s{k}]{fit}[{label}{k}]"));
     }
     graph
+}
+
+/// The whole filter graph of a watermarked encode: the piece (input 0)
+/// brought to each output's size as without a mark, then the mark (input 1)
+/// laid over each, labelled `[v0]`, `[v1]`, and so on (one output for a job
+/// without a ladder).
+fn marked_graph(
+    video: &VideoInfo,
+    plan: &JobPlan,
+    piece: &Piece,
+    mark: (&Watermark, &MarkImage),
+) -> String {
+    let (base, sizes) = if plan.renditions.is_empty() {
+        let size = output_size(video, plan.request.profile.max_height);
+        let chain = video_filter(video, &plan.request.profile, piece);
+        (format!("[0:V:0]{chain}[b0]"), vec![size])
+    } else {
+        let sizes = plan.renditions.iter().map(|r| (r.width, r.height));
+        (
+            ladder_graph_to(video, piece, &plan.renditions, "b"),
+            sizes.collect(),
+        )
+    };
+    let full_width = sizes.first().map(|s| s.0).unwrap_or(2);
+    let bases: Vec<(String, (u32, u32))> = sizes
+        .into_iter()
+        .enumerate()
+        .map(|(k, size)| (format!("b{k}"), size))
+        .collect();
+    let outs: Vec<String> = (0..bases.len()).map(|k| format!("v{k}")).collect();
+    let overlay = overlay_graph(mark, "1:v", &bases, full_width, &outs);
+    format!("{base};{overlay}")
 }
 
 /// bwdif's parity for an interlaced source: the field shown first
@@ -258,6 +302,22 @@ pub fn encoder_time_base(video: &VideoInfo) -> String {
     }
 }
 
+/// The time base of the pieces transcode reads: they are Matroska, whose
+/// timestamps are milliseconds.
+const PIECE_TIME_BASE: &str = "1/1000";
+
+/// The encoder time base under a watermark: one frame for a constant rate,
+/// else the pieces' own. The mark makes the filter graph one of two inputs,
+/// and ffmpeg then has no input stream to take "the demuxer's" time base
+/// (`-1`) from: it would use one frame at the average rate and move a
+/// variable rate's frames off their times.
+fn marked_time_base(video: &VideoInfo) -> String {
+    match encoder_time_base(video).as_str() {
+        "-1" => PIECE_TIME_BASE.into(),
+        tb => tb.into(),
+    }
+}
+
 /// Output colour tags: what the tone map made (BT.709, limited range); for
 /// other sources none, and x264 copies what the decoder reports.
 fn colour_tags(video: &VideoInfo) -> Vec<&'static str> {
@@ -355,6 +415,7 @@ fn encoder_args(
     profile: &Profile,
     piece: &Piece,
     keys: KeyFrames,
+    time_base: String,
 ) -> Vec<OsString> {
     let gop = keyframe_interval(video);
     let mut a = args![
@@ -369,7 +430,7 @@ fn encoder_args(
         "-fps_mode",
         "passthrough",
         "-enc_time_base:v",
-        encoder_time_base(video),
+        time_base,
         "-flags:v",
         "+cgop",
     ];
@@ -396,9 +457,12 @@ fn encoder_args(
 /// `muxer`: into `outputs[0]` alone when the job has no ladder; else
 /// decoded once into every rendition, `outputs[k]` for
 /// `plan.renditions[k]`, each rate-capped (CRF under `maxrate`, a VBV
-/// buffer of two seconds) so that what a playlist declares holds.
+/// buffer of two seconds) so that what a playlist declares holds. `mark`
+/// is the watermark image when the plan has one (it must then be given),
+/// laid over every output after its sizing.
 pub fn transcode_args(
     input: &Path,
+    mark: Option<&Path>,
     outputs: &[PathBuf],
     muxer: &str,
     plan: &JobPlan,
@@ -419,32 +483,59 @@ pub fn transcode_args(
     }
     let mut a = ffmpeg_base();
     a.extend(args!["-noautorotate", "-i", input]);
+    let marked = match (plan_mark(plan)?, mark) {
+        (None, _) => None,
+        (Some(m), Some(path)) => {
+            a.extend(args!["-i", path]);
+            Some(m)
+        }
+        (Some((w, _)), None) => {
+            return Err(Error::internal(format!(
+                "the job's watermark {:?} was not handed to the encode",
+                w.key
+            )));
+        }
+    };
+    let graph = match (marked, plan.renditions.is_empty()) {
+        (None, true) => None,
+        (Some(m), _) => Some(marked_graph(video, plan, piece, m)),
+        (None, false) => Some(ladder_graph(video, piece, &plan.renditions)),
+    };
+    let time_base = match marked {
+        Some(_) => marked_time_base(video),
+        None => encoder_time_base(video),
+    };
     if plan.renditions.is_empty() {
-        a.extend(args![
-            "-map",
-            "0:V:0",
-            "-an",
-            "-sn",
-            "-dn",
-            "-filter:v",
-            video_filter(video, profile, piece)
-        ]);
+        match graph {
+            None => a.extend(args![
+                "-map",
+                "0:V:0",
+                "-filter:v",
+                video_filter(video, profile, piece)
+            ]),
+            Some(g) => a.extend(args!["-filter_complex", g, "-map", "[v0]"]),
+        }
+        a.extend(args!["-an", "-sn", "-dn"]);
         a.extend(encoder_args(
             video,
             profile,
             piece,
             KeyFrames::for_plan(plan),
+            time_base,
         ));
         a.extend(args!["-f", muxer, &outputs[0]]);
         return Ok(a);
     }
-    a.extend(args![
-        "-filter_complex",
-        ladder_graph(video, piece, &plan.renditions)
-    ]);
+    a.extend(args!["-filter_complex", graph.unwrap_or_default()]);
     for (k, (r, out)) in plan.renditions.iter().zip(outputs).enumerate() {
         a.extend(args!["-map", format!("[v{k}]")]);
-        a.extend(encoder_args(video, profile, piece, KeyFrames::Aligned));
+        a.extend(encoder_args(
+            video,
+            profile,
+            piece,
+            KeyFrames::Aligned,
+            time_base.clone(),
+        ));
         a.extend(args![
             "-maxrate",
             format!("{}k", r.kbps),
@@ -459,12 +550,14 @@ pub fn transcode_args(
 }
 
 /// Encode piece `index` of `plan` from `input` to `output` (its container is
-/// picked from the extension, see `piece_muxer`). The file appears only
-/// when complete and holding exactly the piece's frames; a failed encode
-/// leaves nothing behind. Returns the frame count.
+/// picked from the extension, see `piece_muxer`), with the watermark image
+/// `mark` over it when the plan has one. The file appears only when
+/// complete and holding exactly the piece's frames; a failed encode leaves
+/// nothing behind. Returns the frame count.
 pub async fn transcode_piece(
     tools: &Tools,
     input: &Path,
+    mark: Option<&Path>,
     output: &Path,
     plan: &JobPlan,
     index: u32,
@@ -486,7 +579,15 @@ pub async fn transcode_piece(
         .collect();
     let tmps: Vec<Temp> = finals.iter().map(|f| Temp::beside(f)).collect();
     let paths: Vec<PathBuf> = tmps.iter().map(|t| t.path().to_path_buf()).collect();
-    let a = transcode_args(input, &paths, muxer, plan, piece)?;
+    if let Some(m) = mark.filter(|_| plan.watermark_image.is_some())
+        && !m.is_file()
+    {
+        return Err(Error::invalid(format!(
+            "the watermark image is missing at {}; split must run first",
+            m.display()
+        )));
+    }
+    let a = transcode_args(input, mark, &paths, muxer, plan, piece)?;
     let out = run(&tools.ffmpeg, &a, Stdout::Ignore)
         .await?
         .check(ErrorKind::EncodeFailed, &format!("encoding piece {index}"))?;
@@ -655,11 +756,12 @@ mod tests {
         }))
         .unwrap();
         let outs = [PathBuf::from("/e/0.nut"), PathBuf::from("/e/0-r1.nut")];
-        let a: Vec<String> = transcode_args(Path::new("/p/0.mkv"), &outs, "nut", &plan, &piece())
-            .unwrap()
-            .iter()
-            .map(|s| s.to_string_lossy().into_owned())
-            .collect();
+        let a: Vec<String> =
+            transcode_args(Path::new("/p/0.mkv"), None, &outs, "nut", &plan, &piece())
+                .unwrap()
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect();
         let joined = a.join(" ");
         assert_eq!(a.iter().filter(|x| *x == "-i").count(), 1, "one decode");
         assert!(joined.contains("-map [v0] -c:v libx264"), "{joined}");
@@ -676,7 +778,7 @@ mod tests {
             joined.contains("+cgop -g 60 -keyint_min 60 -sc_threshold 0"),
             "{joined}"
         );
-        assert!(transcode_args(Path::new("/p"), &outs[..1], "nut", &plan, &piece()).is_err());
+        assert!(transcode_args(Path::new("/p"), None, &outs[..1], "nut", &plan, &piece()).is_err());
     }
 
     #[test]
@@ -696,6 +798,7 @@ mod tests {
         let args = |p: &JobPlan| -> String {
             transcode_args(
                 Path::new("/p/0.mkv"),
+                None,
                 &[PathBuf::from("/e/0.nut")],
                 "nut",
                 p,

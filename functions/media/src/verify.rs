@@ -888,6 +888,7 @@ mod tests {
             audio_tracks: vec![],
             subtitle_tracks: vec![],
             renditions: vec![],
+            watermark_image: None,
         }
     }
 

@@ -108,17 +108,18 @@ async fn a_failed_encode_leaves_no_file() {
         audio_tracks: vec![],
         subtitle_tracks: vec![],
         renditions: vec![],
+        watermark_image: None,
     };
     // The piece is damaged after split: ffmpeg fails, nothing appears.
     random_bytes(&jobdir.piece(0), 50_000).unwrap();
-    let e = vpf_media::transcode_piece(&t, &jobdir.piece(0), &jobdir.encoded(0), &plan, 0)
+    let e = vpf_media::transcode_piece(&t, &jobdir.piece(0), None, &jobdir.encoded(0), &plan, 0)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::EncodeFailed, "{e}");
     assert!(e.message.contains("encoding piece 0"), "{e}");
     assert_eq!(std::fs::read_dir(jobdir.encoded_dir()).unwrap().count(), 0);
     // A piece number the plan does not have is refused before any work.
-    let e = vpf_media::transcode_piece(&t, &jobdir.piece(0), &jobdir.encoded(7), &plan, 7)
+    let e = vpf_media::transcode_piece(&t, &jobdir.piece(0), None, &jobdir.encoded(7), &plan, 7)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidInput);

@@ -446,29 +446,11 @@ async fn dropped_frames_and_variable_frame_rate_are_kept() {
         .unwrap();
     // Every fifth frame dropped (gaps, still on the 25 fps grid), then the
     // same with frames moved off the grid (a variable frame rate).
-    let drop = "select='not(eq(mod(n\\,5)\\,2))'";
-    let jitter = format!("{drop},setpts=PTS+mod(N\\,3)*0.013/TB");
-    for (filter, on_grid) in [(drop.to_string(), true), (jitter, false)] {
+    let drop = VFR_DROP.to_string();
+    let jitter = format!("{drop}{VFR_JITTER}");
+    for (filter, on_grid) in [(drop, true), (jitter, false)] {
         let src = dir.path().join(format!("in-{on_grid}.mp4"));
-        ffmpeg(&[
-            "-v",
-            "error",
-            "-i",
-            cfr.to_str().unwrap(),
-            "-map",
-            "0",
-            "-vf",
-            &filter,
-            "-fps_mode",
-            "passthrough",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-c:a",
-            "copy",
-            src.to_str().unwrap(),
-        ]);
+        reencode_timed(&cfr, &filter, &src);
         let job = pipeline(
             &t,
             &src,

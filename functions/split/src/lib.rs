@@ -15,7 +15,8 @@ use std::time::Instant;
 use vpf_core::cost::Function;
 use vpf_core::job::{JobPlan, JobRequest, SplitOutput, Track, TranscodeTask};
 use vpf_core::nas::JobDir;
-use vpf_core::{Error, Result};
+use vpf_core::watermark::MarkImage;
+use vpf_core::{Error, ErrorKind, Result};
 use vpf_oss::ObjectStore;
 
 /// The environment this step reads (NAS mount, OSS endpoint, ffmpeg).
@@ -44,6 +45,7 @@ async fn attempt<S: ObjectStore>(
             || job.source(&plan.request.key).is_file();
         if plan.request == *req
             && source_ready
+            && (plan.watermark_image.is_none() || job.watermark().is_file())
             && plan
                 .pieces
                 .iter()
@@ -76,6 +78,12 @@ async fn split<S: ObjectStore>(
 ) -> Result<JobPlan> {
     job.remove()?;
     job.create()?;
+    // The mark first: a wrong key or a file that is no image fails the job
+    // in a second, before the source is fetched or anything encoded.
+    let watermark_image = match &req.profile.watermark {
+        Some(w) => Some(fetch_mark(req, &w.key, s, store, job).await?),
+        None => None,
+    };
     let source = job.source(&req.key);
     let t = Instant::now();
     let bytes = store
@@ -145,6 +153,7 @@ async fn split<S: ObjectStore>(
         audio_tracks,
         subtitle_tracks,
         renditions,
+        watermark_image,
     };
     job.write_plan(&plan)?;
     if !plan.reads_source_later() {
@@ -153,6 +162,49 @@ async fn split<S: ObjectStore>(
         std::fs::remove_file(&source)?;
     }
     Ok(plan)
+}
+
+/// Largest watermark file fetched: a corner mark is a few kilobytes, and a
+/// 4096x4096 PNG is at most a few megabytes.
+const MAX_MARK_BYTES: u64 = 32 << 20;
+
+/// Fetch the watermark image to the job folder (every piece's encode reads
+/// it there) and check it is a PNG or JPEG of a sane size. A missing object
+/// is the job's settings at fault, not the upload: `InvalidInput`.
+async fn fetch_mark<S: ObjectStore>(
+    req: &JobRequest,
+    key: &str,
+    s: &Settings,
+    store: &S,
+    job: &JobDir,
+) -> Result<MarkImage> {
+    let name = format!("oss://{}/{key}", req.bucket);
+    let meta = store
+        .head(&req.bucket, key)
+        .await
+        .map_err(|e| e.context(format!("looking up watermark {name}")))?
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "watermark {name} does not exist: upload the image or correct WATERMARK_KEY"
+            ))
+        })?;
+    if meta.size > MAX_MARK_BYTES {
+        return Err(Error::invalid(format!(
+            "watermark {name} is {} bytes; a watermark image may be at most {MAX_MARK_BYTES}",
+            meta.size
+        )));
+    }
+    let path = job.watermark();
+    store
+        .get_to_file(&req.bucket, key, &path)
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::NotFound => Error::invalid(format!("watermark {name} does not exist")),
+            _ => e.context(format!("downloading watermark {name}")),
+        })?;
+    let image = vpf_media::probe_mark(&s.tools, &path, &name).await?;
+    tracing::info!(key, width = image.width, height = image.height, codec = %image.codec, "watermark checked");
+    Ok(image)
 }
 
 fn output(plan: &JobPlan) -> SplitOutput {

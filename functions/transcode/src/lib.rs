@@ -75,9 +75,16 @@ async fn video(
             tracing::info!(index = task.index, "piece already encoded");
             return Ok(piece.frames);
         }
-        let frames =
-            vpf_media::transcode_piece(&s.tools, &job.piece(task.index), &output, plan, task.index)
-                .await?;
+        let mark = plan.watermark_image.as_ref().map(|_| job.watermark());
+        let frames = vpf_media::transcode_piece(
+            &s.tools,
+            &job.piece(task.index),
+            mark.as_deref(),
+            &output,
+            plan,
+            task.index,
+        )
+        .await?;
         job.record_step(
             &format!("transcode-{:05}", task.index),
             started.elapsed().as_secs_f64(),

@@ -60,10 +60,30 @@ pub async fn pipeline(
     segment_seconds: f64,
     profile: Profile,
 ) -> vpf_core::Result<Job> {
+    pipeline_marked(tools, source, None, formats, segment_seconds, profile).await
+}
+
+/// [`pipeline`] with the watermark image `mark` in the job folder, where
+/// split puts it (the profile's `watermark` says where it goes).
+pub async fn pipeline_marked(
+    tools: &Tools,
+    source: &Path,
+    mark: Option<&Path>,
+    formats: &[Format],
+    segment_seconds: f64,
+    profile: Profile,
+) -> vpf_core::Result<Job> {
     let root = tempfile::tempdir().unwrap();
     let req = request(formats, segment_seconds, profile);
     let jobdir = JobDir::new(root.path(), &req.job_id)?;
     jobdir.create()?;
+    let watermark_image = match (mark, &req.profile.watermark) {
+        (Some(m), Some(_)) => {
+            std::fs::copy(m, jobdir.watermark()).unwrap();
+            Some(vpf_media::probe_mark(tools, &jobdir.watermark(), "mark").await?)
+        }
+        _ => None,
+    };
     let src = jobdir.source(&req.key);
     std::fs::copy(source, &src).unwrap();
 
@@ -100,12 +120,15 @@ pub async fn pipeline(
         audio_tracks,
         subtitle_tracks,
         renditions,
+        watermark_image,
     };
     jobdir.write_plan(&plan)?;
     for p in &plan.pieces {
+        let mark = plan.watermark_image.as_ref().map(|_| jobdir.watermark());
         let frames = vpf_media::transcode_piece(
             tools,
             &jobdir.piece(p.index),
+            mark.as_deref(),
             &jobdir.encoded(p.index),
             &plan,
             p.index,
@@ -383,4 +406,32 @@ pub fn ffmpeg(args: &[&str]) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "ffmpeg {args:?}: {err}");
     err
+}
+
+/// Frames dropped (every fifth) and, with `jitter`, moved off the frame
+/// grid: a variable frame rate, as screen recorders and phones write.
+pub const VFR_DROP: &str = "select='not(eq(mod(n\\,5)\\,2))'";
+pub const VFR_JITTER: &str = ",setpts=PTS+mod(N\\,3)*0.013/TB";
+
+/// `src` re-encoded through `filter` with every frame's own time kept.
+pub fn reencode_timed(src: &Path, filter: &str, dst: &Path) {
+    ffmpeg(&[
+        "-v",
+        "error",
+        "-i",
+        src.to_str().unwrap(),
+        "-map",
+        "0",
+        "-vf",
+        filter,
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "copy",
+        dst.to_str().unwrap(),
+    ]);
 }
