@@ -43,6 +43,7 @@ pub async fn handle<S: ObjectStore>(
             duration_seconds: p.duration_seconds,
             bitrate_kbps: p.bitrate_kbps,
             renditions: p.renditions.clone(),
+            loudness_lufs: p.loudness_lufs,
         })
     }))
     .await?;
