@@ -96,6 +96,7 @@ fn handlers() -> Script {
                         duration_seconds: Some(65.0),
                         bitrate_kbps: None,
                         renditions: vec![],
+                        loudness_lufs: None,
                     })
                     .collect(),
             })

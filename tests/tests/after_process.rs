@@ -120,6 +120,7 @@ async fn success_writes_the_manifest_notifies_and_cleans() {
                 duration_seconds: Some(4.0),
                 bitrate_kbps: Some(2.0),
                 renditions: vec![],
+                loudness_lufs: None,
             }],
         }),
         error: None,

@@ -129,6 +129,7 @@ pub fn manifest(input: &AfterProcessInput, job: Option<&JobDir>) -> Manifest {
                 .unwrap_or_default(),
             JobStatus::Failed => Vec::new(),
         },
+        skipped: plan.as_ref().map(JobPlan::skipped).unwrap_or_default(),
         probe: plan.map(|p| p.info),
         outputs: input
             .merge

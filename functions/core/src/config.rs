@@ -25,6 +25,10 @@ pub const MAX_HEIGHT: &str = "MAX_HEIGHT";
 pub const AUDIO_KBPS: &str = "AUDIO_KBPS";
 pub const GIF_SECONDS: &str = "GIF_SECONDS";
 pub const LADDER: &str = "LADDER";
+pub const AUDIO_SAMPLE_RATE: &str = "AUDIO_SAMPLE_RATE";
+pub const AUDIO_CHANNELS: &str = "AUDIO_CHANNELS";
+pub const LOUDNESS_LUFS: &str = "LOUDNESS_LUFS";
+pub const DENOISE: &str = "DENOISE";
 pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
 pub const FUNCTION_SIZES: &str = "FUNCTION_SIZES";
 pub const CU_PRICE: &str = "CU_PRICE";
@@ -61,21 +65,34 @@ pub fn nas_mount() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(crate::nas::DEFAULT_MOUNT))
 }
 
+/// An optional variable: `None` when unset.
+fn parse_opt<T: FromStr + Default>(name: &str) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(None),
+        Some(_) => parse_or(name, T::default()).map(Some),
+    }
+}
+
 /// The encoding profile from `CRF`, `PRESET`, `MAX_HEIGHT`, `AUDIO_KBPS`,
-/// `GIF_SECONDS`, `LADDER` and the `WATERMARK_*` variables.
+/// `GIF_SECONDS`, `LADDER`, `AUDIO_SAMPLE_RATE`, `AUDIO_CHANNELS`,
+/// `LOUDNESS_LUFS`, `DENOISE` and the `WATERMARK_*` variables.
 pub fn profile() -> Result<Profile> {
     let d = Profile::default();
     let p = Profile {
         crf: parse_or(CRF, d.crf)?,
         preset: var(PRESET).unwrap_or(d.preset),
-        max_height: match var(MAX_HEIGHT) {
-            None => None,
-            Some(_) => Some(parse_or(MAX_HEIGHT, 0u32)?),
-        },
+        max_height: parse_opt(MAX_HEIGHT)?,
         audio_kbps: parse_or(AUDIO_KBPS, d.audio_kbps)?,
         gif_seconds: parse_or(GIF_SECONDS, d.gif_seconds)?,
         ladder: parse_or(LADDER, d.ladder)?,
         watermark: watermark()?,
+        sample_rate: parse_opt(AUDIO_SAMPLE_RATE)?,
+        channels: parse_opt(AUDIO_CHANNELS)?,
+        loudness_lufs: parse_opt(LOUDNESS_LUFS)?,
+        denoise: parse_or(DENOISE, d.denoise)?,
     };
     p.validate()?;
     Ok(p)
@@ -130,9 +147,12 @@ pub const DEFAULT_VIDEO_EXTENSIONS: &[&str] = &[
     "mxf",
 ];
 
+/// Sound-only uploads: each makes an audio job (m4a, mp3, audio-only HLS).
+pub const DEFAULT_AUDIO_EXTENSIONS: &[&str] = &["mp3", "m4a", "aac", "wav", "flac", "ogg", "opus"];
+
 /// The extensions of uploads that start a job, from `INPUT_EXTENSIONS`
 /// (comma- or space-separated, dots optional, any case; default
-/// [`DEFAULT_VIDEO_EXTENSIONS`]).
+/// [`DEFAULT_VIDEO_EXTENSIONS`] and [`DEFAULT_AUDIO_EXTENSIONS`]).
 pub fn input_extensions() -> Result<Vec<String>> {
     extensions_or_default(var(INPUT_EXTENSIONS).as_deref())
 }
@@ -143,6 +163,7 @@ pub fn extensions_or_default(value: Option<&str>) -> Result<Vec<String>> {
     match value.filter(|v| !v.trim().is_empty()) {
         None => Ok(DEFAULT_VIDEO_EXTENSIONS
             .iter()
+            .chain(DEFAULT_AUDIO_EXTENSIONS)
             .map(|e| e.to_string())
             .collect()),
         Some(v) => parse_extensions(v),

@@ -36,10 +36,14 @@ pub enum Format {
     /// segments, with an HLS master playlist (`abr/master.m3u8`) and a
     /// DASH manifest (`abr/manifest.mpd`) over the same segments.
     Abr,
+    /// The default audio track alone: AAC in MP4 (`<stem>.m4a`).
+    M4a,
+    /// The default audio track alone: MP3 (`<stem>.mp3`).
+    Mp3,
 }
 
 impl Format {
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 10] = [
         Format::Mp4,
         Format::Flv,
         Format::Hls,
@@ -48,6 +52,8 @@ impl Format {
         Format::Jpg,
         Format::Sprite,
         Format::Abr,
+        Format::M4a,
+        Format::Mp3,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +66,8 @@ impl Format {
             Format::Jpg => "jpg",
             Format::Sprite => "sprite",
             Format::Abr => "abr",
+            Format::M4a => "m4a",
+            Format::Mp3 => "mp3",
         }
     }
 
@@ -98,6 +106,17 @@ impl Format {
         matches!(self, Format::Hls | Format::Abr)
     }
 
+    /// Whether the format is sound alone (made from the default audio track).
+    pub fn is_audio(self) -> bool {
+        matches!(self, Format::M4a | Format::Mp3)
+    }
+
+    /// Whether the format can be made from a source without video: the
+    /// audio formats, and HLS (an audio-only playlist).
+    pub fn from_audio_alone(self) -> bool {
+        matches!(self, Format::M4a | Format::Mp3 | Format::Hls)
+    }
+
     /// Whether the format carries text subtitles.
     pub fn carries_subtitles(self) -> bool {
         matches!(self, Format::Mp4 | Format::Hls)
@@ -116,6 +135,8 @@ impl FromStr for Format {
             "jpg" | "jpeg" => Ok(Format::Jpg),
             "sprite" | "thumbnails" => Ok(Format::Sprite),
             "abr" | "cmaf" | "dash" | "ladder" => Ok(Format::Abr),
+            "m4a" | "aac" => Ok(Format::M4a),
+            "mp3" => Ok(Format::Mp3),
             other => Err(Error::invalid(format!(
                 "unknown output format {other:?}; choose from {}",
                 Format::names()
@@ -149,7 +170,30 @@ pub struct Profile {
     /// An image laid over every video output; `None` for none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark: Option<Watermark>,
+    /// Resample every audio output to this rate (Hz). `None` keeps the
+    /// source's rate where AAC carries it (else 48 kHz).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    /// Mix every audio output down or up to this many channels (1 or 2).
+    /// `None` keeps mono and stereo and mixes more channels to stereo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
+    /// Normalise loudness to this integrated level (LUFS, EBU R128),
+    /// measured first and applied in a second pass. `None` leaves it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loudness_lufs: Option<f64>,
+    /// Reduce steady background noise (ffmpeg's afftdn) before anything else.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub denoise: bool,
 }
+
+/// The audio sample rates an output can ask for: every one both AAC and
+/// MP3 carry.
+pub const SAMPLE_RATES: [u32; 9] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
+
+/// The loudness targets accepted (LUFS): from very quiet to louder than
+/// any broadcast or streaming norm.
+pub const LOUDNESS_RANGE: (f64, f64) = (-70.0, -5.0);
 
 pub const PRESETS: [&str; 10] = [
     "ultrafast",
@@ -174,6 +218,10 @@ impl Default for Profile {
             gif_seconds: 3.0,
             ladder: Ladder::default(),
             watermark: None,
+            sample_rate: None,
+            channels: None,
+            loudness_lufs: None,
+            denoise: false,
         }
     }
 }
@@ -214,6 +262,29 @@ impl Profile {
         }
         if let Some(w) = &self.watermark {
             w.validate()?;
+        }
+        if let Some(r) = self.sample_rate
+            && !SAMPLE_RATES.contains(&r)
+        {
+            return Err(Error::invalid(format!(
+                "sampleRate {r} is not one AAC and MP3 both carry; choose from {}",
+                SAMPLE_RATES.map(|r| r.to_string()).join(", ")
+            )));
+        }
+        if let Some(c) = self.channels
+            && !(1..=2).contains(&c)
+        {
+            return Err(Error::invalid(format!(
+                "channels {c} is out of range 1-2 (mono or stereo)"
+            )));
+        }
+        let (low, high) = LOUDNESS_RANGE;
+        if let Some(l) = self.loudness_lufs
+            && !(l.is_finite() && (low..=high).contains(&l))
+        {
+            return Err(Error::invalid(format!(
+                "loudnessLufs {l} is out of range {low} to {high} LUFS"
+            )));
         }
         Ok(())
     }
@@ -345,13 +416,55 @@ impl MediaInfo {
         }
     }
 
-    /// Where audio track `n` ends on the output's timeline (zero = the
-    /// first shown video frame), which is how long its encode lasts; `None`
-    /// when it ends before the video starts (nothing of it can be heard).
+    /// The zero of every output on the source's timeline: the first shown
+    /// video frame; without video, the main audio track's first sample.
+    pub fn zero_seconds(&self) -> f64 {
+        match (&self.video, &self.audio) {
+            (Some(v), _) => v.start_seconds,
+            (None, Some(a)) => a.start_seconds,
+            (None, None) => 0.0,
+        }
+    }
+
+    /// Where audio track `n` ends on the output's timeline
+    /// ([`MediaInfo::zero_seconds`]), which is how long its encode lasts;
+    /// `None` when it ends before the video starts (nothing of it can be
+    /// heard).
     pub fn audio_end_seconds(&self, n: u32) -> Option<f64> {
-        let (v, a) = (self.video.as_ref()?, self.audio_track(n)?);
-        let end = a.start_seconds + a.duration_seconds - v.start_seconds;
+        let a = self.audio_track(n)?;
+        let end = a.start_seconds + a.duration_seconds - self.zero_seconds();
         (end > 0.0).then_some(end)
+    }
+
+    /// The source has sound and no picture: an audio job.
+    pub fn audio_only(&self) -> bool {
+        self.video.is_none() && self.audio_count() > 0
+    }
+
+    /// The formats of `formats` a job can make from this source: all of
+    /// them when it has video; from audio alone, only those that are
+    /// sound (m4a, mp3) or carry it by themselves (HLS).
+    pub fn makes(&self, formats: &[Format]) -> Vec<Format> {
+        formats
+            .iter()
+            .copied()
+            .filter(|f| self.video.is_some() || f.from_audio_alone())
+            .collect()
+    }
+
+    /// The formats of `formats` this source cannot give, each with why.
+    pub fn skipped(&self, formats: &[Format]) -> Vec<Skipped> {
+        let made = self.makes(formats);
+        formats
+            .iter()
+            .filter(|f| !made.contains(f))
+            .map(|&format| Skipped {
+                format,
+                reason: format!(
+                    "the source has no video stream; {format} needs a picture (an audio-only source gives m4a, mp3 and audio-only hls)"
+                ),
+            })
+            .collect()
     }
 
     /// The audio tracks a job encodes: every one heard after the first
@@ -374,14 +487,18 @@ impl MediaInfo {
     /// only the default one when the outputs carry one (FLV, AVI); none
     /// when no output has sound (GIF, JPEG, sprite). Nothing is encoded
     /// that no output carries.
+    ///
+    /// An audio-only source encodes its default track only: its outputs
+    /// (m4a, mp3, audio-only HLS) carry one track each.
     pub fn audio_plan_for(&self, formats: &[Format]) -> Vec<u32> {
         let all = self.audio_plan();
-        if formats.iter().any(|f| f.carries_audio_tracks()) {
+        let formats = self.makes(formats);
+        if self.video.is_some() && formats.iter().any(|f| f.carries_audio_tracks()) {
             return all;
         }
         if !formats
             .iter()
-            .any(|f| matches!(f, Format::Flv | Format::Avi))
+            .any(|f| matches!(f, Format::Flv | Format::Avi) || f.from_audio_alone())
         {
             return Vec::new();
         }
@@ -405,8 +522,9 @@ impl MediaInfo {
 
     /// The subtitle tracks a job asking for `formats` carries: the text ones
     /// when an output holds subtitles (MP4, HLS), else none.
+    /// An audio job carries none: its outputs are sound alone.
     pub fn subtitle_plan_for(&self, formats: &[Format]) -> Vec<u32> {
-        if formats.iter().any(|f| f.carries_subtitles()) {
+        if self.video.is_some() && formats.iter().any(|f| f.carries_subtitles()) {
             self.subtitle_plan()
         } else {
             Vec::new()
@@ -636,6 +754,15 @@ impl SubtitleInfo {
     }
 }
 
+/// A requested output format the source cannot give, and why: recorded
+/// in the manifest; the job makes the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub format: Format,
+    pub reason: String,
+}
+
 /// One video-only piece cut at key frames by split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -746,6 +873,26 @@ impl JobPlan {
         }
     }
 
+    /// The requested formats this job makes ([`MediaInfo::makes`]).
+    pub fn formats(&self) -> Vec<Format> {
+        self.info.makes(&self.request.formats)
+    }
+
+    /// The requested formats this job skips, with why.
+    pub fn skipped(&self) -> Vec<Skipped> {
+        self.info.skipped(&self.request.formats)
+    }
+
+    /// The source audio track (`0:a:n`) the MP3 output is encoded from,
+    /// beside its AAC, when the job makes one: the default track.
+    pub fn mp3_track(&self) -> Option<u32> {
+        if !self.formats().contains(&Format::Mp3) {
+            return None;
+        }
+        let plan = self.audio_plan();
+        self.default_audio().and_then(|k| plan.get(k).copied())
+    }
+
     /// Whether a task still has to read the source (it stays on NAS until
     /// the audio and subtitles are taken from it).
     pub fn reads_source_later(&self) -> bool {
@@ -853,6 +1000,10 @@ pub struct OutputObject {
     /// `abr`: each rendition, largest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub renditions: Vec<crate::ladder::RenditionOutcome>,
+    /// Sound-only outputs (m4a, mp3, an audio job's HLS): the integrated
+    /// loudness measured on the output (EBU R128, LUFS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loudness_lufs: Option<f64>,
 }
 
 /// Merge's answer.
@@ -939,6 +1090,10 @@ pub struct Manifest {
     /// `FUNCTION_SIZES`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::cost::JobCost>,
+    /// Requested formats the source cannot give (video formats of an
+    /// audio-only source), each with why; the job made the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
     /// RFC 3339.
     pub finished_at: String,
 }
@@ -1020,6 +1175,8 @@ pub(crate) mod tests {
         let r = request();
         assert_eq!(r.output_key(Format::Mp4), "dest/a/a.mp4");
         assert_eq!(r.output_key(Format::Hls), "dest/a/hls/index.m3u8");
+        assert_eq!(r.output_key(Format::M4a), "dest/a/a.m4a");
+        assert_eq!(r.output_key(Format::Mp3), "dest/a/a.mp3");
         assert_eq!(r.manifest_key(), "dest/a/manifest.json");
     }
 
@@ -1041,6 +1198,87 @@ pub(crate) mod tests {
         let mut r = request();
         r.formats.clear();
         assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn audio_options_are_validated() {
+        let mut r = request();
+        r.profile.sample_rate = Some(44100);
+        r.profile.channels = Some(1);
+        r.profile.loudness_lufs = Some(-16.0);
+        r.profile.denoise = true;
+        assert!(r.validate().is_ok());
+        for bad in [
+            Profile {
+                sample_rate: Some(96000),
+                ..Profile::default()
+            },
+            Profile {
+                channels: Some(6),
+                ..Profile::default()
+            },
+            Profile {
+                loudness_lufs: Some(3.0),
+                ..Profile::default()
+            },
+            Profile {
+                loudness_lufs: Some(f64::NAN),
+                ..Profile::default()
+            },
+        ] {
+            let mut r = request();
+            r.profile = bad;
+            let e = r.validate().unwrap_err();
+            assert!(e.message.contains("out of range") || e.message.contains("choose from"));
+        }
+        // Omitted on the wire when unset; read back the same.
+        let v = serde_json::to_value(&r.profile).unwrap();
+        assert_eq!(v["loudnessLufs"], -16.0);
+        assert_eq!(v["sampleRate"], 44100);
+        let plain = serde_json::to_value(Profile::default()).unwrap();
+        assert!(plain.get("loudnessLufs").is_none() && plain.get("denoise").is_none());
+    }
+
+    #[test]
+    fn a_source_of_sound_alone_makes_sound_formats_and_skips_the_others() {
+        assert_eq!(
+            Format::parse_list("m4a, MP3, aac").unwrap(),
+            vec![Format::M4a, Format::Mp3]
+        );
+        let track = |default| AudioInfo {
+            codec: "mp3".into(),
+            sample_rate: 44100,
+            channels: 2,
+            duration_seconds: 10.0,
+            start_seconds: 0.025,
+            default,
+            ..Default::default()
+        };
+        let sound = MediaInfo {
+            audio: Some(track(true)),
+            audio_tracks: vec![track(false), track(true)],
+            ..Default::default()
+        };
+        assert!(sound.audio_only());
+        let asked = [Format::Mp4, Format::Hls, Format::M4a, Format::Gif];
+        assert_eq!(sound.makes(&asked), [Format::Hls, Format::M4a]);
+        let skipped = sound.skipped(&asked);
+        assert_eq!(skipped.len(), 2);
+        assert_eq!(skipped[0].format, Format::Mp4);
+        assert!(skipped[0].reason.contains("no video stream"));
+        // Zero is the first sample: the whole track is heard.
+        assert_eq!(sound.audio_end_seconds(1), Some(10.0));
+        // One track out: the default one, even for HLS.
+        assert_eq!(sound.audio_plan_for(&asked), [1]);
+        // A video job asking only for mp3 encodes the default track.
+        let video = MediaInfo {
+            video: Some(VideoInfo::default()),
+            ..sound.clone()
+        };
+        assert!(!video.audio_only());
+        assert_eq!(video.audio_plan_for(&[Format::Mp3]), [1]);
+        assert_eq!(video.audio_plan_for(&[Format::Mp4, Format::Mp3]), [0, 1]);
+        assert!(video.skipped(&asked).is_empty());
     }
 
     #[test]

@@ -132,6 +132,11 @@ impl JobDir {
             n => self.path.join(format!("audio-{n}.m4a")),
         }
     }
+    /// Audio track `n` as MP3, encoded beside its AAC when the job makes
+    /// an mp3 output ([`crate::job::JobPlan::mp3_track`]).
+    pub fn audio_mp3(&self, n: u32) -> PathBuf {
+        self.audio_track(n).with_extension("mp3")
+    }
     /// Source subtitle track `n` (`0:s:n`) as WebVTT, on the output's timeline.
     pub fn subtitles(&self, n: u32) -> PathBuf {
         self.path.join(format!("subs-{n}.vtt"))

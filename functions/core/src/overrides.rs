@@ -156,6 +156,14 @@ overridable! {
     "gifSeconds" gif_seconds: f64 => profile.gif_seconds, config::GIF_SECONDS;
     /// The `abr` ladder, as in `LADDER`.
     "ladder" ladder: Ladder => profile.ladder, config::LADDER;
+    /// Every audio output's sample rate, Hz.
+    "sampleRate" sample_rate: u32 => profile.sample_rate, config::AUDIO_SAMPLE_RATE;
+    /// Every audio output's channels (1 or 2).
+    "channels" channels: u32 => profile.channels, config::AUDIO_CHANNELS;
+    /// Integrated loudness target, LUFS (EBU R128, two passes).
+    "loudnessLufs" loudness_lufs: f64 => profile.loudness_lufs, config::LOUDNESS_LUFS;
+    /// Reduce steady background noise first.
+    "denoise" denoise: bool => profile.denoise, config::DENOISE;
     /// An image from the bucket laid over every video output.
     "watermark" watermark: Watermark => profile.watermark, config::WATERMARK_KEY;
     /// Receives this job's manifest instead of `WEBHOOK_URL`.
@@ -395,6 +403,7 @@ mod tests {
                 "maxPieces": 7, "crf": 30, "preset": "fast", "maxHeight": 480, "audioKbps": 96,
                 "gifSeconds": 2.5, "ladder": "720:3000, 360:700",
                 "webhookUrl": "https://hooks.example.com/t/secret?x=1",
+                "sampleRate": 44100, "channels": 1, "loudnessLufs": -16, "denoise": true,
                 "watermark": {"key": "marks/logo.png", "corner": "top-left", "scale": 0.2}}"#,
         )
         .unwrap();
@@ -403,6 +412,10 @@ mod tests {
         assert_eq!(mark.key, "marks/logo.png");
         assert_eq!(mark.corner, crate::watermark::Corner::TopLeft);
         assert_eq!(mark.scale, 0.2);
+        assert_eq!(r.profile.sample_rate, Some(44100));
+        assert_eq!(r.profile.channels, Some(1));
+        assert_eq!(r.profile.loudness_lufs, Some(-16.0));
+        assert!(r.profile.denoise);
         assert_eq!(r.formats, [Format::Mp4, Format::Gif]);
         assert_eq!(r.segment_seconds, 12.0);
         assert_eq!(r.max_pieces, 7);

@@ -69,7 +69,8 @@ impl JobPlan {
     /// track kept (HLS as alternate renditions); FLV and AVI carry one audio
     /// track, the default, and no subtitles; GIF and JPEG are pictures.
     pub fn track_outcomes(&self) -> Vec<TrackOutcome> {
-        let formats = &self.request.formats;
+        let formats = &self.formats();
+        let audio_only = self.info.audio_only();
         let mut out = Vec::new();
         let audio_plan = self.audio_plan();
         let default_at = self.default_audio();
@@ -83,10 +84,29 @@ impl JobPlan {
             if at.is_some() {
                 for &f in formats {
                     match f {
-                        Format::Mp4 | Format::Hls | Format::Abr => kept_in.push(KeptIn {
+                        Format::Mp4 | Format::Abr => kept_in.push(KeptIn {
                             format: f,
                             codec: "aac".into(),
                             default: is_default,
+                        }),
+                        Format::Hls if !audio_only => kept_in.push(KeptIn {
+                            format: f,
+                            codec: "aac".into(),
+                            default: is_default,
+                        }),
+                        Format::Hls | Format::M4a | Format::Mp3 if is_default => {
+                            kept_in.push(KeptIn {
+                                format: f,
+                                codec: if f == Format::Mp3 { "mp3" } else { "aac" }.into(),
+                                default: true,
+                            })
+                        }
+                        Format::Hls | Format::M4a | Format::Mp3 => left_out.push(LeftOut {
+                            format: f,
+                            reason: format!(
+                                "{} carries one audio track: the default one",
+                                f.as_str().to_ascii_uppercase()
+                            ),
                         }),
                         Format::Flv | Format::Avi if is_default => kept_in.push(KeptIn {
                             format: f,
@@ -118,8 +138,13 @@ impl JobPlan {
                 dropped: at.is_none().then(|| {
                     if self.info.audio_end_seconds(n).is_none() {
                         "it ends before the first video frame: nothing of it would be heard".into()
-                    } else if formats.iter().any(|f| matches!(f, Format::Flv | Format::Avi)) {
-                        "no requested format carries more than one audio track (FLV and AVI carry the default one)".into()
+                    } else if audio_only {
+                        "an audio job's outputs (m4a, mp3, audio-only HLS) carry one audio track: the default one".into()
+                    } else if formats
+                        .iter()
+                        .any(|f| matches!(f, Format::Flv | Format::Avi) || f.is_audio())
+                    {
+                        "no requested format carries more than one audio track (FLV, AVI, M4A and MP3 carry the default one)".into()
                     } else {
                         "no requested format carries sound".into()
                     }
@@ -147,7 +172,7 @@ impl JobPlan {
                             codec: "webvtt".into(),
                             default: false,
                         }),
-                        Format::Flv | Format::Avi => left_out.push(LeftOut {
+                        Format::Flv | Format::Avi | Format::M4a | Format::Mp3 => left_out.push(LeftOut {
                             format: f,
                             reason: format!(
                                 "{} has no text subtitle track",

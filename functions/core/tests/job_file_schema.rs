@@ -44,6 +44,10 @@ const MISTAKES: &[(&str, &str)] = &[
     ("not-an-object.json", "not a JSON object"),
     ("null-value.json", "field crf: invalid type: null"),
     (
+        "sample-rate.json",
+        "sampleRate 96000 is not one AAC and MP3 both carry",
+    ),
+    (
         "segment-too-short.json",
         "segmentSeconds 0.5 is out of range",
     ),

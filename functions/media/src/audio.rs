@@ -17,12 +17,13 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use vpf_core::job::{MediaInfo, Profile};
+use vpf_core::job::{MediaInfo, Profile, SAMPLE_RATES};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
 use crate::probe::{expected_audio_seconds, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::sound::{LoudnessMeasured, loudnorm_filter, measure_for_loudnorm};
 use crate::temp::{Temp, remove_any};
 use crate::verify::decode_audio;
 
@@ -51,42 +52,107 @@ pub fn has_audio(info: &MediaInfo) -> bool {
     !info.audio_plan().is_empty()
 }
 
+/// The output sample rate of a track: the profile's, else [`output_rate`].
+pub fn track_rate(source_rate: u32, profile: &Profile) -> u32 {
+    profile
+        .sample_rate
+        .unwrap_or_else(|| output_rate(source_rate))
+}
+
+/// An MP3 carries at most 48 kHz; faster AAC rates are halved to it.
+pub fn mp3_rate(rate: u32) -> u32 {
+    if SAMPLE_RATES.contains(&rate) {
+        rate
+    } else {
+        48000
+    }
+}
+
+/// MP3 bitrates LAME takes, kbit/s.
+const MP3_KBPS: (u32, u32) = (32, 320);
+
+/// The channel layout every output of a track has: the profile's; else
+/// mono and stereo kept, and more channels (or an unknown count) mixed to
+/// stereo, which web players and AAC in FLV expect.
+fn layout(channels: u32, profile: &Profile) -> &'static str {
+    match profile.channels.unwrap_or(channels) {
+        1 => "mono",
+        _ => "stereo",
+    }
+}
+
+/// The input arguments every audio pass reads the source with: timestamps
+/// kept and shifted so that the output's zero ([`MediaInfo::zero_seconds`])
+/// is at zero.
+fn input_args(source: &Path, info: &MediaInfo) -> Vec<OsString> {
+    args![
+        "-copyts",
+        "-itsoffset",
+        format!("{:.6}", -info.zero_seconds()),
+        "-i",
+        source
+    ]
+}
+
+/// The filter graph from `0:a:track` to the output's samples, named
+/// `[aac]` (and `[mp3]` beside it when `mp3`): aligned and resampled,
+/// mixed to the output's layout, denoised, normalised (`loudness`: the
+/// step, with or without measurements), cut or padded to the exact length.
+/// `None` when the track has nothing to encode.
+fn graph(
+    info: &MediaInfo,
+    track: u32,
+    profile: &Profile,
+    loudness: Option<&str>,
+    mp3: bool,
+) -> Option<String> {
+    let audio = info.audio_track(track)?;
+    let expected = expected_audio_seconds(info, track)?;
+    let rate = track_rate(audio.sample_rate, profile);
+    let samples = (expected * rate as f64).round() as u64;
+    let mut steps = vec![
+        format!("aresample={rate}:async=1:min_hard_comp={HARD_SYNC_SECONDS}:first_pts=0"),
+        format!(
+            "aformat=channel_layouts={}",
+            layout(audio.channels, profile)
+        ),
+    ];
+    steps.extend(crate::sound::cleanup_filters(profile));
+    if let Some(l) = loudness {
+        // loudnorm works at 192 kHz and hands that on: back to the rate.
+        steps.push(l.to_string());
+        steps.push(format!("aresample={rate}"));
+    }
+    steps.push(format!(
+        "apad=whole_len={samples},atrim=end_sample={samples}"
+    ));
+    let tail = if mp3 { ",asplit=2[aac][mp3]" } else { "[aac]" };
+    Some(format!("[0:a:{track}]{}{tail}", steps.join(",")))
+}
+
 /// The ffmpeg arguments that encode `info`'s audio track `track` (`0:a:n`)
-/// to AAC in `out` (an MP4 file), aligned with the video. `None` when that
-/// track has no audio to encode.
+/// to AAC in `out` (an MP4 file), aligned with the video, and to MP3 in
+/// `mp3` beside it when given, from one decode and one filter graph.
+/// `loudness`: the profile's target's measurements (the second pass).
+/// `None` when that track has no audio to encode.
 pub fn audio_args(
     source: &Path,
     info: &MediaInfo,
     track: u32,
     profile: &Profile,
+    loudness: Option<&LoudnessMeasured>,
     out: &Path,
+    mp3: Option<&Path>,
 ) -> Option<Vec<OsString>> {
     let audio = info.audio_track(track)?;
-    let expected = expected_audio_seconds(info, track)?;
-    let video_start = info.video.as_ref().map(|v| v.start_seconds).unwrap_or(0.0);
-    let rate = output_rate(audio.sample_rate);
-    let samples = (expected * rate as f64).round() as u64;
-    let filter = format!(
-        "aresample={rate}:async=1:min_hard_comp={HARD_SYNC_SECONDS}:first_pts=0,\
-         apad=whole_len={samples},atrim=end_sample={samples}"
-    );
+    let rate = track_rate(audio.sample_rate, profile);
+    let step = profile
+        .loudness_lufs
+        .map(|target| loudnorm_filter(target, loudness));
+    let graph = graph(info, track, profile, step.as_deref(), mp3.is_some())?;
     let mut a = ffmpeg_base();
-    a.extend(args![
-        "-copyts",
-        "-itsoffset",
-        format!("{:.6}", -video_start),
-        "-i",
-        source
-    ]);
-    a.extend(args![
-        "-map",
-        format!("0:a:{track}"),
-        "-vn",
-        "-sn",
-        "-dn",
-        "-af",
-        filter
-    ]);
+    a.extend(input_args(source, info));
+    a.extend(args!["-filter_complex", graph, "-map", "[aac]"]);
     a.extend(args![
         "-c:a",
         "aac",
@@ -95,11 +161,23 @@ pub fn audio_args(
         "-ar",
         rate.to_string()
     ]);
-    if audio.channels == 0 || audio.channels > 2 {
-        // Web players expect mono or stereo; AAC in FLV is stereo at most.
-        a.extend(args!["-ac", "2"]);
-    }
     a.extend(args!["-f", "mp4", "-movflags", "+faststart", out]);
+    if let Some(mp3) = mp3 {
+        let kbps = profile.audio_kbps.clamp(MP3_KBPS.0, MP3_KBPS.1);
+        a.extend(args![
+            "-map",
+            "[mp3]",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            format!("{kbps}k"),
+            "-ar",
+            mp3_rate(rate).to_string(),
+            "-f",
+            "mp3",
+            mp3
+        ]);
+    }
     Some(a)
 }
 
@@ -114,8 +192,47 @@ pub async fn extract_audio(
     profile: &Profile,
     out: &Path,
 ) -> Result<bool> {
+    extract_audio_with_mp3(tools, source, info, track, profile, out, None).await
+}
+
+/// [`extract_audio`], and the same samples as MP3 in `mp3` when given
+/// (`jobdir.audio_mp3(n)`). With a loudness target, the track is measured
+/// first (the first of loudnorm's two passes).
+pub async fn extract_audio_with_mp3(
+    tools: &Tools,
+    source: &Path,
+    info: &MediaInfo,
+    track: u32,
+    profile: &Profile,
+    out: &Path,
+    mp3: Option<&Path>,
+) -> Result<bool> {
+    let measured = match profile.loudness_lufs {
+        None => None,
+        Some(target) => {
+            let step = loudnorm_filter(target, None);
+            let Some(g) = graph(info, track, profile, Some(&step), false) else {
+                remove_any(out)?;
+                return Ok(false);
+            };
+            let m = measure_for_loudnorm(tools, input_args(source, info), &g, "[aac]")
+                .await
+                .map_err(|e| e.context(format!("audio track {track}")))?;
+            tracing::info!(track, input_i = %m.input_i, input_lra = %m.input_lra, "loudness measured");
+            Some(m)
+        }
+    };
     let tmp = Temp::beside(out);
-    let Some(a) = audio_args(source, info, track, profile, tmp.path()) else {
+    let tmp_mp3 = mp3.map(Temp::beside);
+    let Some(a) = audio_args(
+        source,
+        info,
+        track,
+        profile,
+        measured.as_ref(),
+        tmp.path(),
+        tmp_mp3.as_ref().map(Temp::path),
+    ) else {
         remove_any(out)?;
         return Ok(false);
     };
@@ -128,7 +245,7 @@ pub async fn extract_audio(
     let expected = expected_audio_seconds(info, track).unwrap_or(0.0);
     let rate = info
         .audio_track(track)
-        .map(|a| output_rate(a.sample_rate))
+        .map(|a| track_rate(a.sample_rate, profile))
         .unwrap_or(48000);
     let json = probe_json(tools, tmp.path())
         .await
@@ -151,6 +268,15 @@ pub async fn extract_audio(
     // Decoded once here, where it is made, so that merge need not (the
     // encode runs beside the video pieces; merge is on every job's path).
     decode_audio(tools, tmp.path()).await?;
+    if let (Some(t), Some(dest)) = (tmp_mp3, mp3) {
+        if !t.path().is_file() {
+            return Err(Error::new(
+                ErrorKind::EncodeFailed,
+                format!("encoding audio track {track} to MP3: ffmpeg wrote no file"),
+            ));
+        }
+        t.commit(dest)?;
+    }
     tmp.commit(out)?;
     Ok(true)
 }
@@ -192,7 +318,9 @@ mod tests {
                 &info(0.0, 0.5, 2, 48000),
                 0,
                 &Profile::default(),
+                None,
                 Path::new("o"),
+                None,
             )
             .unwrap(),
         );
@@ -204,9 +332,16 @@ mod tests {
                 .any(|x| x.contains("whole_len=168000") && x.contains("end_sample=168000"))
         );
         assert!(a.iter().any(|x| x.contains("first_pts=0")));
-        assert!(!a.iter().any(|x| x == "-ac"));
+        assert!(a.iter().any(|x| x.contains("channel_layouts=stereo")));
         assert!(a.iter().any(|x| x == "128k"));
-        assert!(a.windows(2).any(|w| w[0] == "-map" && w[1] == "0:a:0"));
+        assert!(
+            a.iter()
+                .any(|x| x.starts_with("[0:a:0]") && x.ends_with("[aac]"))
+        );
+        assert!(
+            !a.iter()
+                .any(|x| x.contains("loudnorm") || x.contains("afftdn"))
+        );
     }
 
     #[test]
@@ -217,12 +352,32 @@ mod tests {
         second.stream_index = 2;
         i.audio_tracks = vec![i.audio.clone().unwrap(), second];
         let a = strings(
-            audio_args(Path::new("s"), &i, 1, &Profile::default(), Path::new("o")).unwrap(),
+            audio_args(
+                Path::new("s"),
+                &i,
+                1,
+                &Profile::default(),
+                None,
+                Path::new("o"),
+                None,
+            )
+            .unwrap(),
         );
-        assert!(a.windows(2).any(|w| w[0] == "-map" && w[1] == "0:a:1"));
+        assert!(a.iter().any(|x| x.starts_with("[0:a:1]")));
         // 2.5 s from 0, video from 0.5 s: 2 s at 48 kHz.
         assert!(a.iter().any(|x| x.contains("whole_len=96000")));
-        assert!(audio_args(Path::new("s"), &i, 2, &Profile::default(), Path::new("o")).is_none());
+        assert!(
+            audio_args(
+                Path::new("s"),
+                &i,
+                2,
+                &Profile::default(),
+                None,
+                Path::new("o"),
+                None
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -233,13 +388,89 @@ mod tests {
                 &info(0.0, 0.0, 6, 37800),
                 0,
                 &Profile::default(),
+                None,
                 Path::new("o"),
+                None,
             )
             .unwrap(),
         );
-        assert!(a.windows(2).any(|w| w[0] == "-ac" && w[1] == "2"));
+        assert!(
+            a.iter()
+                .any(|x| x.contains("aformat=channel_layouts=stereo"))
+        );
         assert!(a.windows(2).any(|w| w[0] == "-ar" && w[1] == "48000"));
         assert_eq!(output_rate(44100), 44100);
+    }
+
+    #[test]
+    fn the_profile_sets_rate_channels_denoise_loudness_and_an_mp3_beside() {
+        let profile = Profile {
+            sample_rate: Some(22050),
+            channels: Some(1),
+            loudness_lufs: Some(-16.0),
+            denoise: true,
+            ..Profile::default()
+        };
+        let m = crate::sound::LoudnessMeasured {
+            input_i: "-30.0".into(),
+            input_tp: "-20.0".into(),
+            input_lra: "1.0".into(),
+            input_thresh: "-40.0".into(),
+            target_offset: "0.1".into(),
+        };
+        let a = strings(
+            audio_args(
+                Path::new("s"),
+                &info(0.0, 0.0, 2, 96000),
+                0,
+                &profile,
+                Some(&m),
+                Path::new("o.m4a"),
+                Some(Path::new("o.mp3")),
+            )
+            .unwrap(),
+        );
+        let graph = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
+        // Denoise before the loudness step (noise would count as loudness),
+        // back to the output rate after it, the length last.
+        let order = [
+            "aresample=22050:",
+            "mono",
+            "afftdn",
+            "measured_I=-30.0",
+            "linear=true",
+            "aresample=22050,",
+            "whole_len=88200",
+            "asplit=2[aac][mp3]",
+        ];
+        let at: Vec<usize> = order
+            .iter()
+            .map(|p| graph.find(p).unwrap_or(usize::MAX))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{graph}");
+        assert!(a.windows(2).any(|w| w[0] == "-map" && w[1] == "[mp3]"));
+        assert!(a.windows(2).any(|w| w[0] == "-c:a" && w[1] == "libmp3lame"));
+        assert_eq!(a.iter().filter(|x| *x == "22050").count(), 2, "{a:?}");
+        assert_eq!(a.last().map(String::as_str), Some("o.mp3"));
+        // Without a video, the zero is the audio's first sample.
+        let mut alone = info(0.25, 0.0, 2, 44100);
+        alone.video = None;
+        let a = strings(
+            audio_args(
+                Path::new("s"),
+                &alone,
+                0,
+                &Profile::default(),
+                None,
+                Path::new("o"),
+                None,
+            )
+            .unwrap(),
+        );
+        let at = a.iter().position(|x| x == "-itsoffset").unwrap();
+        assert_eq!(a[at + 1], "-0.250000");
+        assert!(a.iter().any(|x| x.contains("whole_len=176400")));
+        assert_eq!(mp3_rate(96000), 48000);
     }
 
     #[test]
@@ -247,8 +478,30 @@ mod tests {
         let mut i = info(0.0, 0.0, 2, 48000);
         // Audio that ends before the video starts is no audio.
         i.video.as_mut().unwrap().start_seconds = 5.0;
-        assert!(audio_args(Path::new("s"), &i, 0, &Profile::default(), Path::new("o")).is_none());
+        assert!(
+            audio_args(
+                Path::new("s"),
+                &i,
+                0,
+                &Profile::default(),
+                None,
+                Path::new("o"),
+                None
+            )
+            .is_none()
+        );
         i.audio = None;
-        assert!(audio_args(Path::new("s"), &i, 0, &Profile::default(), Path::new("o")).is_none());
+        assert!(
+            audio_args(
+                Path::new("s"),
+                &i,
+                0,
+                &Profile::default(),
+                None,
+                Path::new("o"),
+                None
+            )
+            .is_none()
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! The media engine: the one place where ffmpeg and ffprobe commands are
 //! built and run. The split, transcode and merge handlers call these steps:
 //!
-//! 1. [`probe`] the source (frames counted, start, rate, rotation, audio);
+//! 1. [`probe`] the source (frames counted, start, rate, rotation, audio;
+//!    a source of sound alone makes an audio job with no pieces);
 //! 2. [`piece_seconds`] and [`split_video`]: video-only pieces cut at key
 //!    frames by stream copy, each with its real start and frame count;
 //! 3. [`transcode_piece`] for each piece: H.264, every frame kept; and,
 //!    beside the pieces, [`extract_audio`] for each audio track: the whole
-//!    track encoded once to AAC, aligned with the first video frame; and
+//!    track encoded once to AAC (and the default one to MP3 beside it when
+//!    asked), aligned with the first video frame, denoised and normalised
+//!    to a loudness target in two passes when the profile asks ([`sound`]); and
 //!    [`extract_subtitles`]: every text subtitle track as WebVTT on the
 //!    same timeline (bitmap ones cannot become text and are dropped);
 //! 4. [`merge`]: pieces joined in order with the audio and subtitles,
@@ -31,6 +34,7 @@ mod output;
 mod package;
 mod probe;
 mod run;
+pub mod sound;
 mod split;
 mod sprite;
 mod step;
@@ -44,7 +48,9 @@ mod watermark;
 #[cfg(feature = "testmedia")]
 pub mod testmedia;
 
-pub use audio::{audio_args, extract_audio, has_audio, output_rate};
+pub use audio::{
+    audio_args, extract_audio, extract_audio_with_mp3, has_audio, mp3_rate, output_rate, track_rate,
+};
 pub use hls::{
     MASTER, MasterPlaylist, Media, VIDEO, Variant, audio_playlist, avc1_codec, has_renditions,
     rendition_args, subtitle_playlist, verify_master,
@@ -52,7 +58,8 @@ pub use hls::{
 pub use join::concat_list;
 pub use output::{Packaged, PackagedFile, main_rel};
 pub use package::{
-    GIF_FPS, GIF_WIDTH, MuxTrack, THUMBNAIL_AT, merge, merge_args, package_args, thumbnail_seconds,
+    GIF_FPS, GIF_WIDTH, MuxTrack, THUMBNAIL_AT, audio_hls_args, merge, merge_args, package_args,
+    thumbnail_seconds,
 };
 pub use probe::{MAX_SIDE, Probed, expected_audio_seconds, probe, probe_source};
 pub use split::{piece_seconds, split_args, split_video};

@@ -45,6 +45,8 @@ pub struct Packaged {
     pub bitrate_kbps: Option<f64>,
     /// `abr`: what each rendition holds.
     pub renditions: Vec<RenditionOutcome>,
+    /// Sound-only outputs: the integrated loudness measured on them, LUFS.
+    pub loudness_lufs: Option<f64>,
 }
 
 impl Packaged {
@@ -79,6 +81,8 @@ fn content_type(rel: &str) -> &'static str {
         "vtt" => "text/vtt",
         "m4s" => "video/iso.segment",
         "mpd" => "application/dash+xml",
+        "m4a" => "audio/mp4",
+        "mp3" => "audio/mpeg",
         _ => "application/octet-stream",
     }
 }

@@ -38,13 +38,16 @@ use crate::abr;
 use crate::hls;
 use crate::join::concat_list;
 use crate::output::{Packaged, PackagedFile, file_entry, hls_muxer, main_rel, set_hls_durations};
+
+use crate::audio::{mp3_rate, track_rate};
 use crate::probe::{count_video_packets, num, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::sound::{MP3_FRAME, SoundCheck, check_sound, measure};
 use crate::sprite;
 use crate::step::elapsed_ms;
 use crate::subtitles::{Cue, mov_text_cues, read_vtt, verify_mp4_subtitles, write_vtt};
 use crate::temp::{Temp, create_dir, remove_any};
-use crate::verify::{SegmentScan, read_playlist, scan_segments, verify, verify_hls};
+use crate::verify::{AAC_FRAME, SegmentScan, read_playlist, scan_segments, verify, verify_hls};
 
 /// GIF preview: width at most this, frames per second.
 pub const GIF_WIDTH: u32 = 320;
@@ -166,6 +169,16 @@ pub fn package_args(format: Format, master: &Path, out: &Path, plan: &JobPlan) -
                 out.join("index.m3u8")
             ]);
         }
+        // The default audio track alone (merge copies the audio task's
+        // files instead: the same bits, and the MP3 from the source).
+        Format::M4a | Format::Mp3 => {
+            let k = plan.default_audio().unwrap_or(0);
+            a.extend(args!["-i", master, "-map", format!("0:a:{k}"), "-vn"]);
+            match format {
+                Format::M4a => a.extend(args!["-c:a", "copy", "-f", "mp4", out]),
+                _ => a.extend(args!["-c:a", "libmp3lame", "-f", "mp3", out]),
+            }
+        }
         Format::Gif => {
             let graph = format!(
                 "[0:V:0]fps={GIF_FPS},scale=w='min({GIF_WIDTH},iw)':h=-1:flags=lanczos,split[a][b];\
@@ -226,7 +239,12 @@ fn with_rate(format: Format, files: Vec<PackagedFile>, duration: Option<f64>) ->
             *d > 0.0
                 && matches!(
                     format,
-                    Format::Mp4 | Format::Flv | Format::Hls | Format::Avi
+                    Format::Mp4
+                        | Format::Flv
+                        | Format::Hls
+                        | Format::Avi
+                        | Format::M4a
+                        | Format::Mp3
                 )
         })
         .map(|d| bytes as f64 * 8.0 / d / 1000.0);
@@ -236,6 +254,7 @@ fn with_rate(format: Format, files: Vec<PackagedFile>, duration: Option<f64>) ->
         duration_seconds: duration,
         bitrate_kbps,
         renditions: Vec::new(),
+        loudness_lufs: None,
     }
 }
 
@@ -259,6 +278,9 @@ const PACKAGERS_AT_ONCE: usize = 2;
 /// other formats are made from it, side by side; HLS is kept only once the
 /// joined video has passed, since its check compares the two.
 pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec<Packaged>> {
+    if plan.info.audio_only() {
+        return merge_sound(tools, plan, jobdir).await;
+    }
     let video = plan
         .info
         .video
@@ -298,7 +320,7 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     let out_dir = jobdir.out_dir();
     create_dir(&out_dir)?;
     let stem = &plan.request.stem;
-    let formats = &plan.request.formats;
+    let formats = &plan.formats();
     let wants_mp4 = formats.contains(&Format::Mp4);
     let master = match wants_mp4 {
         true => out_dir.join(main_rel(Format::Mp4, stem)),
@@ -368,6 +390,7 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         .filter(|f| !matches!(f, Format::Mp4 | Format::Hls | Format::Abr))
         .map(|&f| match f {
             Format::Sprite => make_sprite(tools, &master, &out_dir, plan).boxed(),
+            f if f.is_audio() => make_sound(tools, f, plan, jobdir, &out_dir).boxed(),
             f => make_file(tools, f, &master, &out_dir, plan).boxed(),
         })
         .collect();
@@ -582,6 +605,7 @@ async fn make_sprite(
         duration_seconds: Some(seconds),
         bitrate_kbps: None,
         renditions: Vec::new(),
+        loudness_lufs: None,
     })
 }
 
@@ -641,4 +665,157 @@ async fn make_file(
     }
     tmp.commit(&dest)?;
     Ok(with_rate(format, vec![file_entry(dest, rel)?], duration))
+}
+
+/// The default audio track: its place in the plan's audio tracks and its
+/// source track (`0:a:n`), for the outputs that carry one track alone.
+fn default_track(plan: &JobPlan) -> Result<(usize, u32)> {
+    let tracks = plan.audio_plan();
+    plan.default_audio()
+        .and_then(|k| tracks.get(k).map(|&n| (k, n)))
+        .ok_or_else(|| Error::invalid("the job encodes no audio track; m4a and mp3 need one"))
+}
+
+/// What a sound output of source track `n` must hold: the track's
+/// samples at `rate`, within one `frame`, at the profile's loudness.
+fn sound_check(plan: &JobPlan, n: u32, rate: u32, frame: u64) -> SoundCheck {
+    let seconds = crate::probe::expected_audio_seconds(&plan.info, n).unwrap_or(0.0);
+    SoundCheck {
+        samples: (seconds * f64::from(rate)).round() as u64,
+        frame,
+        loudness_target: plan.request.profile.loudness_lufs,
+    }
+}
+
+/// The output rate of source track `n`.
+fn rate_of(plan: &JobPlan, n: u32) -> u32 {
+    plan.info
+        .audio_track(n)
+        .map(|a| track_rate(a.sample_rate, &plan.request.profile))
+        .unwrap_or(48000)
+}
+
+/// m4a or mp3: the default track as the audio task encoded it (the AAC in
+/// MP4 is already what an m4a holds; the MP3 was encoded beside it from
+/// the same samples), measured and checked before it is kept.
+async fn make_sound(
+    tools: &Tools,
+    format: Format,
+    plan: &JobPlan,
+    jobdir: &JobDir,
+    out_dir: &Path,
+) -> Result<Packaged> {
+    let (_, n) = default_track(plan)?;
+    let rate = rate_of(plan, n);
+    let (from, want) = match format {
+        Format::Mp3 => (
+            jobdir.audio_mp3(n),
+            sound_check(plan, n, mp3_rate(rate), MP3_FRAME),
+        ),
+        _ => (
+            jobdir.audio_track(n),
+            sound_check(plan, n, rate, AAC_FRAME as u64),
+        ),
+    };
+    if !from.is_file() {
+        return Err(Error::invalid(format!(
+            "{} is missing; the audio task must run first",
+            file_name(&from)
+        )));
+    }
+    let rel = main_rel(format, &plan.request.stem);
+    let dest = out_dir.join(&rel);
+    let tmp = Temp::beside(&dest);
+    std::fs::copy(&from, tmp.path())?;
+    let measured = measure(tools, tmp.path()).await?;
+    check_sound(&format!("the {format}"), &measured, &want)?;
+    tmp.commit(&dest)?;
+    let seconds = measured.samples as f64
+        / f64::from(if format == Format::Mp3 {
+            mp3_rate(rate)
+        } else {
+            rate
+        });
+    let mut p = with_rate(format, vec![file_entry(dest, rel)?], Some(seconds));
+    p.loudness_lufs = Some(measured.loudness_lufs);
+    Ok(p)
+}
+
+/// An audio job's HLS: the default track's AAC, copied into MPEG-TS
+/// segments of about [`crate::HLS_SEGMENT_SECONDS`] under a VOD playlist,
+/// decoded whole through the playlist and checked like the other sound
+/// outputs. MPEG-TS has no edit list, so a decoder also plays the encoder's
+/// priming frame and the padding of the last frame: two frames of slack.
+async fn make_audio_hls(
+    tools: &Tools,
+    plan: &JobPlan,
+    jobdir: &JobDir,
+    out_dir: &Path,
+) -> Result<Packaged> {
+    let (_, n) = default_track(plan)?;
+    let from = jobdir.audio_track(n);
+    let hls_dir = out_dir.join("hls");
+    let tmp = Temp::beside(&hls_dir);
+    create_dir(tmp.path())?;
+    run(
+        &tools.ffmpeg,
+        &audio_hls_args(&from, tmp.path()),
+        Stdout::Ignore,
+    )
+    .await?
+    .check(ErrorKind::EncodeFailed, "packaging the audio-only HLS")?;
+    let measured = measure(tools, &tmp.path().join("index.m3u8")).await?;
+    let want = sound_check(plan, n, rate_of(plan, n), 2 * AAC_FRAME as u64);
+    check_sound("the audio-only HLS", &measured, &want)?;
+    tmp.commit(&hls_dir)?;
+    let playlist = hls_dir.join("index.m3u8");
+    let (p, paths) = read_playlist(&playlist)?;
+    let mut files = Vec::new();
+    for (path, (uri, _)) in paths.into_iter().zip(&p.segments) {
+        files.push(file_entry(path, format!("hls/{uri}"))?);
+    }
+    files.push(file_entry(
+        playlist,
+        main_rel(Format::Hls, &plan.request.stem),
+    )?);
+    let mut packaged = with_rate(Format::Hls, files, Some(p.seconds()));
+    packaged.loudness_lufs = Some(measured.loudness_lufs);
+    Ok(packaged)
+}
+
+/// The ffmpeg arguments that copy an AAC track (`aac`, an MP4) into an
+/// audio-only HLS presentation in folder `out`.
+pub fn audio_hls_args(aac: &Path, out: &Path) -> Vec<OsString> {
+    let dir = out.to_string_lossy().replace('%', "%%");
+    let mut a = ffmpeg_base();
+    a.extend(args!["-i", aac, "-map", "0:a:0"]);
+    a.extend(hls_muxer());
+    a.extend(args![
+        "-hls_segment_filename",
+        format!("{dir}/index%05d.ts"),
+        out.join("index.m3u8")
+    ]);
+    a
+}
+
+/// An audio job's merge: no pieces to join; every format it makes comes
+/// from the default track's once-encoded AAC (and MP3), side by side.
+async fn merge_sound(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec<Packaged>> {
+    let (_, n) = default_track(plan)?;
+    if !jobdir.audio_track(n).is_file() {
+        return Err(Error::invalid(format!(
+            "{} is missing; the audio task must run first",
+            file_name(&jobdir.audio_track(n))
+        )));
+    }
+    let out_dir = jobdir.out_dir();
+    create_dir(&out_dir)?;
+    let started = Instant::now();
+    let made = futures_util::future::try_join_all(plan.formats().into_iter().map(|f| match f {
+        Format::Hls => make_audio_hls(tools, plan, jobdir, &out_dir).boxed(),
+        f => make_sound(tools, f, plan, jobdir, &out_dir).boxed(),
+    }))
+    .await?;
+    tracing::info!(ms = elapsed_ms(started), "sound packaged and verified");
+    Ok(made)
 }

@@ -417,8 +417,9 @@ pub struct Probed {
     pub(crate) scan: Scan,
 }
 
-/// Probe a media file. Anything ffprobe cannot read, a file without a video
-/// stream, or a truncated one is `CorruptMedia` with the reason.
+/// Probe a media file. Anything ffprobe cannot read, a file with neither
+/// video nor audio, or a truncated one is `CorruptMedia` with the reason; a
+/// file of sound alone probes with `video: None` (an audio job).
 pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo> {
     probe_source(tools, path).await.map(|p| p.info)
 }
@@ -435,6 +436,19 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
     let (json, scan) = tokio::join!(probe_json(tools, path), scan_video(tools, path));
     let json = json?;
     let Some(vs) = json.streams.iter().find(|s| s.is_video()) else {
+        if json.streams.iter().any(|s| s.is_audio()) {
+            // Sound alone: an audio job, with no video pieces to cut.
+            let format = json.format.unwrap_or_default();
+            let mut info = media_info(None, &json.streams, &format, meta.len())?;
+            count_first_track(tools, path, &mut info).await?;
+            let scan = Scan {
+                tb: Rational { num: 1, den: 1 },
+                packets: Vec::new(),
+                skipped_leading: 0,
+                errors: Vec::new(),
+            };
+            return Ok(Probed { info, scan });
+        }
         let kinds: Vec<String> = json
             .streams
             .iter()
@@ -447,9 +461,9 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
             })
             .collect();
         return Err(Error::corrupt(if kinds.is_empty() {
-            "no video stream (no streams at all)".to_string()
+            "no video or audio stream (no streams at all)".to_string()
         } else {
-            format!("no video stream (found: {})", kinds.join(", "))
+            format!("no video or audio stream (found: {})", kinds.join(", "))
         }));
     };
     let mut scan = scan?;
@@ -462,36 +476,71 @@ pub async fn probe_source(tools: &Tools, path: &Path) -> Result<Probed> {
         video.field_order = Some(order.into());
         video.field_order_measured = true;
     }
-    let audio_tracks = json
-        .streams
+    let info = media_info(Some(video), &json.streams, &format, meta.len())?;
+    Ok(Probed { info, scan })
+}
+
+/// Set the first audio track's length from its decoded samples. Without a
+/// video to follow, the track's length is the job's, and containers state
+/// it loosely: an MP3's header counts the encoder's delay and padding, a
+/// raw AAC (ADTS) stream has no length at all (ffprobe estimates it from
+/// the bitrate), an Opus stream's counts its pre-skip. One decode (fast for
+/// sound) gives what players play; a decode error is a damaged file.
+async fn count_first_track(tools: &Tools, path: &Path, info: &mut MediaInfo) -> Result<()> {
+    let measured = crate::sound::measure(tools, path)
+        .await
+        .map_err(|e| Error::corrupt(e.message))?;
+    let Some(first) = info.audio_tracks.first_mut() else {
+        return Ok(());
+    };
+    first.duration_seconds = measured.samples as f64 / f64::from(first.sample_rate.max(1));
+    let (index, seconds) = (first.stream_index, first.duration_seconds);
+    if let Some(main) = info.audio.as_mut().filter(|a| a.stream_index == index) {
+        main.duration_seconds = seconds;
+    }
+    Ok(())
+}
+
+/// What the probe found, from ffprobe's streams and format (`video`:
+/// the video stream's, counted; `None` for a source of sound alone).
+fn media_info(
+    video: Option<VideoInfo>,
+    streams: &[StreamJson],
+    format: &FormatJson,
+    size_bytes: u64,
+) -> Result<MediaInfo> {
+    let audio_tracks = streams
         .iter()
         .filter(|s| s.is_audio())
-        .map(|a| audio_info(a, &format))
+        .map(|a| audio_info(a, format))
         .collect::<Result<Vec<_>>>()?;
     let main = audio_tracks
         .iter()
         .find(|a| a.default)
-        .or(audio_tracks.first());
-    let subtitle_tracks = json
-        .streams
-        .iter()
-        .filter(|s| s.is_subtitle())
-        .map(subtitle_info)
-        .collect();
-    let info = MediaInfo {
+        .or(audio_tracks.first())
+        .cloned();
+    let fallback_seconds = match (&video, &main) {
+        (Some(v), _) => v.duration_seconds,
+        (None, Some(a)) => a.duration_seconds,
+        (None, None) => 0.0,
+    };
+    Ok(MediaInfo {
         format_name: format.format_name.clone().unwrap_or_default(),
-        duration_seconds: num(format.duration.as_deref()).unwrap_or(video.duration_seconds),
-        size_bytes: meta.len(),
+        duration_seconds: num(format.duration.as_deref()).unwrap_or(fallback_seconds),
+        size_bytes,
         bit_rate: format
             .bit_rate
             .as_deref()
             .and_then(|b| b.trim().parse().ok()),
-        video: Some(video),
-        audio: main.cloned(),
+        video,
+        audio: main,
         audio_tracks,
-        subtitle_tracks,
-    };
-    Ok(Probed { info, scan })
+        subtitle_tracks: streams
+            .iter()
+            .filter(|s| s.is_subtitle())
+            .map(subtitle_info)
+            .collect(),
+    })
 }
 
 /// Frames idet judges when the field order flag is not trusted.

@@ -233,6 +233,95 @@ impl Clip {
     }
 }
 
+/// A file of sound alone: a steady sine, optionally with white noise,
+/// in the container and codec its extension names (mp3, m4a, aac, wav,
+/// flac, ogg: Vorbis, opus).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sound {
+    pub seconds: f64,
+    pub rate: u32,
+    pub channels: u32,
+    pub hz: u32,
+    /// The sine's level, dBFS peak.
+    pub tone_db: f64,
+    /// White noise's peak amplitude added to the sine (0: none).
+    pub noise: f64,
+}
+
+impl Sound {
+    pub fn new(seconds: f64) -> Sound {
+        Sound {
+            seconds,
+            rate: 48000,
+            channels: 2,
+            hz: 440,
+            tone_db: -18.0,
+            noise: 0.0,
+        }
+    }
+    pub fn rate(mut self, rate: u32) -> Sound {
+        self.rate = rate;
+        self
+    }
+    pub fn channels(mut self, channels: u32) -> Sound {
+        self.channels = channels;
+        self
+    }
+    pub fn tone_db(mut self, db: f64) -> Sound {
+        self.tone_db = db;
+        self
+    }
+    pub fn noise(mut self, amplitude: f64) -> Sound {
+        self.noise = amplitude;
+        self
+    }
+
+    /// Write the sound to `path`, encoded as its extension says.
+    pub async fn write(&self, tools: &Tools, path: &Path) -> Result<()> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let codec: &[&str] = match ext.as_str() {
+            "mp3" => &["-c:a", "libmp3lame", "-b:a", "192k"],
+            "m4a" => &["-c:a", "aac", "-b:a", "192k", "-f", "mp4"],
+            "aac" => &["-c:a", "aac", "-b:a", "192k", "-f", "adts"],
+            "wav" => &["-c:a", "pcm_s16le"],
+            "flac" => &["-c:a", "flac"],
+            "ogg" => &["-c:a", "libvorbis", "-q:a", "5"],
+            "opus" => &["-c:a", "libopus", "-b:a", "128k"],
+            other => {
+                return Err(Error::invalid(format!(
+                    "no test sound for the extension {other:?}"
+                )));
+            }
+        };
+        let (rate, seconds) = (self.rate, self.seconds);
+        // Sine's amplitude is 1/8 (-18 dBFS): the volume makes up the rest.
+        let tone = format!(
+            "sine=frequency={}:sample_rate={rate}:duration={seconds},volume={}dB",
+            self.hz,
+            self.tone_db + 18.0
+        );
+        let layout = if self.channels == 1 { "mono" } else { "stereo" };
+        let graph = match self.noise > 0.0 {
+            true => format!(
+                "{tone}[t];anoisesrc=color=white:amplitude={}:sample_rate={rate}:duration={seconds}:seed=7[n];[t][n]amix=inputs=2:normalize=0,aformat=channel_layouts={layout}[out0]",
+                self.noise
+            ),
+            false => format!("{tone},aformat=channel_layouts={layout}"),
+        };
+        let mut a = ffmpeg_base();
+        a.extend(args!["-f", "lavfi", "-i", graph]);
+        a.extend(codec.iter().copied().map(std::ffi::OsString::from));
+        a.extend(args![path]);
+        run(&tools.ffmpeg, &a, Stdout::Ignore)
+            .await?
+            .check(ErrorKind::Internal, "writing the test sound")?;
+        Ok(())
+    }
+}
+
 /// One audio track of a [`TrackClip`]: a steady sine, so that each track
 /// can be told from the others by its pitch.
 #[derive(Debug, Clone, PartialEq)]

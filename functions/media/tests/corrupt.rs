@@ -50,16 +50,15 @@ async fn unreadable_uploads_are_corrupt_media() {
         .await
         .unwrap();
     truncated_copy(&p("fast.mp4"), &p("cut-mdat.mp4"), 0.5).unwrap();
+    // Subtitles alone: neither a picture nor sound (a file of sound alone
+    // is an audio job: tests/audio.rs).
+    std::fs::write(p("subs.srt"), "1\n00:00:00,000 --> 00:00:01,000\nhello\n").unwrap();
     common::ffmpeg(&[
         "-v",
         "error",
-        "-f",
-        "lavfi",
         "-i",
-        "sine=duration=2",
-        "-c:a",
-        "aac",
-        p("audio-only.m4a").to_str().unwrap(),
+        p("subs.srt").to_str().unwrap(),
+        p("subs-only.mkv").to_str().unwrap(),
     ]);
 
     let cases = [
@@ -67,7 +66,7 @@ async fn unreadable_uploads_are_corrupt_media() {
         ("random.mp4", "not a readable media file"),
         ("no-moov.mp4", "moov atom not found"),
         ("cut-mdat.mp4", "truncated"),
-        ("audio-only.m4a", "no video stream"),
+        ("subs-only.mkv", "no video or audio stream"),
     ];
     for (name, why) in cases {
         let e = probe_in_job(&p(name)).await;

@@ -54,6 +54,7 @@ async fn attempt<S: ObjectStore>(
             duration_seconds: p.duration_seconds,
             bitrate_kbps: p.bitrate_kbps,
             renditions: p.renditions.clone(),
+            loudness_lufs: p.loudness_lufs,
         })
     }))
     .await?;

@@ -7,6 +7,9 @@
 //! has no audio tasks: that piece's task encodes the audio too
 //! (`JobPlan::audio_beside_piece`).
 //!
+//! A source of sound alone makes an audio job: no pieces, one audio task;
+//! the video formats it cannot give are skipped (`JobPlan::skipped`).
+//!
 //! Any failure removes the job folder: a corrupt upload leaves nothing on NAS,
 //! and a retry starts clean.
 
@@ -102,25 +105,41 @@ async fn split<S: ObjectStore>(
             e.context(format!("probing {}", req.key))
         })?;
     let info = &probed.info;
-    let video = info
-        .video
-        .as_ref()
-        .ok_or_else(|| Error::corrupt(format!("{} has no video stream", req.key)))?;
     tracing::info!(
         duration = info.duration_seconds,
-        width = video.width,
-        height = video.height,
-        frames = video.frames,
+        width = info.video.as_ref().map(|v| v.width),
+        height = info.video.as_ref().map(|v| v.height),
+        frames = info.video.as_ref().map(|v| v.frames),
         audio = info.audio_count(),
         subtitles = info.subtitle_tracks.len(),
         ms = vpf_media::elapsed_ms(t),
         "probed"
     );
+    let formats = info.makes(&req.formats);
+    if formats.is_empty() {
+        return Err(Error::invalid(format!(
+            "{} has no video stream, and none of the formats asked for ({}) can be made from sound alone; ask for m4a, mp3 or hls",
+            req.key,
+            req.formats
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    for s in info.skipped(&req.formats) {
+        tracing::info!(format = %s.format, reason = %s.reason, "format skipped");
+    }
     let piece_seconds =
         vpf_media::piece_seconds(info.duration_seconds, req.segment_seconds, req.max_pieces);
     let t = Instant::now();
-    let (pieces, cutting) =
-        vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?;
+    // An audio job has no pieces: its audio task encodes the whole track
+    // at once, the only way the sound stays gap-free (each AAC or MP3
+    // encode starts with priming, and loudness is one gain for the whole).
+    let (pieces, cutting) = match info.video {
+        Some(_) => vpf_media::split_video(&s.tools, &source, &probed, piece_seconds, job).await?,
+        None => (Vec::new(), Default::default()),
+    };
     let cut_ms = vpf_media::elapsed_ms(t);
     let audio_tracks = info.audio_plan_for(&req.formats);
     let subtitle_tracks = info.subtitle_plan_for(&req.formats);

@@ -158,13 +158,15 @@ async fn encode_audio(
         tracing::info!(track = n, "audio already encoded");
     } else {
         let source = source_of(job_id, "audio", plan, job)?;
-        vpf_media::extract_audio(
+        let mp3 = (plan.mp3_track() == Some(n)).then(|| job.audio_mp3(n));
+        vpf_media::extract_audio_with_mp3(
             &s.tools,
             &source,
             &plan.info,
             n,
             &plan.request.profile,
             &output,
+            mp3.as_deref(),
         )
         .await?;
         let step = match n {

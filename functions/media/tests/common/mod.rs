@@ -93,22 +93,15 @@ pub async fn pipeline_marked(
         req.segment_seconds,
         req.max_pieces,
     );
-    let (pieces, cutting) = vpf_media::split_video(tools, &src, &probed, len, &jobdir).await?;
+    let (pieces, cutting) = match probed.info.video {
+        Some(_) => vpf_media::split_video(tools, &src, &probed, len, &jobdir).await?,
+        None => (Vec::new(), Default::default()),
+    };
     let info = probed.info;
     // The audio tasks and the subtitles task, as split plans them.
     let audio_tracks = info.audio_plan_for(&req.formats);
     let subtitle_tracks = info.subtitle_plan_for(&req.formats);
     let renditions = info.renditions_for(&req.formats, &req.profile);
-    for &n in &audio_tracks {
-        let made =
-            vpf_media::extract_audio(tools, &src, &info, n, &req.profile, &jobdir.audio_track(n))
-                .await?;
-        assert!(made, "audio track {n} was planned");
-    }
-    vpf_media::extract_subtitles(tools, &src, &info, &subtitle_tracks, |n| {
-        jobdir.subtitles(n)
-    })
-    .await?;
     let plan = JobPlan {
         request: req,
         source_file: "source.mp4".into(),
@@ -122,6 +115,25 @@ pub async fn pipeline_marked(
         renditions,
         watermark_image,
     };
+    let info = &plan.info;
+    for n in plan.audio_plan() {
+        let mp3 = (plan.mp3_track() == Some(n)).then(|| jobdir.audio_mp3(n));
+        let made = vpf_media::extract_audio_with_mp3(
+            tools,
+            &src,
+            info,
+            n,
+            &plan.request.profile,
+            &jobdir.audio_track(n),
+            mp3.as_deref(),
+        )
+        .await?;
+        assert!(made, "audio track {n} was planned");
+    }
+    vpf_media::extract_subtitles(tools, &src, info, &plan.subtitle_tracks, |n| {
+        jobdir.subtitles(n)
+    })
+    .await?;
     jobdir.write_plan(&plan)?;
     for p in &plan.pieces {
         let mark = plan.watermark_image.as_ref().map(|_| jobdir.watermark());
