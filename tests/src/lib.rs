@@ -20,13 +20,15 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The five function binaries, named as their s.yaml code folders.
-pub const FUNCTIONS: [&str; 5] = [
+/// The function binaries, named as their code folders: the workflow's five
+/// (s.yaml) and the simple system's one (s.simple.yaml).
+pub const FUNCTIONS: [&str; 6] = [
     "oss-trigger",
     "split",
     "transcode",
     "merge",
     "after-process",
+    "simple",
 ];
 
 /// The cargo output folder holding the handler binaries (`target/debug`).

@@ -25,6 +25,9 @@ pub const AUDIO_KBPS: &str = "AUDIO_KBPS";
 pub const GIF_SECONDS: &str = "GIF_SECONDS";
 pub const LADDER: &str = "LADDER";
 pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+/// The simple function's limits (README, "The simple system").
+pub const MAX_SOURCE_SECONDS: &str = "MAX_SOURCE_SECONDS";
+pub const MAX_SOURCE_BYTES: &str = "MAX_SOURCE_BYTES";
 
 /// A variable's value; unset and empty are the same.
 pub fn var(name: &str) -> Option<String> {
