@@ -27,6 +27,7 @@ local-runner run --input clip.mp4 --out out/\n  \
 local-runner run --input clip.mp4 --formats mp4,hls,gif --segment-seconds 10 --json\n  \
 local-runner run --input clip.MOV --var crf=20 --var maxHeight=720\n  \
 local-runner up --json\n  \
+local-runner --s-yaml s.simple.yaml run --input clip.mp4   # the simple system: one function, no flow\n  \
 local-runner replay event.json\n  \
 local-runner invoke vpf-split --event job.json"
 )]

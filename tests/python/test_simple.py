@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import REPO, bucket_of, start_runner
+from conftest import REPO, bucket_of, frames, start_runner
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +21,6 @@ def system(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
     with start_runner(state, "--s-yaml", str(REPO / "s.simple.yaml")) as info:
         yield info
-
-
-def frames(path):
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
-         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
-        check=True, capture_output=True, text=True).stdout
-    return int(out.strip().split(",")[0])
 
 
 def wait_for_manifest(bucket, key, seconds=300):

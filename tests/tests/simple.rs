@@ -7,11 +7,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use local_runner::system::{Options, System};
+use local_runner::system::System;
 use vpf_core::job::{JobStatus, Manifest, SimpleOutput};
 use vpf_media::Tools;
 use vpf_media::testmedia::Clip;
-use vpf_tests::{all_keys, bin_dir, client, probe, repo_root};
+use vpf_tests::{all_keys, bin_dir, client, probe, repo_root, small_clip, system_from};
 
 /// `local-runner [global] run --json ...` with this build's binaries.
 fn run(tmp: &Path, global: &[&str], args: &[&str], tmpdir: &Path) -> (Output, serde_json::Value) {
@@ -157,13 +157,7 @@ async fn the_simple_function_makes_what_the_workflow_makes() {
 
 /// The simple system started from s.simple.yaml in-process, `vars` overridden.
 async fn simple_system(state: &Path, vars: &[(&str, &str)]) -> System {
-    let mut o = Options::new(repo_root().join("s.simple.yaml"), state);
-    o.bin_dir = Some(bin_dir());
-    o.time_scale = 0.01;
-    for (k, v) in vars {
-        o.vars.insert(k.to_string(), v.to_string());
-    }
-    System::start(o).await.expect("system starts")
+    system_from("s.simple.yaml", state, vars, |_| {}).await
 }
 
 /// Upload `file` as `key` and wait for the triggered function's answer.
@@ -260,24 +254,11 @@ async fn sources_above_the_limits_get_a_failed_manifest_and_no_outputs() {
 
 /// `run` with s.simple.yaml on a source above the limit: exit status 1 and
 /// the reason, as for a failed workflow.
-#[test]
-fn run_reports_a_refused_source_as_failed() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reports_a_refused_source_as_failed() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("clip.mp4");
-    let ok = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x120:rate=25",
-        ])
-        .args(["-t", "2", "-c:v", "libx264", "-preset", "ultrafast"])
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    small_clip(&src, false).await;
     let (out, r) = run(
         tmp.path(),
         &["--s-yaml", "s.simple.yaml", "--var", "maxSourceSeconds=1"],

@@ -91,7 +91,7 @@ fn run() -> R<()> {
         let (merge, _) = step(&workflow, "merge");
         let workflow_fc = split + (transcode / f64::from(pieces)).max(audio) + merge;
         let simple_fc: f64 = simple.steps.iter().map(|s| s.seconds).sum();
-        rows.push(Row {
+        let row = Row {
             source_seconds: secs,
             pieces,
             simple_wall,
@@ -100,7 +100,13 @@ fn run() -> R<()> {
             workflow_fc,
             simple_steps: simple.steps,
             workflow_steps: workflow.steps,
-        });
+        };
+        // Each row as soon as it is measured: a long run stopped early keeps them.
+        eprintln!(
+            "{}",
+            serde_json::to_string(&row).map_err(|e| e.to_string())?
+        );
+        rows.push(row);
     }
     println!(
         "| source | workflow pieces | simple, measured s | workflow, measured s | simple, FC model s | workflow, FC model s | faster in FC |"
