@@ -11,7 +11,8 @@
 //!   `steps`): the simple function is one instance running split, transcode
 //!   and merge in turn; the workflow runs each piece on an instance of its
 //!   own, so its time is split + the longest piece (taken as the mean of
-//!   its equal pieces) or the audio task if longer + merge. FC's own
+//!   its equal pieces) or the audio task if longer + merge; the simple
+//!   function's the same with its one piece. FC's own
 //!   latencies (instance starts, state transitions) are not in the model:
 //!   they would add to the workflow's side only.
 //!
@@ -78,19 +79,8 @@ fn run() -> R<()> {
         let (simple_wall, simple) = one(&root, &bin, &out, &src, "s.simple.yaml")?;
         eprintln!("{secs} s: workflow ...");
         let (workflow_wall, workflow) = one(&root, &bin, &out, &src, "s.yaml")?;
-        let step = |m: &Manifest, name: &str| {
-            m.steps
-                .iter()
-                .find(|s| s.step == name)
-                .map(|s| (s.seconds, s.invocations.max(1)))
-                .unwrap_or((0.0, 1))
-        };
-        let (split, _) = step(&workflow, "split");
-        let (transcode, pieces) = step(&workflow, "transcode");
-        let (audio, _) = step(&workflow, "audio");
-        let (merge, _) = step(&workflow, "merge");
-        let workflow_fc = split + (transcode / f64::from(pieces)).max(audio) + merge;
-        let simple_fc: f64 = simple.steps.iter().map(|s| s.seconds).sum();
+        let (workflow_fc, pieces) = fc_model(&workflow);
+        let (simple_fc, _) = fc_model(&simple);
         let row = Row {
             source_seconds: secs,
             pieces,
@@ -131,6 +121,28 @@ fn run() -> R<()> {
     let json = serde_json::to_vec_pretty(&rows).map_err(|e| e.to_string())?;
     std::fs::write(out.join("results.json"), json).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// The job's time in FC terms, from the handlers' step times: split, then
+/// the longest piece (the mean of equal pieces) or the audio task, whichever
+/// is longer, as each runs on an instance of its own (the simple function
+/// encodes the audio beside its one piece too), then merge. With its piece count.
+fn fc_model(m: &Manifest) -> (f64, u32) {
+    let step = |name: &str| {
+        m.steps
+            .iter()
+            .find(|s| s.step == name)
+            .map(|s| (s.seconds, s.invocations.max(1)))
+            .unwrap_or((0.0, 1))
+    };
+    let (split, _) = step("split");
+    let (transcode, pieces) = step("transcode");
+    let (audio, _) = step("audio");
+    let (merge, _) = step("merge");
+    (
+        split + (transcode / f64::from(pieces)).max(audio) + merge,
+        pieces,
+    )
 }
 
 /// One `local-runner run` of `src` with `s_yaml`: its wall time (upload to
