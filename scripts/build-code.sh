@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-functions=(oss-trigger split transcode merge after-process)
+functions=(oss-trigger split transcode merge after-process simple)
 # The glibc of FC's custom.debian10 runtime (Debian 10 "buster": 2.28).
 target=x86_64-unknown-linux-gnu.2.28
 

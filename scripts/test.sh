@@ -19,7 +19,8 @@ ffmpeg -hide_banner -version | head -n 1
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads=2
 # The workflow API and the pipeline against Alibaba Cloud's official Python
-# SDKs, and every kind of upload through oss2 (video and sound). (The OSS emulator's own Python
+# SDKs, and every kind of upload through oss2 (video and sound); the simple
+# system (s.simple.yaml) through oss2. (The OSS emulator's own Python
 # and Node suites run inside cargo test: local-runner/tests/oss_*.rs.) The HLS
 # master playlist with its renditions, read by PyPI m3u8. The adaptive
 # streams, read by PyPI m3u8 and mpegdash and played to the end by hls.js and
@@ -29,5 +30,6 @@ python3 -m pytest -q -p no:cacheprovider tests/python/test_flow_api.py \
   tests/python/test_pipeline_oss2.py tests/python/test_uploads.py \
   tests/python/test_audio_uploads.py \
   tests/python/test_hls_renditions.py tests/python/test_abr.py \
-  tests/python/test_job_files.py tests/python/test_watermark.py
+  tests/python/test_job_files.py tests/python/test_watermark.py \
+  tests/python/test_simple.py
 npm test --prefix player

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use local_runner::report::{self, RunReport};
 use local_runner::system::{Options, System};
 use serde_json::json;
-use vpf_core::job::JobRequest;
+use vpf_core::job::{JobRequest, JobStatus, SimpleOutput};
 use vpf_oss::{OssClient, OssConfig};
 
 #[derive(Parser)]
@@ -27,6 +27,7 @@ local-runner run --input clip.mp4 --out out/\n  \
 local-runner run --input clip.mp4 --formats mp4,hls,gif --segment-seconds 10 --json\n  \
 local-runner run --input clip.MOV --var crf=20 --var maxHeight=720\n  \
 local-runner up --json\n  \
+local-runner --s-yaml s.simple.yaml run --input clip.mp4   # the simple system: one function, no flow\n  \
 local-runner replay event.json\n  \
 local-runner invoke vpf-split --event job.json"
 )]
@@ -347,6 +348,20 @@ Outputs are only ever uploaded whole; run the same command again to process {}."
                         }
                     }
                 }
+            } else {
+                // No flow: each delivery's answer records the jobs it ran.
+                for d in &deliveries {
+                    let answer = d.result.as_ref().ok().cloned();
+                    let Some(out) =
+                        answer.and_then(|v| serde_json::from_value::<SimpleOutput>(v).ok())
+                    else {
+                        continue;
+                    };
+                    for j in out.jobs {
+                        failed |= j.status != JobStatus::Succeeded;
+                        executions.push(json!({"execution": j.job_id, "status": j.status}));
+                    }
+                }
             }
             println!(
                 "{}",
@@ -458,6 +473,18 @@ async fn run_one(
         .await
         .map_err(|e| format!("uploading {}: {e}", input.display()))?;
     let execution = vpf_core::keys::job_id(&sys.bucket, &key, &put.etag);
+    if sys.engines.is_empty() {
+        if !json {
+            eprintln!(
+                "uploaded oss://{}/{key}; job {execution} (no flow: the triggered function does it all)",
+                sys.bucket
+            );
+        }
+        let mut report =
+            run_without_flow(sys, &client, &key, &put.etag, &execution, out, limit).await?;
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
     if !json {
         eprintln!("uploaded oss://{}/{key}; execution {execution}", sys.bucket);
         eprintln!("{}", sys.map_cap.describe());
@@ -501,6 +528,60 @@ async fn run_one(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A deploy file without a flow (s.simple.yaml): the trigger's delivery to
+/// its function is the job. Its answer names the job's record; the report
+/// comes from the manifest, with a line per step the manifest timed.
+async fn run_without_flow(
+    sys: &System,
+    client: &OssClient,
+    key: &str,
+    etag: &str,
+    job_id: &str,
+    out: &Path,
+    limit: Duration,
+) -> Result<RunReport, String> {
+    let d = sys
+        .wait_for_delivery(key, etag, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = d.result.map_err(|e| format!("{}: {e}", d.function))?;
+    let answer: SimpleOutput = serde_json::from_value(answer.clone()).map_err(|e| {
+        format!(
+            "{} answered what a function without a flow does not ({e}): {answer}",
+            d.function
+        )
+    })?;
+    let Some(job) = answer.jobs.iter().find(|j| j.job_id == job_id) else {
+        let why = answer
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.key, s.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(format!("{} did not process {key}: {why}", d.function));
+    };
+    let (manifest, outputs) = report::collect(client, &sys.bucket, &job.manifest_key, out)
+        .await
+        .map_err(|e| format!("collecting outputs: {e}"))?;
+    Ok(RunReport {
+        status: match manifest.status {
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+        .into(),
+        execution: job_id.to_string(),
+        outputs,
+        steps: report::manifest_steps(&manifest),
+        error: manifest
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", e.error, e.cause)),
+        manifest: Some(out.join("manifest.json").to_string_lossy().into_owned()),
+        cost: manifest.cost.clone(),
+        seconds: 0.0,
+    })
 }
 
 fn print_report(r: &RunReport) {

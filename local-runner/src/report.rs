@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vpf_core::cost::{JobCost, Usage};
 use vpf_core::job::Manifest;
 use vpf_core::{Error, Result};
@@ -11,7 +11,7 @@ use vpf_oss::ObjectStore;
 
 use crate::flow::{ExecutionRecord, Status};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     pub status: String,
@@ -26,7 +26,7 @@ pub struct RunReport {
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputReport {
     pub format: String,
@@ -36,7 +36,7 @@ pub struct OutputReport {
     pub duration_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StepReport {
     pub name: String,
@@ -103,6 +103,20 @@ pub fn steps(rec: &ExecutionRecord) -> Vec<StepReport> {
                 s.seconds = (b - a).num_milliseconds() as f64 / 1000.0;
             }
             s
+        })
+        .collect()
+}
+
+/// One line per step the manifest timed (a job run without a flow: no
+/// execution history, the handlers' own timings).
+pub fn manifest_steps(m: &Manifest) -> Vec<StepReport> {
+    m.steps
+        .iter()
+        .map(|t| StepReport {
+            name: t.step.clone(),
+            state: "Succeeded".into(),
+            attempts: t.invocations,
+            seconds: t.seconds,
         })
         .collect()
 }

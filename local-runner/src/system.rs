@@ -536,6 +536,36 @@ impl System {
             .ok_or_else(|| Error::internal(format!("execution {execution} vanished")))
     }
 
+    /// Wait for the delivery of the upload `key` with `etag` to the function
+    /// its trigger invokes to end (FC's retries included), up to `limit`.
+    /// A deploy file without a flow (s.simple.yaml) does its whole job there.
+    pub async fn wait_for_delivery(
+        &self,
+        key: &str,
+        etag: &str,
+        limit: Duration,
+    ) -> Result<Delivery> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // This upload's delivery: an earlier one of the same key (other
+            // content) says nothing about this one.
+            if let Some(d) = self
+                .deliveries()
+                .into_iter()
+                .rev()
+                .find(|d| d.key == key && d.etag == etag)
+            {
+                return Ok(d);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::internal(format!(
+                    "the triggered function did not finish {key} within {limit:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The extensions whose uploads the triggered function processes: its
     /// `INPUT_EXTENSIONS`, read as oss-trigger reads it.
     fn input_extensions(&self, function: &str) -> Vec<String> {
@@ -561,7 +591,8 @@ impl System {
             "triggerSuffix": trig.map(|t| t.suffix.clone()),
             "inputExtensions": trig.map(|t| self.input_extensions(&t.function)),
             "outputPrefix": self.s.vars.get("outputPrefix").cloned().unwrap_or(Value::Null),
-            "workflowEndpoint": self.flow_endpoint,
+            // A deploy file without a flow has no workflow to talk to.
+            "workflowEndpoint": (!self.engines.is_empty()).then_some(&self.flow_endpoint),
             "flowName": self.engines.keys().next(),
             "stateDir": self.state_dir,
         })

@@ -22,8 +22,8 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The CLI's render of s.yaml, as JSON.
-fn cli_render() -> Value {
+/// The CLI's render of a deploy file (`s.yaml`, `s.simple.yaml`), as JSON.
+fn cli_render(file: &str) -> Value {
     let s = root().join("tests/node/node_modules/.bin/s");
     assert!(
         s.exists(),
@@ -48,7 +48,7 @@ fn cli_render() -> Value {
         String::from_utf8_lossy(&add.stdout)
     );
     let out = Command::new(&s)
-        .args(["preview", "-o", "json", "--silent"])
+        .args(["preview", "-t", file, "-o", "json", "--silent"])
         .current_dir(root())
         .env("HOME", home.path())
         .output()
@@ -60,18 +60,17 @@ fn cli_render() -> Value {
 }
 
 /// The local runner's reading of the same file, with the same account.
-fn runner_render() -> SYaml {
+fn runner_render(file: &str) -> SYaml {
     let settings = Settings::from_env(BTreeMap::from([(
         "AccountID".to_string(),
         ACCOUNT.to_string(),
     )]));
-    SYaml::load(&root().join("s.yaml"), &settings).unwrap()
+    SYaml::load(&root().join(file), &settings).unwrap()
 }
 
-#[test]
-fn the_cli_and_the_local_runner_render_s_yaml_alike_and_it_deploys() {
-    let cli = cli_render();
-    let ours = runner_render();
+/// The CLI and the runner read `file` alike, and every function's props are
+/// valid for the fc3 component; the number of fc3 functions.
+fn same_render_and_valid_functions(cli: &Value, ours: &SYaml) -> usize {
     let text = cli.to_string();
     assert!(!text.contains("${"), "unrendered variables: {text}");
     assert!(
@@ -123,6 +122,15 @@ fn the_cli_and_the_local_runner_render_s_yaml_alike_and_it_deploys() {
             functions += 1;
         }
     }
+    functions
+}
+
+#[test]
+fn the_cli_and_the_local_runner_render_s_yaml_alike_and_it_deploys() {
+    let cli = cli_render("s.yaml");
+    let ours = runner_render("s.yaml");
+    let resources = cli["resources"].as_object().expect("resources");
+    let functions = same_render_and_valid_functions(&cli, &ours);
     assert_eq!(functions, 5);
     priced_at_the_deployed_sizes(resources, &cli["vars"]);
 
@@ -204,4 +212,58 @@ fn priced_at_the_deployed_sizes(resources: &serde_json::Map<String, Value>, vars
             .to_string()
     );
     assert_eq!(pricing.currency, vars["currency"].as_str().unwrap());
+}
+
+/// The simple system's deploy file: one fc3 function with the OSS trigger
+/// and the official FFmpeg layer, no NAS, no VPC, no flow.
+#[test]
+fn the_cli_and_the_local_runner_render_s_simple_yaml_alike_and_it_deploys() {
+    let cli = cli_render("s.simple.yaml");
+    let ours = runner_render("s.simple.yaml");
+    assert_eq!(same_render_and_valid_functions(&cli, &ours), 1);
+    let resources = cli["resources"].as_object().expect("resources");
+    assert!(
+        resources.values().all(|r| r["component"] == "fc3"),
+        "no flow: {resources:?}"
+    );
+    assert!(ours.flows().unwrap().is_empty());
+    let (_, f) = ours.functions().unwrap().remove(0);
+    assert_eq!(f.function_name, "vpf-simple");
+    assert_eq!(f.code, "./code-out/simple");
+    assert_eq!(f.runtime, "custom.debian10");
+    assert!(f.nas_config.is_none() && f.vpc_config.is_none(), "no NAS");
+    let region = cli["vars"]["region"].as_str().unwrap();
+    assert_eq!(
+        f.layers,
+        [format!(
+            "acs:fc:{region}:official:layers/FFmpeg6x/versions/1"
+        )]
+    );
+    // The same layer as the workflow's heavy functions.
+    let (_, transcode) = runner_render("s.yaml")
+        .functions()
+        .unwrap()
+        .into_iter()
+        .find(|(_, p)| p.function_name == "vpf-transcode")
+        .unwrap();
+    assert_eq!(f.layers, transcode.layers);
+    let [t] = f.triggers.as_slice() else {
+        panic!("one trigger: {:?}", f.triggers)
+    };
+    let oss = t.oss().unwrap();
+    assert_eq!(oss.filter.key.prefix, cli["vars"]["inputPrefix"]);
+    assert!(
+        oss.events
+            .iter()
+            .all(|e| e.starts_with("oss:ObjectCreated:"))
+    );
+    assert_eq!(t.bucket(), cli["vars"]["bucket"].as_str());
+    for k in [
+        "MAX_SOURCE_SECONDS",
+        "MAX_SOURCE_BYTES",
+        "FORMATS",
+        "OUTPUT_PREFIX",
+    ] {
+        assert!(f.environment_variables.contains_key(k), "{k}");
+    }
 }

@@ -75,6 +75,15 @@ def start_runner(state, *args):
         proc.wait(timeout=30)
 
 
+def frames(path):
+    """Video frames of `path`, counted by plain ffprobe."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        check=True, capture_output=True, text=True).stdout
+    return int(out.strip().split(",")[0])
+
+
 def bucket_of(info):
     import oss2
 

@@ -11,7 +11,7 @@ import subprocess
 import oss2
 import pytest
 
-from conftest import bucket_of, start_runner, wait_for_manifest
+from conftest import bucket_of, frames, start_runner, wait_for_manifest
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,6 @@ def system(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
     with start_runner(state) as info:
         yield info, state
-
-
-def frames(path):
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
-         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
-        check=True, capture_output=True, text=True).stdout
-    return int(out.strip().split(",")[0])
 
 
 def test_up_json_names_what_a_client_needs(system):

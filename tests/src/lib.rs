@@ -20,13 +20,15 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The five function binaries, named as their s.yaml code folders.
-pub const FUNCTIONS: [&str; 5] = [
+/// The function binaries, named as their code folders: the workflow's five
+/// (s.yaml) and the simple system's one (s.simple.yaml).
+pub const FUNCTIONS: [&str; 6] = [
     "oss-trigger",
     "split",
     "transcode",
     "merge",
     "after-process",
+    "simple",
 ];
 
 /// The cargo output folder holding the handler binaries (`target/debug`).
@@ -55,7 +57,17 @@ pub async fn system(
     vars: &[(&str, &str)],
     tweak: impl FnOnce(&mut Options),
 ) -> System {
-    let mut o = Options::new(repo_root().join("s.yaml"), state);
+    system_from("s.yaml", state, vars, tweak).await
+}
+
+/// As [`system`], from another deploy file of the repository (`s.simple.yaml`).
+pub async fn system_from(
+    file: &str,
+    state: &Path,
+    vars: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Options),
+) -> System {
+    let mut o = Options::new(repo_root().join(file), state);
     o.bin_dir = Some(bin_dir());
     o.time_scale = 0.01;
     for (k, v) in vars {

@@ -37,6 +37,9 @@ pub const WATERMARK_KEY: &str = "WATERMARK_KEY";
 pub const WATERMARK_CORNER: &str = "WATERMARK_CORNER";
 pub const WATERMARK_SCALE: &str = "WATERMARK_SCALE";
 pub const WATERMARK_MARGIN: &str = "WATERMARK_MARGIN";
+/// The simple function's limits (README, "The simple system").
+pub const MAX_SOURCE_SECONDS: &str = "MAX_SOURCE_SECONDS";
+pub const MAX_SOURCE_BYTES: &str = "MAX_SOURCE_BYTES";
 
 /// A variable's value; unset and empty are the same.
 pub fn var(name: &str) -> Option<String> {

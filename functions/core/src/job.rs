@@ -1118,6 +1118,23 @@ pub struct AfterProcessOutput {
     pub nas_cleaned: bool,
 }
 
+/// The simple function's answer to one OSS event: the record of every job
+/// it ran (what after-process answers in the workflow) and every record it
+/// skipped, with why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimpleOutput {
+    pub jobs: Vec<AfterProcessOutput>,
+    pub skipped: Vec<SkippedRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedRecord {
+    pub key: String,
+    pub reason: String,
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

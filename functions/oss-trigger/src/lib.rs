@@ -53,10 +53,17 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> Result<Settings> {
+        let flow_name = config::var(config::FLOW_NAME)
+            .ok_or_else(|| Error::invalid("FLOW_NAME is not set: name the workflow to start"))?;
+        Settings::from_env_for(flow_name)
+    }
+
+    /// Everything but the flow's name from the environment: the simple
+    /// function screens records and makes jobs as this one does, and starts
+    /// no flow (its `flow_name` is empty).
+    pub fn from_env_for(flow_name: String) -> Result<Settings> {
         let s = Settings {
-            flow_name: config::var(config::FLOW_NAME).ok_or_else(|| {
-                Error::invalid("FLOW_NAME is not set: name the workflow to start")
-            })?,
+            flow_name,
             flow_endpoint: config::var(config::FLOW_ENDPOINT),
             oss_endpoint: config::var(config::OSS_ENDPOINT),
             input_prefix: config::var(config::INPUT_PREFIX).unwrap_or_default(),
