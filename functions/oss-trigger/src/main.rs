@@ -11,8 +11,8 @@ use vpf_core::event::OssEvent;
 const HELP: &str = r#"oss-trigger: turns OSS upload events into workflow executions, one per new object.
 
 Takes the OSS event ({"events": [...]}); skips, with a reason, events that are not
-ObjectCreated:*, keys outside INPUT_PREFIX or without a video extension of
-INPUT_EXTENSIONS (any case) and keys under OUTPUT_PREFIX;
+ObjectCreated:*, keys outside INPUT_PREFIX or without an extension of
+INPUT_EXTENSIONS (any case; video or sound) and keys under OUTPUT_PREFIX;
 starts FLOW_NAME once per object (execution name from bucket, key and eTag).
 A .json object under INPUT_PREFIX is a job file: {"source": "<video key>", ...settings}
 starts a job for that video with its settings (execution name from the video and the
@@ -22,9 +22,12 @@ with a mistake starts nothing and its receipt says why (schemas/job-file.schema.
 Environment:
   FLOW_NAME (required)   FLOW_ENDPOINT (default https://<region>.fnf.aliyuncs.com)
   INPUT_PREFIX, OUTPUT_PREFIX (default dest)
-  INPUT_EXTENSIONS (default mp4, m4v, mov, mkv, webm, ts, mts, m2ts, avi, flv, 3gp, mpg, mpeg, mxf)
+  INPUT_EXTENSIONS (default mp4, m4v, mov, mkv, webm, ts, mts, m2ts, avi, flv, 3gp, mpg, mpeg, mxf,
+                    mp3, m4a, aac, wav, flac, ogg, opus)
   SEGMENT_SECONDS (30), MAX_PIECES (100), FORMATS (mp4, flv, hls)
   CRF (23), PRESET (veryfast), MAX_HEIGHT, AUDIO_KBPS (128), GIF_SECONDS (3)
+  AUDIO_SAMPLE_RATE, AUDIO_CHANNELS, LOUDNESS_LUFS, DENOISE (false)
+  WATERMARK_KEY, WATERMARK_CORNER, WATERMARK_SCALE, WATERMARK_MARGIN
   LADDER (2160:16000, 1440:10000, 1080:6000, 720:3000, 540:2000, 360:700, 234:150)
   OSS_ENDPOINT (default https://oss-<region>-internal.aliyuncs.com)
 
