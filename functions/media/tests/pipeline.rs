@@ -149,7 +149,9 @@ async fn bframes_with_aac_48k_stereo_all_formats() {
             "clip.gif",
             "clip.jpg",
             "sprite/thumbnails.vtt",
-            "abr/master.m3u8"
+            "abr/master.m3u8",
+            "clip.m4a",
+            "clip.mp3"
         ]
     );
     let m = job.output(Format::Mp4);
