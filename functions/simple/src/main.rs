@@ -18,8 +18,11 @@ with a failed manifest: they belong to the workflow.
 
 Environment:
   INPUT_PREFIX, OUTPUT_PREFIX (default dest)
-  INPUT_EXTENSIONS (default mp4, m4v, mov, mkv, webm, ts, mts, m2ts, avi, flv, 3gp, mpg, mpeg, mxf)
+  INPUT_EXTENSIONS (default mp4, m4v, mov, mkv, webm, ts, mts, m2ts, avi, flv, 3gp, mpg, mpeg, mxf,
+                    mp3, m4a, aac, wav, flac, ogg, opus)
   FORMATS (mp4, flv, hls)   CRF (23), PRESET (veryfast), MAX_HEIGHT, AUDIO_KBPS (128), GIF_SECONDS (3)
+  AUDIO_SAMPLE_RATE, AUDIO_CHANNELS, LOUDNESS_LUFS, DENOISE (false)
+  WATERMARK_KEY, WATERMARK_CORNER, WATERMARK_SCALE, WATERMARK_MARGIN
   LADDER   WEBHOOK_URL   MAX_SOURCE_SECONDS (300)   MAX_SOURCE_BYTES (2147483648)
   OSS_ENDPOINT (default https://oss-<region>-internal.aliyuncs.com)   FFMPEG_PATH, FFPROBE_PATH
   TMPDIR (job folders; default /tmp)
