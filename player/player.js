@@ -393,6 +393,14 @@
     }
     const player = dashjs.MediaPlayer().create();
     if (debug) player.updateSettings({ debug: { logLevel: 5 /* Debug.LOG_LEVEL_DEBUG */ } });
+    if (cycle) {
+      // The page picks every rendition in turn: throughput rules must not
+      // undo that. Before the stream starts, the abandon rule can cancel a
+      // segment on a busy machine's slow first estimate (and report it).
+      player.updateSettings({
+        streaming: { abr: { autoSwitchBitrate: { video: false }, rules: { abandonRequestsRule: { active: false } } } },
+      });
+    }
     window.players.dash = player;
     const version = player.getVersion();
     p.state.library = `dash.js ${version}`;
