@@ -394,11 +394,16 @@
     const player = dashjs.MediaPlayer().create();
     if (debug) player.updateSettings({ debug: { logLevel: 5 /* Debug.LOG_LEVEL_DEBUG */ } });
     if (cycle) {
-      // The page picks every rendition in turn: throughput rules must not
-      // undo that. Before the stream starts, the abandon rule can cancel a
-      // segment on a busy machine's slow first estimate (and report it).
+      // The page picks every rendition in turn, one segment each. A switch
+      // up with enough buffered is by default a "fast switch", which aborts
+      // the segment being loaded and reports it abandoned (seen on a busy
+      // machine); the abandon rule does the same on a slow throughput
+      // estimate. Neither belongs in a check that each rendition plays.
       player.updateSettings({
-        streaming: { abr: { autoSwitchBitrate: { video: false }, rules: { abandonRequestsRule: { active: false } } } },
+        streaming: {
+          buffer: { fastSwitchEnabled: false },
+          abr: { autoSwitchBitrate: { video: false }, rules: { abandonRequestsRule: { active: false } } },
+        },
       });
     }
     window.players.dash = player;
