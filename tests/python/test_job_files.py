@@ -3,7 +3,7 @@ official `oss2` client: a video uploaded, then a `.json` naming it with
 other formats and a crf; the same job file again; job files with mistakes.
 And the published schema (schemas/job-file.schema.json) read by PyPI's
 `jsonschema`, which must judge every example file as our parser does
-(functions/core/tests/job_file_schema.rs runs the parser on the same files).
+(crates/vpf-core/tests/job_file_schema.rs runs the parser on the same files).
 
 Needs the binaries built (`cargo build --workspace --bins`) and ffmpeg.
 """
