@@ -1201,59 +1201,41 @@ impl Bench {
         // 21 ms after the audio (each copy's AAC priming); one fresh audio
         // track is laid over the joined video instead.
         let video = dir.join("chunk-video.mp4");
-        media::run_tool(
-            &self.tools.ffmpeg,
-            &vpf_bench::args![
-                "-hide_banner",
-                "-nostdin",
-                "-y",
-                "-loglevel",
-                "error",
-                "-i",
-                &chunk,
-                "-map",
-                "0:v:0",
-                "-c",
-                "copy",
-                &video
-            ],
-        )?;
+        let mut a = media::quiet_ffmpeg();
+        a.extend(vpf_bench::args![
+            "-i", &chunk, "-map", "0:v:0", "-c", "copy", &video
+        ]);
+        media::run_tool(&self.tools.ffmpeg, &a)?;
         let list = dir.join("list.ffconcat");
         std::fs::write(&list, seed::concat_list(&vec![video; copies as usize]))
             .map_err(|e| e.to_string())?;
         let big = dir.join("large.mp4");
-        media::run_tool(
-            &self.tools.ffmpeg,
-            &vpf_bench::args![
-                "-hide_banner",
-                "-nostdin",
-                "-y",
-                "-loglevel",
-                "error",
-                "-f",
-                "concat",
-                "-safe",
-                "0",
-                "-i",
-                &list,
-                "-f",
-                "lavfi",
-                "-i",
-                "aevalsrc=0.4*sin(440*2*PI*t)|0.4*sin(660*2*PI*t):s=48000",
-                "-map",
-                "0:v:0",
-                "-map",
-                "1:a:0",
-                "-c:v",
-                "copy",
-                "-c:a",
-                "aac",
-                "-shortest",
-                "-movflags",
-                "+faststart",
-                &big
-            ],
-        )?;
+        let mut a = media::quiet_ffmpeg();
+        a.extend(vpf_bench::args![
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            &list,
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=0.4*sin(440*2*PI*t)|0.4*sin(660*2*PI*t):s=48000",
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            &big
+        ]);
+        media::run_tool(&self.tools.ffmpeg, &a)?;
         let generate_s = m.stop().wall_s;
         let source_bytes = std::fs::metadata(&big).map_err(|e| e.to_string())?.len();
         if source_bytes < plan.stream_min_bytes {

@@ -16,6 +16,26 @@ macro_rules! args {
     ($($a:expr),* $(,)?) => { Vec::<std::ffi::OsString>::from([$(std::ffi::OsString::from($a)),*]) };
 }
 
+/// Every ffmpeg the bench runs starts so: quiet, no prompt, overwrite.
+pub fn quiet_ffmpeg() -> Vec<OsString> {
+    args!["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+}
+
+/// The pipeline's video encoder settings: libx264 at the profile's CRF and
+/// preset, 8-bit 4:2:0.
+pub fn x264(profile: &Profile) -> Vec<OsString> {
+    args![
+        "-c:v",
+        "libx264",
+        "-crf",
+        profile.crf.to_string(),
+        "-preset",
+        profile.preset.clone(),
+        "-pix_fmt",
+        "yuv420p"
+    ]
+}
+
 /// Run a tool; on failure the error carries the end of its stderr.
 pub fn run_tool(program: &Path, args: &[OsString]) -> R<std::process::Output> {
     let out = Command::new(program)
@@ -167,27 +187,9 @@ pub fn generate(ffmpeg: &Path, spec: &InputSpec, dir: &Path) -> R<PathBuf> {
 /// closed GOP of `n` frames ((a'), the pipeline's 2 s grid, from
 /// `vpf_media::keyframe_interval`).
 pub fn floor_args(src: &Path, out: &Path, profile: &Profile, gop: Option<u32>) -> Vec<OsString> {
-    let mut a = args![
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-        "-i",
-        src,
-        "-map",
-        "0:v:0",
-        "-map",
-        "0:a:0?",
-        "-c:v",
-        "libx264",
-        "-crf",
-        profile.crf.to_string(),
-        "-preset",
-        profile.preset.clone(),
-        "-pix_fmt",
-        "yuv420p"
-    ];
+    let mut a = quiet_ffmpeg();
+    a.extend(args!["-i", src, "-map", "0:v:0", "-map", "0:a:0?"]);
+    a.extend(x264(profile));
     if let Some(gop) = gop {
         a.extend(args!["-g", gop.to_string(), "-flags:v", "+cgop"]);
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use vpf_core::job::{Piece, Profile};
 
 use crate::args;
-use crate::media::{R, run_tool};
+use crate::media::{R, quiet_ffmpeg, run_tool, x264};
 use crate::meter::{Meter, Usage};
 use crate::pipeline::PipelineRun;
 
@@ -52,10 +52,6 @@ pub struct Sizes {
     pub width: u32,
     pub height: u32,
     pub seconds: f64,
-}
-
-fn quiet_ffmpeg() -> Vec<std::ffi::OsString> {
-    args!["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
 }
 
 /// Make `name` in `dir` (once; kept for reruns) from the noisy test picture
@@ -156,19 +152,10 @@ fn encode_args(src: &Path, out: &Path, profile: &Profile, filter: &str) -> Vec<s
         "-map",
         "0:v:0",
         "-vf",
-        filter,
-        "-c:v",
-        "libx264",
-        "-crf",
-        profile.crf.to_string(),
-        "-preset",
-        profile.preset.clone(),
-        "-pix_fmt",
-        "yuv420p",
-        "-f",
-        "mp4",
-        out
+        filter
     ]);
+    a.extend(x264(profile));
+    a.extend(args!["-f", "mp4", out]);
     a
 }
 

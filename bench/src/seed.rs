@@ -21,7 +21,7 @@ use serde::Serialize;
 use vpf_core::job::{Format, Profile};
 
 use crate::args;
-use crate::media::{R, run_tool};
+use crate::media::{R, quiet_ffmpeg, run_tool, x264};
 use crate::meter::{Meter, Usage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,13 +40,9 @@ pub fn piece_ext(f: Format) -> &'static str {
     }
 }
 
-fn base() -> Vec<OsString> {
-    args!["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
-}
-
 /// The seed's split: `-c copy -f segment -segment_time S -reset_timestamps 1`.
 pub fn split_args(src: &Path, dir: &Path, seconds: f64) -> Vec<OsString> {
-    let mut a = base();
+    let mut a = quiet_ffmpeg();
     a.extend(args![
         "-i",
         src,
@@ -72,18 +68,11 @@ pub fn piece_args(
     profile: &Profile,
     gop: u32,
 ) -> Vec<OsString> {
-    let mut a = base();
+    let mut a = quiet_ffmpeg();
     a.extend(args!["-i", piece]);
     if codecs == Codecs::X264 {
+        a.extend(x264(profile));
         a.extend(args![
-            "-c:v",
-            "libx264",
-            "-crf",
-            profile.crf.to_string(),
-            "-preset",
-            profile.preset.clone(),
-            "-pix_fmt",
-            "yuv420p",
             "-g",
             gop.to_string(),
             "-c:a",
@@ -99,7 +88,7 @@ pub fn piece_args(
 /// The seed's join: `-f concat -safe 0 -c copy -fflags +genpts`; for HLS the
 /// joined stream goes to the HLS muxer.
 pub fn merge_args(list: &Path, format: Format, out: &Path) -> Vec<OsString> {
-    let mut a = base();
+    let mut a = quiet_ffmpeg();
     a.extend(args![
         "-f", "concat", "-safe", "0", "-i", list, "-c", "copy", "-fflags", "+genpts"
     ]);

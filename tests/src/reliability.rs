@@ -115,6 +115,22 @@ pub fn processes_mentioning(needle: &Path) -> Vec<Proc> {
 }
 
 /// Poll `check` every 20 ms until it holds or `limit` passes; the last value.
+/// Asserts that within 5 s no process (a handler, an ffmpeg) names `state`
+/// in its command line or environment: killed process groups leave the
+/// process table a moment after the event that killed them, so wait for the
+/// state asserted rather than read it at once.
+pub async fn assert_no_process_left(state: &Path) {
+    let left = eventually(Duration::from_secs(5), || {
+        processes_mentioning(state).is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        left.is_some(),
+        "left running: {:?}",
+        processes_mentioning(state)
+    );
+}
+
 pub async fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {

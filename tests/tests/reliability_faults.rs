@@ -15,7 +15,8 @@ use vpf_core::job::JobStatus;
 use vpf_media::Tools;
 use vpf_media::testmedia::Clip;
 use vpf_tests::reliability::{
-    Report, eventually, fetch, files_under, manifest, processes, processes_mentioning,
+    Report, assert_no_process_left, eventually, fetch, files_under, manifest, processes,
+    processes_mentioning,
 };
 use vpf_tests::{bin_dir, nas_jobs, probe, repo_root, request_of, system, upload_and_wait};
 
@@ -35,6 +36,15 @@ fn failures(rec: &ExecutionRecord, state: &str) -> Vec<(String, u32, String)> {
         .collect()
 }
 
+/// `(error, attempt)` of every failed attempt of a state whose label
+/// contains `state`.
+fn attempts(rec: &ExecutionRecord, state: &str) -> Vec<(String, u32)> {
+    failures(rec, state)
+        .into_iter()
+        .map(|(e, a, _)| (e, a))
+        .collect()
+}
+
 fn scheduled(rec: &ExecutionRecord, state: &str) -> usize {
     rec.events
         .iter()
@@ -42,12 +52,24 @@ fn scheduled(rec: &ExecutionRecord, state: &str) -> usize {
         .count()
 }
 
-async fn clip(path: &Path, w: u32, h: u32, seconds: f64) {
+/// A test's folder with its source clip `<name>.mp4` and the runner's state
+/// folder beside it.
+struct Scene {
+    tmp: tempfile::TempDir,
+    src: PathBuf,
+    state: PathBuf,
+}
+
+async fn scene(name: &str, (w, h): (u32, u32), seconds: f64) -> Scene {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join(format!("{name}.mp4"));
     Clip::new(w, h)
         .seconds(seconds)
-        .write(&Tools::from_env(), path)
+        .write(&Tools::from_env(), &src)
         .await
         .unwrap();
+    let state = tmp.path().join("state");
+    Scene { tmp, src, state }
 }
 
 /// An ffmpeg encoding a piece of a job under `state`: its pid and its parent's
@@ -78,12 +100,9 @@ fn signal(pid: i32, sig: i32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transcode_instance_killed_mid_piece_is_retried_and_the_output_is_exact() {
     let mut report = Report::new("faults-kill");
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("kill.mp4");
     // 4 pieces of 1 s: enough encodes for the watcher to catch one.
-    clip(&src, 640, 360, 4.0).await;
+    let Scene { tmp, src, state } = scene("kill", (640, 360), 4.0).await;
     let source = probe(&src);
-    let state = tmp.path().join("state");
     let sys = system(
         &state,
         &[("segmentSeconds", "1"), ("formats", "mp4")],
@@ -152,11 +171,7 @@ async fn a_transcode_instance_killed_mid_piece_is_retried_and_the_output_is_exac
         ),
     );
     sys.shutdown().await;
-    let left = eventually(Duration::from_secs(5), || {
-        processes_mentioning(&state).is_empty().then_some(())
-    })
-    .await;
-    assert!(left.is_some(), "{:?}", processes_mentioning(&state));
+    assert_no_process_left(&state).await;
     report.finish();
 }
 
@@ -166,11 +181,13 @@ async fn a_transcode_instance_killed_mid_piece_is_retried_and_the_output_is_exac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_step_is_retried_with_backoff_and_succeeds() {
     let mut report = Report::new("faults-throttle");
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("busy.mp4");
-    clip(&src, 320, 240, 1.0).await;
+    let Scene {
+        tmp: _tmp,
+        src,
+        state,
+    } = scene("busy", (320, 240), 1.0).await;
     let sys = system(
-        &tmp.path().join("state"),
+        &state,
         &[("segmentSeconds", "1"), ("formats", "mp4")],
         |_| {},
     )
@@ -178,13 +195,12 @@ async fn a_throttled_step_is_retried_with_backoff_and_succeeds() {
     sys.fc.throttle_next("vpf-split", 2);
     let rec = upload_and_wait(&sys, &src, "source/busy.mp4").await;
     assert_eq!(rec.status, Status::Succeeded, "{:?}", rec.error);
-    let throttled = failures(&rec, "Split");
     assert_eq!(
-        throttled
-            .iter()
-            .map(|(e, a, _)| (e.as_str(), *a))
-            .collect::<Vec<_>>(),
-        [("FC.ResourceExhausted", 1), ("FC.ResourceExhausted", 2)]
+        attempts(&rec, "Split"),
+        [
+            ("FC.ResourceExhausted".into(), 1),
+            ("FC.ResourceExhausted".into(), 2)
+        ]
     );
     let waits: Vec<f64> = rec
         .events
@@ -205,10 +221,7 @@ async fn a_throttled_step_is_retried_with_backoff_and_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_past_its_timeout_is_retried_once_then_caught_and_cleaned_up() {
     let mut report = Report::new("faults-timeout");
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("slow.mp4");
-    clip(&src, 320, 240, 2.0).await;
-    let state = tmp.path().join("state");
+    let Scene { tmp, src, state } = scene("slow", (320, 240), 2.0).await;
     // Only transcode gets a timeout no encode can meet (ffmpeg alone takes
     // longer to start); the other steps keep theirs.
     let sys = system(
@@ -242,13 +255,9 @@ async fn a_step_past_its_timeout_is_retried_once_then_caught_and_cleaned_up() {
         .iter()
         .find(|e| e.kind == "StateFailed" && e.state.contains("Transcode"))
         .expect("an iteration failed");
-    let attempts = failures(&rec, &failed_for_good.state);
     assert_eq!(
-        attempts
-            .iter()
-            .map(|(e, a, _)| (e.as_str(), *a))
-            .collect::<Vec<_>>(),
-        [("FC.Unknown", 1), ("FC.Unknown", 2)]
+        attempts(&rec, &failed_for_good.state),
+        [("FC.Unknown".into(), 1), ("FC.Unknown".into(), 2)]
     );
     assert!(
         rec.events
@@ -293,11 +302,7 @@ async fn a_step_past_its_timeout_is_retried_once_then_caught_and_cleaned_up() {
         ),
     );
     sys.shutdown().await;
-    let left = eventually(Duration::from_secs(5), || {
-        processes_mentioning(&state).is_empty().then_some(())
-    })
-    .await;
-    assert!(left.is_some(), "{:?}", processes_mentioning(&state));
+    assert_no_process_left(&state).await;
     report.finish();
 }
 
@@ -323,12 +328,10 @@ async fn upload_with_fault(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oss_503s_and_cut_downloads_are_retried_until_the_job_succeeds() {
     let mut report = Report::new("faults-oss");
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("flaky.mp4");
-    clip(&src, 320, 240, 2.0).await;
+    let Scene { tmp, src, state } = scene("flaky", (320, 240), 2.0).await;
     let source = probe(&src);
     let sys = system(
-        &tmp.path().join("state"),
+        &state,
         &[("segmentSeconds", "1"), ("formats", "mp4,hls")],
         |_| {},
     )
@@ -463,11 +466,8 @@ fn run_args(c: &mut Command, input: &Path, out: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_a_job_leaves_no_process_nor_partial_object_and_the_job_runs_again() {
     let mut report = Report::new("faults-ctrl-c");
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("intr.mp4");
-    clip(&src, 640, 360, 6.0).await;
+    let Scene { tmp, src, state } = scene("intr", (640, 360), 6.0).await;
     let source = probe(&src);
-    let state = tmp.path().join("state");
     let out = tmp.path().join("out");
 
     let mut c = runner(&state);
@@ -495,15 +495,7 @@ async fn ctrl_c_during_a_job_leaves_no_process_nor_partial_object_and_the_job_ru
     assert!(stderr.contains("interrupted"), "{stderr}");
 
     // Nothing runs on: no handler, no ffmpeg.
-    let left = eventually(Duration::from_secs(5), || {
-        processes_mentioning(&state).is_empty().then_some(())
-    })
-    .await;
-    assert!(
-        left.is_some(),
-        "orphans: {:?}",
-        processes_mentioning(&state)
-    );
+    assert_no_process_left(&state).await;
     // The bucket holds the upload, whole, and nothing else (no output was
     // complete; no partial one is visible).
     let bucket_dir = state.join("oss/my-video-bucket");
@@ -532,13 +524,7 @@ async fn ctrl_c_during_a_job_leaves_no_process_nor_partial_object_and_the_job_ru
     let p = probe(&mp4);
     assert_eq!(p.video_frames, source.video_frames);
     assert!(files_under(&state.join("nas/mnt_auto/jobs")).is_empty());
-    // Killed process groups leave the process table a moment after the
-    // runner exits: wait for it, as above.
-    let left = eventually(Duration::from_secs(5), || {
-        processes_mentioning(&state).is_empty().then_some(())
-    })
-    .await;
-    assert!(left.is_some(), "{:?}", processes_mentioning(&state));
+    assert_no_process_left(&state).await;
     report.row(
         "Ctrl-C (SIGINT) to `local-runner run` while pieces encode",
         "exit non-zero with a message; no orphan process; no partial object; rerun succeeds",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use local_runner::flow::{ExecutionRecord, Status};
 use vpf_media::Tools;
 use vpf_media::testmedia::Clip;
-use vpf_tests::reliability::{Report, eventually, fetch, open_fds, processes_mentioning};
+use vpf_tests::reliability::{Report, assert_no_process_left, eventually, fetch, open_fds};
 use vpf_tests::{client, nas_jobs, probe, request_of, system};
 
 /// The most Transcode tasks of one execution running at once, from its history.
@@ -148,11 +148,7 @@ async fn twenty_uploads_at_once_all_succeed_within_bounds_and_leave_nothing_behi
     assert!(nas_jobs(&sys).is_empty(), "{:?}", nas_jobs(&sys));
 
     sys.shutdown().await;
-    let no_procs = eventually(Duration::from_secs(5), || {
-        processes_mentioning(&state).is_empty().then_some(())
-    })
-    .await;
-    assert!(no_procs.is_some(), "{:?}", processes_mentioning(&state));
+    assert_no_process_left(&state).await;
     // Sockets and log files close as their tasks end.
     let fds = eventually(Duration::from_secs(10), || {
         (open_fds() <= fds_before).then_some(())

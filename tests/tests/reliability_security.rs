@@ -24,7 +24,7 @@ use vpf_media::Tools;
 use vpf_media::testmedia::Clip;
 use vpf_oss::{OssClient, OssConfig};
 use vpf_tests::reliability::{
-    Report, SECRET_MARKERS, eventually, files_leaking, leaks, processes_mentioning,
+    Report, SECRET_MARKERS, assert_no_process_left, files_leaking, leaks,
 };
 use vpf_tests::{all_keys, bin_dir, client, nas_jobs, repo_root, system, upload_and_wait};
 
@@ -407,11 +407,7 @@ async fn debug_logs_of_a_whole_run_hold_no_secret_and_ctrl_c_stops_everything() 
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
-    let gone = eventually(Duration::from_secs(5), || {
-        processes_mentioning(&state).is_empty().then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "{:?}", processes_mentioning(&state));
+    assert_no_process_left(&state).await;
 
     let mut n: Vec<String> = SECRET_MARKERS.iter().map(|s| s.to_string()).collect();
     n.push(secret.clone());
