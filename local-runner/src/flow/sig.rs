@@ -31,6 +31,8 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use vpf_core::credentials::Credentials;
 
+use crate::lock::lock;
+
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
@@ -97,7 +99,7 @@ pub struct NonceCache {
 
 impl NonceCache {
     fn first_use(&self, nonce: &str) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = lock(&self.seen);
         let now = Instant::now();
         seen.retain(|_, t| now.duration_since(*t) < SKEW);
         seen.insert(nonce.to_string(), now).is_none()

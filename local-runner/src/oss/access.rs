@@ -75,8 +75,8 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Ctx, check_md5, empty, read_small, set, xml_response};
 use super::error::{OssError, OssResult};
-use super::lock;
 use super::xml::{self, Doc};
+use crate::lock::lock;
 
 /// OSS allows 10 CORS rules per bucket.
 pub const MAX_CORS_RULES: usize = 10;

@@ -42,13 +42,15 @@ mod xml;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 use vpf_core::credentials::Credentials;
 use vpf_core::event::{OssBucket, OssEntity, OssObject, OssRecord};
 use vpf_core::{Error, Result};
+
+use crate::lock::lock;
 
 pub use error::OssError;
 
@@ -78,13 +80,13 @@ pub struct EmulatorConfig {
 }
 
 impl EmulatorConfig {
-    /// Region `cn-hangzhou`, a made-up account id, one random access key,
+    /// Region `cn-hangzhou`, the local account id, one random access key,
     /// an ephemeral port on 127.0.0.1, V4 only, no buckets, default limits.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         EmulatorConfig {
             root: root.into(),
             region: "cn-hangzhou".into(),
-            account_id: "1234567890123456".into(),
+            account_id: crate::account::LOCAL_ACCOUNT_ID.into(),
             buckets: Vec::new(),
             keys: vec![Credentials::new(
                 format!("LTAI{}", auth::random_token(20)),
@@ -365,11 +367,6 @@ pub(crate) struct Shared {
     injected: AtomicU64,
     clock_offset: Mutex<Duration>,
     next_id: AtomicU64,
-}
-
-/// A poisoned lock only means a panic elsewhere; the data is still usable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {

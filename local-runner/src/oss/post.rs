@@ -19,9 +19,9 @@ use serde_json::Value;
 use super::access::Anonymous;
 use super::api::{Ctx, set, xml_response};
 use super::error::{OssError, OssResult};
-use super::lock;
 use super::store::{self, Attributes};
 use super::xml::Doc;
+use crate::lock::lock;
 
 /// Fields that make a form signed: with any of them the form is checked as
 /// signed, whatever the bucket ACL.
