@@ -34,8 +34,15 @@
 mod access;
 mod api;
 mod auth;
+mod body;
+mod copy;
 mod error;
+mod listing;
+mod multipart;
+mod objects;
 mod post;
+mod request;
+mod response;
 mod store;
 mod xml;
 
@@ -360,7 +367,7 @@ pub(crate) struct Shared {
     account_id: String,
     accept_v1: bool,
     /// Hosts that name the endpoint itself; `<bucket>.<host>` is virtual host
-    /// style (so is `<bucket>.<OSS endpoint>`, see `api::virtual_bucket`).
+    /// style (so is `<bucket>.<OSS endpoint>`, see `request::virtual_bucket`).
     base_hosts: Vec<String>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<OssRecord>>>,
     faults: Mutex<FaultPlan>,

@@ -17,8 +17,9 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::access::Anonymous;
-use super::api::{Ctx, set, xml_response};
 use super::error::{OssError, OssResult};
+use super::request::Ctx;
+use super::response::{quoted, set, xml_response};
 use super::store::{self, Attributes};
 use super::xml::Doc;
 use crate::lock::lock;
@@ -216,7 +217,7 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
             *r.status_mut() = status;
             r
         };
-        set(&mut r, "etag", &format!("\"{}\"", meta.etag));
+        set(&mut r, "etag", &quoted(&meta.etag));
         set(&mut r, "x-oss-hash-crc64ecma", &meta.crc64.to_string());
         return Ok(r);
     }
