@@ -328,9 +328,9 @@ impl System {
             )?);
         }
         let creds: CredentialSource = {
-            let sts = oss.sts();
+            let keys = oss.keys();
             let ttl = opts.credential_ttl;
-            Arc::new(move || sts.issue(ttl))
+            Arc::new(move || keys.issue(ttl))
         };
         let fc = Arc::new(
             FcEmulator::new(
@@ -390,17 +390,9 @@ impl System {
             );
             engines.insert(fp.name.clone(), engine);
         }
-        let mut keys = crate::flow::sig::KeyStore::new();
-        for k in oss.static_keys() {
-            keys.add(k);
-        }
-        keys.set_lookup({
-            let sts = oss.sts();
-            Arc::new(move |id: &str| sts.temporary(id))
-        });
         let api = Arc::new(crate::flow::api::ApiState::new(
             engines.values().cloned().collect(),
-            keys,
+            oss.keys(),
         ));
         let api_task = tokio::spawn(async move {
             crate::serve::serve(

@@ -21,7 +21,6 @@ use super::request::{Ctx, Target, parse_query, target};
 use super::response::http_date;
 use super::store;
 use super::{Shared, copy, listing, multipart, objects, post};
-use crate::lock::lock;
 
 /// Subresources (query names) this emulator implements; any other OSS
 /// subresource answers 501 rather than being mistaken for a plain request
@@ -191,7 +190,7 @@ async fn dispatch(
     };
     if auth::is_signed(&view) {
         let now = sh.now();
-        let caller = lock(&sh.keys).verify(&view, &sh.region, sh.accept_v1, now)?;
+        let caller = auth::verify(&sh.keys, &view, &sh.region, sh.accept_v1, now)?;
         tracing::debug!(request_id = %rid, access_key_id = %caller.access_key_id, temporary = caller.temporary, "OSS request signed");
     } else {
         let need = anonymous_need(&cx);
@@ -326,12 +325,11 @@ mod tests {
     /// `authorization`), both over `/media-in/source/a b+ü.mp4`.
     #[test]
     fn virtual_hosted_requests_verify_with_the_clients_signatures() {
-        use super::super::auth::KeyRing;
+        use crate::account::KeyRing;
         use vpf_core::credentials::Credentials;
 
         let bases = vec!["localhost".to_string()];
-        let mut ring = KeyRing::default();
-        ring.add_static(&Credentials::new("testid", "yourAccessKeySecret"));
+        let ring = KeyRing::new().with(Credentials::new("testid", "yourAccessKeySecret"));
         let signed_at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_744_353_684);
         let path = "/source/a%20b%2B%C3%BC.mp4";
         let check = |host: &str, date: &str, authorization: &str| {
@@ -352,7 +350,7 @@ mod tests {
                 query: &[],
                 headers: &h,
             };
-            ring.verify(&view, "cn-hangzhou", true, signed_at)
+            auth::verify(&ring, &view, "cn-hangzhou", true, signed_at)
                 .map(|_| (t.bucket.unwrap(), t.key.unwrap()))
                 .map_err(|e| e.code)
         };

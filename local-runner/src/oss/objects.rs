@@ -3,8 +3,8 @@
 
 use axum::body::Body;
 use axum::response::Response;
-use futures_util::StreamExt;
 use base64::Engine as _;
+use futures_util::StreamExt;
 use http::header::HeaderValue;
 use http::{Method, StatusCode};
 use md5::{Digest, Md5};

@@ -17,12 +17,12 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::access::Anonymous;
+use super::auth;
 use super::error::{OssError, OssResult};
 use super::request::Ctx;
 use super::response::{quoted, set, xml_response};
 use super::store::{self, Attributes};
 use super::xml::Doc;
-use crate::lock::lock;
 
 /// Fields that make a form signed: with any of them the form is checked as
 /// signed, whatever the bucket ACL.
@@ -113,7 +113,7 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
         let policy = if anonymous {
             None
         } else {
-            lock(&sh.keys).verify_post(&fields, &sh.region, sh.accept_v1, now)?;
+            auth::verify_post(&sh.keys, &fields, &sh.region, sh.accept_v1, now)?;
             let policy = Policy::parse(fields.get("policy").map(String::as_str).unwrap_or(""))?;
             if policy.expiration <= now {
                 return Err(OssError::access_denied(
