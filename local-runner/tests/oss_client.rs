@@ -623,15 +623,7 @@ async fn copy_delete_multiple_and_bounded_xml_bodies() {
     );
 
     let body = "<Delete><Quiet>false</Quiet><Object><Key>in/src file+.txt</Key></Object><Object><Key>in/none</Key></Object></Delete>".to_string();
-    let r = signed(
-        &c,
-        Method::POST,
-        None,
-        &[("delete", "")],
-        &[],
-        Bytes::from(body),
-    )
-    .await;
+    let r = delete_multiple(&c, body).await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(
@@ -656,15 +648,7 @@ async fn copy_delete_multiple_and_bounded_xml_bodies() {
         "<Delete>{}</Delete>",
         "<Object><Key>k</Key></Object>".repeat(80_000)
     );
-    let r = signed(
-        &c,
-        Method::POST,
-        None,
-        &[("delete", "")],
-        &[],
-        Bytes::from(huge),
-    )
-    .await;
+    let r = delete_multiple(&c, huge).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("EntityTooLarge"));
 
@@ -682,6 +666,19 @@ async fn copy_delete_multiple_and_bounded_xml_bodies() {
     assert_eq!(r.status(), 501);
     assert_eq!(c.head_object(BUCKET, "in/a").await.unwrap(), None);
     oss.shutdown().await;
+}
+
+/// DeleteMultipleObjects on the test bucket with this body.
+async fn delete_multiple(c: &OssClient, body: String) -> reqwest::Response {
+    signed(
+        c,
+        Method::POST,
+        None,
+        &[("delete", "")],
+        &[],
+        Bytes::from(body),
+    )
+    .await
 }
 
 fn raw_request(addr: std::net::SocketAddr, text: &str) -> String {
