@@ -98,6 +98,7 @@ async fn handle(
     resp
 }
 
+/// Route and serve one request. `seen_bucket` is set to the bucket the
 /// request addresses as soon as its name is known to be valid, for the CORS
 /// headers.
 async fn dispatch(

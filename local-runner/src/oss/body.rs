@@ -39,8 +39,6 @@ pub async fn drain(body: Body) {
     .await;
 }
 
-/// Route and serve one request. `seen_bucket` is set to the bucket the
-
 /// A small body, whole; checked against `sha256` when the request signed one.
 pub async fn read_small(body: Body, limit: usize, sha256: Option<[u8; 32]>) -> OssResult<Bytes> {
     let mut stream = body.into_data_stream();
