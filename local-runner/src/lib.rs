@@ -1,7 +1,10 @@
 //! local-runner
+pub mod account;
 pub mod fc;
 pub mod flow;
+pub mod lock;
 pub mod oss;
+pub mod placeholder;
 pub mod progress;
 pub mod report;
 pub mod sdevs;

@@ -250,7 +250,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 );
                 println!("Upload a video under the trigger prefix; Ctrl-C stops.");
             }
-            local_runner::system::shutdown_signal().await;
+            fc_runtime::shutdown_signal().await;
             sys.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -287,7 +287,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             // process groups of their own and would live on, ffmpeg included.
             let result = tokio::select! {
                 r = run_one(&sys, &input, mark, &out, json, Duration::from_secs(timeout)) => Some(r),
-                _ = local_runner::system::shutdown_signal() => None,
+                _ = fc_runtime::shutdown_signal() => None,
             };
             sys.shutdown().await;
             let Some(result) = result else {

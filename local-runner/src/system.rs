@@ -20,13 +20,13 @@ use serde_json::{Value, json};
 use vpf_core::event::OssRecord;
 use vpf_core::{Error, Result};
 
+use crate::account::LOCAL_ACCOUNT_ID;
 use crate::fc::{CredentialSource, FcEmulator, FunctionSpec, OssTrigger};
 use crate::flow::{Engine, EngineOptions, ExecutionRecord, Flow, Invoker, TaskError};
+use crate::lock::lock;
 use crate::oss::{EmulatorConfig, OssEmulator, RunningOss};
 use crate::sdevs::{FunctionProps, SYaml};
 
-/// The local account id `${config('AccountID')}` resolves to.
-pub const LOCAL_ACCOUNT_ID: &str = "1234567890123456";
 /// How long the temporary credentials handed to a function last (FC: the role session).
 pub const CREDENTIAL_TTL: Duration = Duration::from_secs(3600);
 /// FC retries a failed asynchronous invocation (OSS triggers invoke
@@ -328,9 +328,9 @@ impl System {
             )?);
         }
         let creds: CredentialSource = {
-            let sts = oss.sts();
+            let keys = oss.keys();
             let ttl = opts.credential_ttl;
-            Arc::new(move || sts.issue(ttl))
+            Arc::new(move || keys.issue(ttl))
         };
         let fc = Arc::new(
             FcEmulator::new(
@@ -390,17 +390,9 @@ impl System {
             );
             engines.insert(fp.name.clone(), engine);
         }
-        let mut keys = crate::flow::sig::KeyStore::new();
-        for k in oss.static_keys() {
-            keys.add(k);
-        }
-        keys.set_lookup({
-            let sts = oss.sts();
-            Arc::new(move |id: &str| sts.temporary(id))
-        });
         let api = Arc::new(crate::flow::api::ApiState::new(
             engines.values().cloned().collect(),
-            keys,
+            oss.keys(),
         ));
         let api_task = tokio::spawn(async move {
             crate::serve::serve(
@@ -607,10 +599,6 @@ impl System {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// One asynchronous invocation with FC's retries.
 async fn deliver(fc: &FcEmulator, t: &OssTrigger, rec: &OssRecord) -> Delivery {
     let body = serde_json::to_vec(&json!({ "events": [rec] })).unwrap_or_default();
@@ -706,15 +694,15 @@ fn function_spec(
     }
     for (k, v) in &f.environment_variables {
         let v = match k.as_str() {
-            "OSS_ENDPOINT" => oss.endpoint(),
-            "FLOW_ENDPOINT" => flow_endpoint.to_string(),
+            vpf_core::config::OSS_ENDPOINT => oss.endpoint(),
+            vpf_core::config::FLOW_ENDPOINT => flow_endpoint.to_string(),
             _ => map_mounts(v, &mounts),
         };
         env.push((k.clone(), v));
     }
     for (k, v) in [
-        ("OSS_ENDPOINT", oss.endpoint()),
-        ("FLOW_ENDPOINT", flow_endpoint.to_string()),
+        (vpf_core::config::OSS_ENDPOINT, oss.endpoint()),
+        (vpf_core::config::FLOW_ENDPOINT, flow_endpoint.to_string()),
     ] {
         if !env.iter().any(|(e, _)| e == k) {
             env.push((k.into(), v));
@@ -782,23 +770,6 @@ fn map_mounts(v: &str, mounts: &[(String, PathBuf)]) -> String {
         }
     }
     v.to_string()
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so that the runner can stop its
-/// handler processes (and their ffmpeg children) instead of orphaning them.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }
 
 #[cfg(test)]

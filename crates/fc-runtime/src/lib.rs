@@ -57,7 +57,9 @@ Runtime (FC 3.0 custom runtime):
   Contracts: functions/README.md.";
 
 pub use context::{Context, headers};
-pub use server::{ErrorBody, MAX_EVENT_BYTES, init_logging, listen_addr, router, run, serve};
+pub use server::{
+    ErrorBody, MAX_EVENT_BYTES, init_logging, listen_addr, router, run, serve, shutdown_signal,
+};
 
 /// An error a function can answer with: FC shows `error_type` as `errorType`,
 /// and the workflow retries or catches on it.

@@ -120,7 +120,10 @@ where
 {
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, router(handler))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+        })
         .await
 }
 
@@ -206,7 +209,10 @@ where
     resp
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM: FC stops an instance with
+/// SIGTERM, and a process that owns children (the local runner's handler
+/// processes and their ffmpeg) must stop them rather than orphan them.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -225,5 +231,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down");
 }
