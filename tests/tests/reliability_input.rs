@@ -16,8 +16,9 @@ use serde_json::json;
 use vpf_core::job::JobStatus;
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes, truncated_copy, zero_bytes};
-use vpf_tests::reliability::{Report, fetch, keys_under, manifest};
+use vpf_tests::reliability::Report;
 use vpf_tests::{bin_dir, client, nas_jobs, probe, repo_root, request_of, system};
+use vpf_tests::{fetch, keys_under, manifest};
 
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
