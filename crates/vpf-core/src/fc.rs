@@ -57,6 +57,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_runtime_s_own_failures_keep_their_names() {
+        let bad = Error::bad_event("not JSON".into());
+        assert_eq!(
+            (bad.error_type(), bad.error_message().as_str()),
+            ("InvalidInput", "not JSON")
+        );
+        let panic = <Error as FunctionError>::internal("panicked".into());
+        assert_eq!(panic.error_type(), "Internal");
+        let e = Error::corrupt("moov atom not found");
+        assert_eq!(e.error_type(), "CorruptMedia");
+        assert_eq!(e.error_message(), "moov atom not found");
+    }
+
+    #[test]
     fn a_call_without_credentials_is_refused_by_name() {
         let e = credentials(&Context::default()).unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::InvalidInput);

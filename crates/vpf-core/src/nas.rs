@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::manifest::StepTiming;
 use crate::plan::JobPlan;
 
+// Read here by the functions and the local runner, which know a job's
+// folder by its mount and its id; each fact lives where it is made.
 pub use crate::config::DEFAULT_MOUNT;
 pub use crate::keys::validate_job_id;
 

@@ -22,6 +22,8 @@ use crate::ladder::Ladder;
 use crate::request::JobRequest;
 use crate::watermark::Watermark;
 
+// Job files are where most settings get a source, so their readers find
+// the setting records here too; the types live below the request.
 pub use crate::setting::{SettingRecord, SettingSource};
 
 /// Objects under the trigger prefix with this extension (any case) are job files.

@@ -7,34 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::format::Format;
 use crate::request::JobRequest;
 
-/// What a transcode task encodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Track {
-    /// One video piece (`index`).
-    #[default]
-    Video,
-    /// One whole audio track (`index`: ffmpeg's `0:a:n`), encoded once.
-    Audio,
-    /// Every text subtitle track the job carries, taken from the source at
-    /// once (`index` 0).
-    Subtitles,
-}
-
-/// One Map item: a video piece, or the audio track. The audio is encoded
-/// beside the pieces rather than in split, so it costs no step of the
-/// job's critical path. Small on purpose.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TranscodeTask {
-    pub job_id: String,
-    #[serde(default)]
-    pub track: Track,
-    /// The piece; for the audio, the source track (`0:a:n`); 0 for the subtitles.
-    #[serde(default)]
-    pub index: u32,
-}
-
 /// What oss-trigger (and the simple function's screening) did with one
 /// record of an OSS event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +36,34 @@ pub enum RecordOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriggerOutput {
     pub records: Vec<RecordOutcome>,
+}
+
+/// What a transcode task encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Track {
+    /// One video piece (`index`).
+    #[default]
+    Video,
+    /// One whole audio track (`index`: ffmpeg's `0:a:n`), encoded once.
+    Audio,
+    /// Every text subtitle track the job carries, taken from the source at
+    /// once (`index` 0).
+    Subtitles,
+}
+
+/// One Map item: a video piece, or the audio track. The audio is encoded
+/// beside the pieces rather than in split, so it costs no step of the
+/// job's critical path. Small on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscodeTask {
+    pub job_id: String,
+    #[serde(default)]
+    pub track: Track,
+    /// The piece; for the audio, the source track (`0:a:n`); 0 for the subtitles.
+    #[serde(default)]
+    pub index: u32,
 }
 
 /// Split's answer.
@@ -196,6 +196,31 @@ pub struct SkippedRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trigger_answer_names_each_outcome_on_the_wire() {
+        let out = TriggerOutput {
+            records: vec![
+                RecordOutcome::Started {
+                    key: "source/a.mp4".into(),
+                    execution: "a-1".into(),
+                },
+                RecordOutcome::Skipped {
+                    key: "x".into(),
+                    reason: "why".into(),
+                },
+            ],
+        };
+        let v = serde_json::to_value(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"records": [
+                {"outcome": "started", "key": "source/a.mp4", "execution": "a-1"},
+                {"outcome": "skipped", "key": "x", "reason": "why"},
+            ]})
+        );
+        assert_eq!(serde_json::from_value::<TriggerOutput>(v).unwrap(), out);
+    }
 
     #[test]
     fn flow_error_accepts_cloudflow_and_handler_spellings() {
