@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use local_runner::report::{self, RunReport};
 use local_runner::system::{Options, System};
 use serde_json::json;
-use vpf_core::job::{JobRequest, JobStatus, SimpleOutput};
+use vpf_core::job::{JobRequest, JobStatus, RecordOutcome, SimpleOutput, TriggerOutput};
 use vpf_oss::{OssClient, OssConfig};
 
 #[derive(Parser)]
@@ -322,16 +322,16 @@ Outputs are only ever uploaded whole; run the same command again to process {}."
             let mut executions = Vec::new();
             if let Ok(engine) = sys.engine() {
                 for d in &deliveries {
-                    let started = d
-                        .result
-                        .as_ref()
-                        .ok()
-                        .and_then(|v| v.get("records"))
-                        .and_then(|r| r.as_array())
-                        .cloned()
+                    let answer = d.result.as_ref().ok().cloned();
+                    let records = answer
+                        .and_then(|v| serde_json::from_value::<TriggerOutput>(v).ok())
+                        .map(|out| out.records)
                         .unwrap_or_default();
-                    for r in started {
-                        if let Some(name) = r.get("execution").and_then(|e| e.as_str()) {
+                    for r in records {
+                        if let RecordOutcome::Started { execution, .. }
+                        | RecordOutcome::Duplicate { execution, .. } = r
+                        {
+                            let name = execution.as_str();
                             let rec = tokio::time::timeout(
                                 Duration::from_secs(timeout),
                                 engine.wait(name),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use local_runner::flow::{ExecutionRecord, Status};
 use local_runner::system::{Options, System};
-use vpf_core::job::{FlowError, JobRequest, JobStatus, Manifest};
+use vpf_core::job::{FlowError, JobRequest, JobStatus, Manifest, TriggerOutput};
 use vpf_oss::{ObjectStore, OssClient, OssConfig};
 
 pub mod reliability;
@@ -180,6 +180,11 @@ pub async fn keys_under(sys: &System, prefix: &str) -> Vec<String> {
 
 pub fn request_of(rec: &ExecutionRecord) -> JobRequest {
     serde_json::from_value(rec.input.clone()).expect("execution input is a JobRequest")
+}
+
+/// oss-trigger's answer to one delivery, read as the type it is written as.
+pub fn trigger_answer(answer: &serde_json::Value) -> TriggerOutput {
+    serde_json::from_value(answer.clone()).expect("the trigger's answer is a TriggerOutput")
 }
 
 /// Every object key in the bucket.

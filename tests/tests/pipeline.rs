@@ -3,12 +3,12 @@
 //! with plain ffprobe against the source.
 
 use local_runner::flow::Status;
-use vpf_core::job::JobStatus;
+use vpf_core::job::{JobStatus, RecordOutcome};
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes};
 use vpf_tests::{
     all_keys, client, decodes, failed_manifest, fetch, manifest, nas_jobs, probe, request_of,
-    scheduled, small_clip, system, upload_and_wait,
+    scheduled, small_clip, system, trigger_answer, upload_and_wait,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,7 +159,10 @@ async fn a_redelivered_event_starts_no_second_job() {
         .find(|d| d.key == "source/a.mp4")
         .unwrap();
     let again = first.result.clone().unwrap();
-    assert_eq!(again["records"][0]["outcome"], "started");
+    assert!(matches!(
+        trigger_answer(&again).records[0],
+        RecordOutcome::Started { .. }
+    ));
     let ev: vpf_core::event::OssEvent = serde_json::from_value(serde_json::json!({
         "events": [{
             "eventName": "ObjectCreated:PutObject",
@@ -174,10 +177,10 @@ async fn a_redelivered_event_starts_no_second_job() {
     .unwrap();
     let d = sys.replay(&ev).await;
     assert_eq!(d.len(), 1);
-    assert_eq!(
-        d[0].result.as_ref().unwrap()["records"][0]["outcome"],
-        "duplicate"
-    );
+    assert!(matches!(
+        trigger_answer(d[0].result.as_ref().unwrap()).records[0],
+        RecordOutcome::Duplicate { .. }
+    ));
     assert_eq!(sys.engine().unwrap().list().len(), 1);
     sys.shutdown().await;
 }

@@ -13,11 +13,11 @@ use local_runner::fc::Outcome;
 use local_runner::flow::Status;
 use local_runner::system::System;
 use serde_json::json;
-use vpf_core::job::JobStatus;
+use vpf_core::job::{JobStatus, RecordOutcome};
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes, truncated_copy, zero_bytes};
 use vpf_tests::reliability::Report;
-use vpf_tests::{bin_dir, client, nas_jobs, probe, repo_root, request_of, system};
+use vpf_tests::{bin_dir, client, nas_jobs, probe, repo_root, request_of, system, trigger_answer};
 use vpf_tests::{fetch, keys_under, manifest};
 
 fn ffmpeg(args: &[&str]) {
@@ -601,9 +601,12 @@ async fn escaping_keys_malformed_events_and_unknown_formats_are_refused_clearly(
     ))
     .unwrap();
     let d = sys.replay(&ev).await;
-    let rec0 = &d[0].result.as_ref().unwrap()["records"][0];
-    assert_eq!(rec0["outcome"], "skipped");
-    let why = rec0["reason"].as_str().unwrap().to_string();
+    let rec0 = trigger_answer(d[0].result.as_ref().unwrap())
+        .records
+        .remove(0);
+    let RecordOutcome::Skipped { reason: why, .. } = rec0 else {
+        panic!("not skipped: {rec0:?}");
+    };
     assert!(why.contains(".."), "{why}");
     assert!(!state.join("oss/etc").exists() && !state.join("etc").exists());
     report.row(
@@ -637,7 +640,13 @@ async fn escaping_keys_malformed_events_and_unknown_formats_are_refused_clearly(
         Outcome::Ok(v) => v,
         o => panic!("{o:?}"),
     };
-    assert_eq!(out["records"][0]["outcome"], "skipped");
+    let RecordOutcome::Skipped {
+        reason: removed_why,
+        ..
+    } = trigger_answer(&out).records.remove(0)
+    else {
+        panic!("not skipped: {out}");
+    };
     assert!(
         sys.engine().unwrap().list().is_empty(),
         "no execution started"
@@ -655,7 +664,7 @@ async fn escaping_keys_malformed_events_and_unknown_formats_are_refused_clearly(
     report.row(
         "event that is not ObjectCreated",
         "skipped with a reason",
-        format!("skipped: {}", out["records"][0]["reason"]),
+        format!("skipped: {}", json!(removed_why)),
     );
     // The replay command with a malformed file: a usage error, not a crash.
     let bad = tmp.path().join("bad-event.json");
@@ -770,10 +779,10 @@ async fn the_same_event_twice_is_one_job_and_new_content_is_a_new_job() {
                 "object": {"key": key, "eTag": etag1, "size": 1}}}]}))
     .unwrap();
     let d = sys.replay(&ev).await;
-    assert_eq!(
-        d[0].result.as_ref().unwrap()["records"][0]["outcome"],
-        "duplicate"
-    );
+    assert!(matches!(
+        trigger_answer(d[0].result.as_ref().unwrap()).records[0],
+        RecordOutcome::Duplicate { .. }
+    ));
     assert_eq!(sys.engine().unwrap().list().len(), 1);
     report.row(
         "the same event delivered twice",
