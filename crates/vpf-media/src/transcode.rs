@@ -510,9 +510,12 @@ pub fn transcode_args(
         (Some(m), _) => Some(marked_graph(video, plan, piece, m)),
         (None, false) => Some(ladder_graph(video, piece, &plan.renditions)),
     };
-    let time_base = match marked {
-        Some(_) => marked_time_base(video),
-        None => encoder_time_base(video),
+    // An uncut piece's source has a time base of its own, often finer than
+    // the pieces' milliseconds: it takes the pieces' too, so that a frame's
+    // time is the same whether the job was cut or not, marked or not.
+    let time_base = match marked.is_some() || plan.uncut() {
+        true => marked_time_base(video),
+        false => encoder_time_base(video),
     };
     if plan.renditions.is_empty() {
         match graph {
