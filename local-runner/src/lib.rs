@@ -1,4 +1,5 @@
 //! local-runner
+pub mod console;
 pub mod fc;
 pub mod flow;
 pub mod oss;

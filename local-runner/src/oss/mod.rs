@@ -50,6 +50,7 @@ use vpf_core::credentials::Credentials;
 use vpf_core::event::{OssBucket, OssEntity, OssObject, OssRecord};
 use vpf_core::{Error, Result};
 
+pub use auth::v4_post_signature;
 pub use error::OssError;
 
 /// How to run the emulator.
