@@ -202,7 +202,9 @@
     $('players-off').hidden = !off;
     $('players-off').textContent = off ? `The players are off: ${off}` : '';
     const q = new URLSearchParams();
-    for (const k of ['mp4', 'hls', 'dash', 'thumbs']) if (m[k]) q.set(k, m[k]);
+    // Absolute: the players resolve the playlists' and the sprite's
+    // relative URLs against them.
+    for (const k of ['mp4', 'hls', 'dash', 'thumbs']) if (m[k]) q.set(k, new URL(m[k], location.href).href);
     for (const k of ['rate', 'cycle']) if (params.get(k)) q.set(k, params.get(k));
     const url = `/player/index.html?${q}`;
     const frame = $('player-frame');

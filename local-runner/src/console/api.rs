@@ -227,7 +227,9 @@ pub fn steps(rec: &ExecutionRecord, calls: &[InvocationRecord]) -> Vec<Step> {
         out.push(Step {
             state: ev.state.clone(),
             name,
-            item: item(ev.input.as_ref()),
+            // Only a Map's iterations are tasks; the other states' inputs
+            // would read as one too (its fields have defaults).
+            item: item(ev.input.as_ref()).filter(|_| ev.state.contains('[')),
             function: ev.function.clone().unwrap_or_default(),
             attempt,
             status,
@@ -406,6 +408,14 @@ mod tests {
             Some(1),
         );
         audio.input = Some(json!({"jobId": "v-1", "track": "audio", "index": 0}));
+        let mut split = ev(
+            7,
+            "TaskScheduled",
+            "Split",
+            "2026-12-06T10:00:00.100Z",
+            Some(1),
+        );
+        split.input = Some(json!({"jobId": "v-1", "bucket": "b", "key": "source/a.mp4"}));
         let rec = record(
             vec![
                 ev(1, "ExecutionStarted", "", "2026-12-06T10:00:00.000Z", None),
@@ -414,6 +424,7 @@ mod tests {
                 retry,
                 ok,
                 audio,
+                split,
             ],
             Status::Failed,
         );
@@ -431,7 +442,12 @@ mod tests {
             error: None,
         }];
         let s = steps(&rec, &calls);
-        assert_eq!(s.len(), 3);
+        assert_eq!(s.len(), 4);
+        assert_eq!(
+            (s[3].name.as_str(), s[3].item.as_deref()),
+            ("Split", None),
+            "not a Map's task"
+        );
         assert_eq!(
             (s[0].item.as_deref(), s[0].status, s[0].attempt),
             (Some("piece 1"), StepStatus::Failed, 1)
