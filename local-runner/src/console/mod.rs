@@ -210,10 +210,7 @@ pub async fn start(
 
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route(
-            "/",
-            get(|s: St, h: HeaderMap| web(s, h, "index.html".into())),
-        )
+        .route("/", get(|s: St| web(s, "index.html".into())))
         .route("/api/system", get(system))
         .route("/api/executions", get(executions))
         .route("/api/executions/{name}", get(execution))
@@ -223,8 +220,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/player/{*path}", get(player))
         .route(
             "/{file}",
-            get(|s: St, h: HeaderMap, UrlPath(f): UrlPath<String>| web(s, h, f)),
+            get(|s: St, UrlPath(f): UrlPath<String>| web(s, f)),
         )
+        .layer(axum::middleware::from_fn(loopback_only))
         .with_state(shared)
 }
 
@@ -254,19 +252,20 @@ fn json<T: Serialize>(v: &T) -> Response {
 
 /// Only requests addressed to the loopback: a foreign page whose name was
 /// rebound to 127.0.0.1 sends its own name as Host.
-fn loopback_host(h: &HeaderMap) -> Result<(), Response> {
-    let host = h
+async fn loopback_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = req
+        .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let name = host.rsplit_once(':').map_or(host, |(n, _)| n);
     if matches!(name, "127.0.0.1" | "localhost" | "[::1]") {
-        Ok(())
+        next.run(req).await
     } else {
-        Err(refuse(
+        refuse(
             StatusCode::FORBIDDEN,
             format!("the console answers only on 127.0.0.1, not Host {host:?}"),
-        ))
+        )
     }
 }
 
@@ -293,20 +292,14 @@ async fn send_file(path: PathBuf, name: &str) -> Response {
     }
 }
 
-async fn web(State(s): St, h: HeaderMap, file: String) -> Response {
-    if let Err(r) = loopback_host(&h) {
-        return r;
-    }
+async fn web(State(s): St, file: String) -> Response {
     if !WEB_FILES.contains(&file.as_str()) {
         return refuse(StatusCode::NOT_FOUND, format!("no {file} here"));
     }
     send_file(s.root.join(WEB_DIR).join(&file), &file).await
 }
 
-async fn player(State(s): St, h: HeaderMap, UrlPath(path): UrlPath<String>) -> Response {
-    if let Err(r) = loopback_host(&h) {
-        return r;
-    }
+async fn player(State(s): St, UrlPath(path): UrlPath<String>) -> Response {
     if !PLAYER_FILES.contains(&path.as_str()) {
         return refuse(StatusCode::NOT_FOUND, format!("no player/{path} here"));
     }
@@ -316,10 +309,7 @@ async fn player(State(s): St, h: HeaderMap, UrlPath(path): UrlPath<String>) -> R
     send_file(s.root.join(PLAYER_DIR).join(&path), &path).await
 }
 
-async fn system(State(s): St, h: HeaderMap) -> Response {
-    if let Err(r) = loopback_host(&h) {
-        return r;
-    }
+async fn system(State(s): St) -> Response {
     json(&s.view)
 }
 
@@ -432,10 +422,7 @@ impl Shared {
     }
 }
 
-async fn executions(State(s): St, h: HeaderMap) -> Response {
-    if let Err(r) = loopback_host(&h) {
-        return r;
-    }
+async fn executions(State(s): St) -> Response {
     let Some(engine) = &s.engine else {
         return json(&Vec::<api::ExecutionSummary>::new());
     };
@@ -447,10 +434,7 @@ async fn executions(State(s): St, h: HeaderMap) -> Response {
     json(&out)
 }
 
-async fn execution(State(s): St, h: HeaderMap, UrlPath(name): UrlPath<String>) -> Response {
-    if let Err(r) = loopback_host(&h) {
-        return r;
-    }
+async fn execution(State(s): St, UrlPath(name): UrlPath<String>) -> Response {
     let Some(rec) = s.engine.as_ref().and_then(|e| e.describe(&name)) else {
         return refuse(StatusCode::NOT_FOUND, format!("no execution {name:?}"));
     };
@@ -466,10 +450,7 @@ async fn execution(State(s): St, h: HeaderMap, UrlPath(name): UrlPath<String>) -
     })
 }
 
-async fn logs(State(s): St, h: HeaderMap, UrlPath(request_id): UrlPath<String>) -> Response {
-    if let Err(r) = loopback_host(&h) {
-        return r;
-    }
+async fn logs(State(s): St, UrlPath(request_id): UrlPath<String>) -> Response {
     let Some(call) =
         s.fc.invocations()
             .into_iter()
@@ -497,10 +478,7 @@ async fn logs(State(s): St, h: HeaderMap, UrlPath(request_id): UrlPath<String>) 
     })
 }
 
-async fn upload_form(State(s): St, h: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Err(r) = loopback_host(&h) {
-        return r;
-    }
+async fn upload_form(State(s): St, body: axum::body::Bytes) -> Response {
     let req: upload::FormRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -531,9 +509,6 @@ async fn upload_form(State(s): St, h: HeaderMap, body: axum::body::Bytes) -> Res
 }
 
 async fn file(State(s): St, h: HeaderMap, UrlPath(key): UrlPath<String>) -> Response {
-    if let Err(r) = loopback_host(&h) {
-        return r;
-    }
     if !key.starts_with(&s.view.output_prefix) {
         return refuse(
             StatusCode::FORBIDDEN,
