@@ -392,11 +392,11 @@ impl Shared {
             )
             .await?;
         let cfg = match resp.status() {
-            StatusCode::NOT_FOUND => upload::CorsConfiguration::default(),
+            StatusCode::NOT_FOUND => crate::oss::CorsConfig::default(),
             s if s.is_success() => {
-                let text = resp.text().await.map_err(|e| e.to_string())?;
-                quick_xml::de::from_str(&text)
-                    .map_err(|e| format!("GetBucketCors answered unreadable XML: {e}"))?
+                let body = resp.bytes().await.map_err(|e| e.to_string())?;
+                crate::oss::parse_cors(&body)
+                    .map_err(|e| format!("GetBucketCors answered a document we cannot read: {e}"))?
             }
             s => return Err(format!("GetBucketCors answered {s}")),
         };

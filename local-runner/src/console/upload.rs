@@ -7,7 +7,8 @@
 //! The form posts from the console's origin to the bucket's, so the bucket
 //! needs a CORS rule for that origin, as on OSS ("Configure CORS before
 //! uploading from a browser"): [`with_console_rule`] adds one when no rule
-//! allows the console yet, keeping every rule already there.
+//! allows the console yet (matched as the emulator matches), keeping every
+//! rule already there.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vpf_core::credentials::Credentials;
+
+use crate::oss::{CorsConfig, CorsRule};
 
 /// PostObject's limit on OSS: 5 GB.
 pub const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -133,74 +136,21 @@ pub fn make_form(
     })
 }
 
-/// A bucket's CORS configuration, as GetBucketCors answers it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct CorsConfiguration {
-    #[serde(rename = "CORSRule", default)]
-    pub rules: Vec<CorsRule>,
-    #[serde(rename = "ResponseVary", default)]
-    pub response_vary: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct CorsRule {
-    #[serde(rename = "AllowedOrigin", default)]
-    pub allowed_origins: Vec<String>,
-    #[serde(rename = "AllowedMethod", default)]
-    pub allowed_methods: Vec<String>,
-    #[serde(rename = "AllowedHeader", default)]
-    pub allowed_headers: Vec<String>,
-    #[serde(rename = "ExposeHeader", default)]
-    pub expose_headers: Vec<String>,
-    #[serde(rename = "MaxAgeSeconds", default)]
-    pub max_age_seconds: Option<u32>,
-}
-
-impl CorsRule {
-    fn allows_post_from(&self, origin: &str) -> bool {
-        self.allowed_methods.iter().any(|m| m == "POST")
-            && self.allowed_origins.iter().any(|o| o == "*" || o == origin)
-    }
-}
-
-/// The configuration with a rule for the console's form posts added, or
-/// `None` when a rule already allows them.
-pub fn with_console_rule(cfg: &CorsConfiguration, origin: &str) -> Option<String> {
-    if cfg.rules.iter().any(|r| r.allows_post_from(origin)) {
+/// The configuration with a rule for the console's form posts added (as
+/// PutBucketCors' document), or `None` when a rule already allows them.
+pub fn with_console_rule(cfg: &CorsConfig, origin: &str) -> Option<String> {
+    if cfg.find(origin, "POST", &[]).is_some() {
         return None;
     }
-    let mut rules = cfg.rules.clone();
-    rules.push(CorsRule {
+    let mut cfg = cfg.clone();
+    cfg.rules.push(CorsRule {
         allowed_origins: vec![origin.to_string()],
         allowed_methods: vec!["POST".into()],
         allowed_headers: vec!["*".into()],
         expose_headers: vec!["ETag".into()],
         max_age_seconds: Some(600),
     });
-    let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CORSConfiguration>");
-    for r in &rules {
-        xml.push_str("<CORSRule>");
-        for (tag, values) in [
-            ("AllowedOrigin", &r.allowed_origins),
-            ("AllowedMethod", &r.allowed_methods),
-            ("AllowedHeader", &r.allowed_headers),
-            ("ExposeHeader", &r.expose_headers),
-        ] {
-            for v in values {
-                xml.push_str(&format!("<{tag}>{}</{tag}>", esc(v)));
-            }
-        }
-        if let Some(age) = r.max_age_seconds {
-            xml.push_str(&format!("<MaxAgeSeconds>{age}</MaxAgeSeconds>"));
-        }
-        xml.push_str("</CORSRule>");
-    }
-    if let Some(vary) = cfg.response_vary {
-        xml.push_str(&format!("<ResponseVary>{vary}</ResponseVary>"));
-    }
-    xml.push_str("</CORSConfiguration>");
-    Some(xml)
+    Some(crate::oss::cors_xml(&cfg))
 }
 
 #[cfg(test)]
@@ -287,15 +237,15 @@ mod tests {
     fn the_console_rule_is_added_once_and_keeps_the_others() {
         let xml = "<CORSConfiguration><CORSRule><AllowedOrigin>https://a.example</AllowedOrigin>\
                    <AllowedMethod>GET</AllowedMethod></CORSRule><ResponseVary>true</ResponseVary></CORSConfiguration>";
-        let cfg: CorsConfiguration = quick_xml::de::from_str(xml).unwrap();
+        let cfg = crate::oss::parse_cors(&bytes::Bytes::from(xml)).unwrap();
         let origin = "http://127.0.0.1:9300";
         let new = with_console_rule(&cfg, origin).unwrap();
-        let back: CorsConfiguration = quick_xml::de::from_str(&new).unwrap();
+        let back = crate::oss::parse_cors(&bytes::Bytes::from(new)).unwrap();
         assert_eq!(back.rules.len(), 2);
         assert_eq!(back.rules[0], cfg.rules[0]);
         assert_eq!(back.rules[1].allowed_origins, vec![origin.to_string()]);
-        assert_eq!(back.response_vary, Some(true));
+        assert!(back.response_vary);
         assert_eq!(with_console_rule(&back, origin), None);
-        assert!(with_console_rule(&CorsConfiguration::default(), origin).is_some());
+        assert!(with_console_rule(&CorsConfig::default(), origin).is_some());
     }
 }

@@ -50,6 +50,7 @@ use vpf_core::credentials::Credentials;
 use vpf_core::event::{OssBucket, OssEntity, OssObject, OssRecord};
 use vpf_core::{Error, Result};
 
+pub use access::{CorsConfig, CorsRule, cors_xml, parse_cors};
 pub use auth::v4_post_signature;
 pub use error::OssError;
 
