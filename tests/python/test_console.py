@@ -95,6 +95,13 @@ def test_console_refuses_what_it_should(system):
     # A page elsewhere whose name was rebound to 127.0.0.1 gets nothing.
     status, text = call(url + "api/executions", headers={"Host": "evil.example:9300"})
     assert status == 403 and "127.0.0.1" in text
+    # Nor does a page of another site that the browser names so.
+    status, text = call(url + "api/system", headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 403 and "another site" in text
+    # A form is asked for in JSON, which a browser preflights across origins.
+    status, _ = call(url + "api/upload-form", b'{"fileName": "a.mp4", "size": 1}',
+                     {"content-type": "text/plain"})
+    assert status == 415
     # Only outputs are served, not sources.
     status, text = call(url + "files/" + system["triggerPrefix"] + "x.mp4")
     assert status == 403 and "outputs only" in text

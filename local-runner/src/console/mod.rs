@@ -250,23 +250,33 @@ fn json<T: Serialize>(v: &T) -> Response {
     }
 }
 
-/// Only requests addressed to the loopback: a foreign page whose name was
-/// rebound to 127.0.0.1 sends its own name as Host.
+/// Only requests addressed to the loopback (a foreign page whose name was
+/// rebound to 127.0.0.1 sends its own name as Host), and none that a
+/// browser marks as made by another site (a page elsewhere embedding the
+/// outputs or posting to the API).
 async fn loopback_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let name = host.rsplit_once(':').map_or(host, |(n, _)| n);
-    if matches!(name, "127.0.0.1" | "localhost" | "[::1]") {
-        next.run(req).await
-    } else {
-        refuse(
+    // Read before the await: a borrowed request would make the future !Send.
+    let [host, site] = ["host", "sec-fetch-site"].map(|name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    });
+    let name = host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n);
+    if !matches!(name, "127.0.0.1" | "localhost" | "[::1]") {
+        return refuse(
             StatusCode::FORBIDDEN,
             format!("the console answers only on 127.0.0.1, not Host {host:?}"),
-        )
+        );
     }
+    if site == "cross-site" {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "the console answers its own pages only, not another site's",
+        );
+    }
+    next.run(req).await
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -478,7 +488,18 @@ async fn logs(State(s): St, UrlPath(request_id): UrlPath<String>) -> Response {
     })
 }
 
-async fn upload_form(State(s): St, body: axum::body::Bytes) -> Response {
+async fn upload_form(State(s): St, h: HeaderMap, body: axum::body::Bytes) -> Response {
+    // JSON only: a browser asks before sending it from another origin.
+    let json_body = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !json_body {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/json",
+        );
+    }
     let req: upload::FormRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
