@@ -25,11 +25,13 @@ cargo test --workspace --locked -- --test-threads=2
 # master playlist with its renditions, read by PyPI m3u8. The adaptive
 # streams, read by PyPI m3u8 and mpegdash and played to the end by hls.js and
 # dash.js in headless Chromium; the preview page's own server checks. Job
-# files through oss2, and their schema read by PyPI jsonschema.
+# files through oss2, and their schema read by PyPI jsonschema. The web
+# console of `up` driven in headless Chromium: upload, timeline, players.
 python3 -m pytest -q -p no:cacheprovider tests/python/test_flow_api.py \
   tests/python/test_pipeline_oss2.py tests/python/test_uploads.py \
   tests/python/test_audio_uploads.py \
   tests/python/test_hls_renditions.py tests/python/test_abr.py \
+  tests/python/test_console.py \
   tests/python/test_job_files.py tests/python/test_watermark.py \
   tests/python/test_simple.py
 npm test --prefix player

@@ -1,5 +1,6 @@
 //! local-runner
 pub mod account;
+pub mod console;
 pub mod fc;
 pub mod flow;
 pub mod lock;

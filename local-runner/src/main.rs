@@ -98,6 +98,14 @@ enum Cmd {
         /// for accounts and buckets created since 2025; default: V4 only).
         #[arg(long)]
         accept_v1: bool,
+        /// Web console port on 127.0.0.1 (default 9300, or a free one when
+        /// 9300 is taken; 0 picks a free one).
+        #[arg(long)]
+        console_port: Option<u16>,
+        /// The checkout holding local-runner/console/ and player/ (default:
+        /// s.yaml's folder, or a folder above this program).
+        #[arg(long, env = "VPF_WEB_ROOT")]
+        web_root: Option<PathBuf>,
     },
     /// One shot: upload FILE under the trigger prefix, wait for the execution, copy the outputs.
     #[command(after_help = "Examples:\n  local-runner run --input clip.mp4\n  \
@@ -202,6 +210,21 @@ fn default_bin_dir(s_yaml: &Path) -> Option<PathBuf> {
     }
 }
 
+/// Where the console's files may be: s.yaml's folder (the checkout, as
+/// usually run), then the folders above this program (`target/debug/..`).
+fn web_root_candidates(s_yaml: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(p) = std::path::absolute(s_yaml)
+        && let Some(dir) = p.parent()
+    {
+        out.push(dir.to_path_buf());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        out.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    out
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
         Cmd::Up {
@@ -209,13 +232,29 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             oss_port,
             flow_port,
             accept_v1,
+            console_port,
+            web_root,
         } => {
             let mut o = options(&cli.common);
             o.oss_port = oss_port;
             o.flow_port = flow_port;
             o.accept_v1 = accept_v1;
             let sys = System::start(o).await.map_err(|e| e.to_string())?;
-            let d = sys.describe();
+            // A runner started away from the checkout runs without the
+            // console (unless --web-root was given, and is wrong: an error).
+            let console = match local_runner::console::find_web_root(
+                web_root.as_deref(),
+                &web_root_candidates(&cli.common.s_yaml),
+            ) {
+                Ok(root) => Some(local_runner::console::start(&sys, console_port, root).await?),
+                Err(why) if web_root.is_none() => {
+                    eprintln!("console: off: {why}");
+                    None
+                }
+                Err(why) => return Err(why),
+            };
+            let mut d = sys.describe();
+            d["consoleUrl"] = json!(console.as_ref().map(|c| c.url.clone()));
             if json {
                 println!("{d}");
             } else {
@@ -248,9 +287,21 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     "workflow API      {}",
                     d["workflowEndpoint"].as_str().unwrap_or_default()
                 );
+                if let Some(c) = &console {
+                    println!("console           {}", c.url);
+                }
                 println!("Upload a video under the trigger prefix; Ctrl-C stops.");
             }
+            if let Some(why) = console
+                .as_ref()
+                .and_then(|c| c.players_unavailable.as_ref())
+            {
+                eprintln!("console: the players are off: {why}");
+            }
             fc_runtime::shutdown_signal().await;
+            if let Some(c) = &console {
+                c.shutdown();
+            }
             sys.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }

@@ -123,7 +123,9 @@ impl Invoker for FcInvoker {
     ) -> std::result::Result<Value, TaskError> {
         let body = serde_json::to_vec(&payload).unwrap_or_default();
         // The engine hands the answer on as `$Output.Body`.
-        crate::fc::task_result(self.fc.invoke(function, &body).await)
+        // The step that calls, for the call's record (the console's timeline).
+        let site = crate::flow::CALL_SITE.try_with(Clone::clone).ok();
+        crate::fc::task_result(self.fc.invoke_from(function, &body, 0, site).await)
     }
 }
 
@@ -560,7 +562,7 @@ impl System {
 
     /// The extensions whose uploads the triggered function processes: its
     /// `INPUT_EXTENSIONS`, read as oss-trigger reads it.
-    fn input_extensions(&self, function: &str) -> Vec<String> {
+    pub fn input_extensions(&self, function: &str) -> Vec<String> {
         let props = self.s.function(function).ok().flatten();
         let env = props.as_ref().and_then(|p| {
             p.environment_variables

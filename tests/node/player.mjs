@@ -38,22 +38,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { makeFixture, serveStatic } from './player_fixture.mjs';
+import { CHROMIUM_FLAGS, checkPlayer, waitForPlayers } from './player_checks.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
 const playerDir = path.join(repo, 'player');
 
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 function usage(msg) {
   if (msg) console.error(`player.mjs: ${msg}`);
@@ -157,37 +147,6 @@ function samePosition(css, cue) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function checkPlayer(name, s, o, failures) {
-  const fail = (m) => failures.push(`${name}: ${m}`);
-  if (!s) return fail('the page set up no player');
-  for (const e of s.errors) {
-    if (!e.fatal && o.allow.includes(e.details)) continue;
-    fail(`${e.fatal ? 'fatal ' : ''}error: ${JSON.stringify(e)}`);
-  }
-  if (!s.ended) fail(`did not end (currentTime ${s.currentTime}, duration ${s.duration})`);
-  if (!(Number.isFinite(s.duration) && s.duration > 0)) fail(`no duration (${s.duration})`);
-  else if (Math.abs(s.currentTime - s.duration) > 0.5) {
-    fail(`ended at ${s.currentTime} s, not within 0.5 s of the duration ${s.duration} s`);
-  }
-  if (!(s.decodedFrames > 0)) fail(`no frame decoded (decodedFrames ${s.decodedFrames})`);
-  if (name === 'mp4') return;
-  if (s.levels.length !== o.rungs) {
-    fail(`${s.levels.length} levels, expected ${o.rungs}: ${JSON.stringify(s.levels)}`);
-  }
-  s.levels.forEach((l, i) => {
-    if (!(l.width > 0 && l.height > 0 && l.bitrate > 0)) fail(`level ${i} lacks a size or bitrate: ${JSON.stringify(l)}`);
-  });
-  if (o.cycle) {
-    const missing = s.levels.map((_, i) => i).filter((i) => !s.played.includes(i));
-    if (missing.length) {
-      fail(`levels ${missing.join(', ')} never rendered (played ${JSON.stringify(s.played)}, loaded ${JSON.stringify(s.loaded)})`);
-    }
-  }
-  if (o.audioTracks != null && s.audioTracks.length !== o.audioTracks) {
-    fail(`${s.audioTracks.length} audio tracks, expected ${o.audioTracks}: ${JSON.stringify(s.audioTracks)}`);
-  }
-}
-
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
@@ -246,40 +205,9 @@ async function main() {
     await page.goto(pageUrl, { waitUntil: 'load', timeout: 30000 });
 
     const kinds = ['hls', 'dash', ...(o.mp4 ? ['mp4'] : [])];
-    const deadline = Date.now() + o.timeout * 1000;
-    const progress = {}; // kind -> [currentTime, when it last moved]
-    let why = null;
-    for (;;) {
-      report = await page.evaluate(() => JSON.parse(JSON.stringify(window.report ?? null)));
-      if (report?.ready) {
-        const states = kinds.map((k) => report[k]);
-        if (states.every((s) => s && s.ended)) break;
-        const fatal = states.find((s) => s && s.fatal);
-        if (fatal) {
-          why = `${fatal.kind} stopped on a fatal error`;
-          break;
-        }
-        const now = Date.now();
-        const stalled = states.find((s) => {
-          if (!s || s.ended) return false;
-          const p = progress[s.kind];
-          if (!p || p[0] !== s.currentTime) {
-            progress[s.kind] = [s.currentTime, now];
-            return false;
-          }
-          return now - p[1] > o.stall * 1000;
-        });
-        if (stalled) {
-          why = `${stalled.kind} stalled: currentTime ${stalled.currentTime} of ${stalled.duration} s has not moved for ${o.stall} s, and it has not ended`;
-          break;
-        }
-      }
-      if (Date.now() > deadline) {
-        why = `timed out after ${o.timeout} s waiting for every player to end`;
-        break;
-      }
-      await sleep(500);
-    }
+    const waited = await waitForPlayers(page, kinds, { deadline: Date.now() + o.timeout * 1000, stall: o.stall, timeout: o.timeout });
+    report = waited.report;
+    const why = waited.why;
     if (why) failures.push(why);
 
     if (o.thumbs) {

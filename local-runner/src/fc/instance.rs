@@ -15,6 +15,8 @@ use super::FunctionSpec;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct Instance {
+    /// `<function>-<n>`, the handler's `FC_INSTANCE_ID`.
+    id: String,
     port: u16,
     pgid: i32,
     child: std::sync::Mutex<Option<Child>>,
@@ -29,6 +31,7 @@ impl Instance {
             std::io::Error::other(format!("function {} has no command", spec.name))
         })?;
         let port = free_port()?;
+        let id = format!("{}-{n}", spec.name);
         let log_path = log_dir.join(format!("{}.log", spec.name));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -41,7 +44,7 @@ impl Instance {
             .env("FC_CUSTOM_LISTEN_PORT", port.to_string())
             .env("FC_SERVER_HOST", "127.0.0.1")
             .env("FC_FUNCTION_NAME", &spec.name)
-            .env("FC_INSTANCE_ID", format!("{}-{n}", spec.name))
+            .env("FC_INSTANCE_ID", &id)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -87,12 +90,17 @@ impl Instance {
         let ready_after = exec_at.elapsed();
         tracing::debug!(function = %spec.name, port, ?ready_after, "instance ready");
         Ok(Instance {
+            id,
             port,
             pgid,
             child: std::sync::Mutex::new(Some(child)),
             free: AtomicU32::new(spec.instance_concurrency.max(1)),
             ready_after,
         })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub fn base_url(&self) -> String {

@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fc_runtime::{Context, ErrorBody};
+use serde::{Deserialize, Serialize};
+
+use crate::flow::CallSite;
 use tokio::sync::{Mutex, Semaphore};
 use vpf_core::credentials::Credentials;
 
@@ -143,6 +146,39 @@ pub mod names {
     pub const UNKNOWN: &str = "FC.Unknown";
 }
 
+/// One call as the emulator saw it: which instance served it, under which
+/// request id (the function's log frames the call with it), when, for how
+/// long, and the flow step that made it, if any. FC's console shows the
+/// same per invocation (request id, instance, duration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationRecord {
+    pub request_id: String,
+    pub function: String,
+    /// `<function>-<n>`, as `FC_INSTANCE_ID` tells the handler; `None` when
+    /// no instance could be started for the call.
+    pub instance_id: Option<String>,
+    /// The flow step, for calls a workflow Task made.
+    pub site: Option<CallSite>,
+    /// RFC 3339, milliseconds.
+    pub started_time: String,
+    /// `None` while the call runs.
+    pub seconds: Option<f64>,
+    /// How it ended: `None` while it runs or when it succeeded.
+    pub error: Option<String>,
+}
+
+/// The invocation records kept, newest last; older ones are dropped.
+pub const MAX_INVOCATION_RECORDS: usize = 20_000;
+
+type Records = Arc<std::sync::Mutex<std::collections::VecDeque<InvocationRecord>>>;
+
+fn records_lock(
+    r: &Records,
+) -> std::sync::MutexGuard<'_, std::collections::VecDeque<InvocationRecord>> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Issues the temporary credentials handed to each call (in FC, the role's STS keys).
 pub type CredentialSource = Arc<dyn Fn() -> Credentials + Send + Sync>;
 
@@ -153,6 +189,7 @@ pub struct FcEmulator {
     credentials: Option<CredentialSource>,
     http: reqwest::Client,
     log_dir: PathBuf,
+    records: Records,
 }
 
 struct Function {
@@ -217,7 +254,13 @@ impl FcEmulator {
                 .build()
                 .map_err(std::io::Error::other)?,
             log_dir,
+            records: Default::default(),
         })
+    }
+
+    /// Every call recorded so far (up to [`MAX_INVOCATION_RECORDS`]), oldest first.
+    pub fn invocations(&self) -> Vec<InvocationRecord> {
+        records_lock(&self.records).iter().cloned().collect()
     }
 
     pub fn function_names(&self) -> Vec<String> {
@@ -249,6 +292,17 @@ impl FcEmulator {
         name: &str,
         payload: &[u8],
         retry_count: u32,
+    ) -> Outcome {
+        self.invoke_from(name, payload, retry_count, None).await
+    }
+
+    /// Invoke on behalf of a flow step, which the call's record keeps.
+    pub async fn invoke_from(
+        &self,
+        name: &str,
+        payload: &[u8],
+        retry_count: u32,
+        site: Option<CallSite>,
     ) -> Outcome {
         let Some(f) = self.functions.get(name).cloned() else {
             return Outcome::PlatformError {
@@ -282,13 +336,14 @@ impl FcEmulator {
             version_id: "LATEST".into(),
         };
         let (http, log_dir, payload) = (self.http.clone(), self.log_dir.clone(), payload.to_vec());
+        let records = self.records.clone();
         // The call runs in a task of its own, so that a caller that stops
         // waiting (a Map whose other iteration failed) neither leaks the
         // instance's slot and the in-flight count nor cancels the timeout
         // that kills a runaway instance.
         let task = tokio::spawn(async move {
             let _counted = InFlight::enter(&f);
-            let out = call(&f, &http, &log_dir, ctx, payload).await;
+            let out = call(&f, &http, &log_dir, ctx, payload, &records, site).await;
             drop(permit);
             out
         });
@@ -363,16 +418,69 @@ async fn call(
     log_dir: &std::path::Path,
     ctx: Context,
     payload: Vec<u8>,
+    records: &Records,
+    site: Option<CallSite>,
 ) -> Outcome {
+    let mut record = InvocationRecord {
+        request_id: ctx.request_id.clone(),
+        function: f.spec.name.clone(),
+        instance_id: None,
+        site,
+        started_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        seconds: None,
+        error: None,
+    };
+    let started = Instant::now();
     let inst = match checkout(f, log_dir).await {
         Ok(i) => i,
         Err(e) => {
-            return Outcome::FunctionError(FunctionFailure::unhandled(format!(
+            let out = Outcome::FunctionError(FunctionFailure::unhandled(format!(
                 "function {} did not start: {e}",
                 f.spec.name
             )));
+            record.seconds = Some(started.elapsed().as_secs_f64());
+            record.error = outcome_error(&out);
+            push_record(records, record);
+            return out;
         }
     };
+    record.instance_id = Some(inst.id().to_string());
+    push_record(records, record.clone());
+    let out = call_instance(f, http, &inst, ctx, payload).await;
+    record.seconds = Some(started.elapsed().as_secs_f64());
+    record.error = outcome_error(&out);
+    let mut all = records_lock(records);
+    if let Some(r) = all
+        .iter_mut()
+        .rev()
+        .find(|r| r.request_id == record.request_id)
+    {
+        *r = record;
+    }
+    out
+}
+
+fn push_record(records: &Records, record: InvocationRecord) {
+    let mut all = records_lock(records);
+    if all.len() >= MAX_INVOCATION_RECORDS {
+        all.pop_front();
+    }
+    all.push_back(record);
+}
+
+/// The flow error name and cause of a failed call, as one line.
+fn outcome_error(out: &Outcome) -> Option<String> {
+    task_result(out.clone()).err().map(|e| e.to_string())
+}
+
+/// The call itself, on an instance with a slot taken for it.
+async fn call_instance(
+    f: &Arc<Function>,
+    http: &reqwest::Client,
+    inst: &Arc<Instance>,
+    ctx: Context,
+    payload: Vec<u8>,
+) -> Outcome {
     let mut req = http
         .post(format!("{}/invoke", inst.base_url()))
         .body(payload);

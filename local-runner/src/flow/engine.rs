@@ -62,6 +62,24 @@ pub mod names {
     pub const NO_CHOICE: &str = "FnF.NoChoiceMatched";
 }
 
+/// Where a Task's call comes from: the execution, the state's path and the
+/// attempt. The engine sets it around every call, so that an invoker can
+/// record it with what it knows of the call (the FC emulator: the instance
+/// and the request id), and a history event can be joined to its invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallSite {
+    pub execution: String,
+    /// As the history events name it: `TranscodeAll[3].Transcode`.
+    pub state: String,
+    pub attempt: u32,
+}
+
+tokio::task_local! {
+    /// The call site of the Task call in progress ([`CallSite`]).
+    pub static CALL_SITE: CallSite;
+}
+
 /// Calls a function. The local runner implements it with the FC emulator;
 /// tests with canned answers. `Ok` is the function's answer (the parsed JSON
 /// body, or a JSON string when the body is not JSON).
@@ -599,7 +617,13 @@ impl<I: Invoker> Run<I> {
                 ev.function = Some(t.function.clone());
                 ev.input = Some(payload.clone());
                 self.event(ev);
-                match self.inner.invoker.invoke(&t.function, payload).await {
+                let site = CallSite {
+                    execution: self.name.clone(),
+                    state: label.to_string(),
+                    attempt,
+                };
+                let call = self.inner.invoker.invoke(&t.function, payload);
+                match CALL_SITE.scope(site, call).await {
                     Ok(body) => {
                         let mut ev = Event::new("TaskSucceeded", label);
                         ev.attempt = Some(attempt);

@@ -11,5 +11,6 @@ pub mod sig;
 
 pub use def::{Flow, LoadError, Vars};
 pub use engine::{
-    Engine, EngineOptions, Event, ExecutionRecord, Invoker, StartError, Status, TaskError,
+    CALL_SITE, CallSite, Engine, EngineOptions, Event, ExecutionRecord, Invoker, StartError,
+    Status, TaskError,
 };

@@ -60,6 +60,8 @@ use vpf_core::{Error, Result};
 use crate::account::{KeyRing, random_token};
 use crate::lock::lock;
 
+pub use access::{CorsConfig, CorsRule, cors_xml, parse_cors};
+pub use auth::v4_post_signature;
 pub use error::OssError;
 
 /// How to run the emulator.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use super::v1::v1_signature;
-use super::v4::{Scope, V4_ALGORITHM, hmac256, parse_v4_time, v4_signing_key};
+use super::v4::{Scope, V4_ALGORITHM, parse_v4_time, v4_post_signature};
 use super::{Caller, MAX_PRESIGN, MAX_SKEW, require_v1, secret, skewed};
 use crate::account::{KeyRing, constant_eq};
 use crate::oss::error::{OssError, OssResult};
@@ -44,8 +44,7 @@ pub fn verify(
             return Err(skewed());
         }
         let (secret, temporary) = secret(keys, scope.access_key_id, token, now)?;
-        let key = v4_signing_key(&secret, scope.date, scope.region);
-        let expected = hex::encode(hmac256(&key, policy.as_bytes()));
+        let expected = v4_post_signature(&secret, scope.date, scope.region, policy);
         if !constant_eq(expected.as_bytes(), get("x-oss-signature")?.as_bytes()) {
             return Err(OssError::signature_mismatch());
         }

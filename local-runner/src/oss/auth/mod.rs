@@ -21,7 +21,7 @@ use crate::account::{KeyRing, constant_eq};
 
 pub use form::verify as verify_post;
 pub use v1::is_subresource;
-pub use v4::V4_ALGORITHM;
+pub use v4::{V4_ALGORITHM, v4_post_signature};
 
 /// Requests dated further than this from the emulator's clock are refused.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
