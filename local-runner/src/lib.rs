@@ -1,9 +1,9 @@
 //! local-runner
+pub mod deploy_file;
 pub mod fc;
 pub mod flow;
 pub mod oss;
 pub mod progress;
 pub mod report;
-pub mod sdevs;
 pub mod serve;
 pub mod system;

@@ -20,10 +20,10 @@ use serde_json::{Value, json};
 use vpf_core::event::OssRecord;
 use vpf_core::{Error, Result};
 
+use crate::deploy_file::{DeployFile, FunctionProps};
 use crate::fc::{CredentialSource, FcEmulator, FunctionSpec, OssTrigger};
 use crate::flow::{Engine, EngineOptions, ExecutionRecord, Flow, Invoker, TaskError};
 use crate::oss::{EmulatorConfig, OssEmulator, RunningOss};
-use crate::sdevs::{FunctionProps, SYaml};
 
 /// The local account id `${config('AccountID')}` resolves to.
 pub const LOCAL_ACCOUNT_ID: &str = "1234567890123456";
@@ -135,7 +135,8 @@ pub struct System {
     pub bucket: String,
     pub region: String,
     pub triggers: Vec<OssTrigger>,
-    pub s: SYaml,
+    /// The deploy file the system runs, rendered.
+    pub deploy: DeployFile,
     pub state_dir: PathBuf,
     /// How many tasks a Map runs at once here, and why.
     pub map_cap: MapCap,
@@ -239,9 +240,9 @@ impl System {
             .entry("AccountID".into())
             .or_insert_with(|| LOCAL_ACCOUNT_ID.into());
         let account_id = config["AccountID"].clone();
-        let mut settings = crate::sdevs::Settings::from_env(config);
+        let mut settings = crate::deploy_file::Settings::from_env(config);
         settings.var_overrides = opts.vars.clone();
-        let s = SYaml::load(&opts.s_yaml, &settings).map_err(|e| Error::invalid(e.0))?;
+        let s = DeployFile::load(&opts.s_yaml, &settings).map_err(|e| Error::invalid(e.0))?;
         let functions = s.functions().map_err(|e| Error::invalid(e.0))?;
         if functions.is_empty() {
             return Err(Error::invalid(format!(
@@ -420,7 +421,7 @@ impl System {
             bucket,
             region,
             triggers,
-            s,
+            deploy: s,
             state_dir: opts.state_dir.clone(),
             map_cap,
             deliveries: Arc::new(Mutex::new(Vec::new())),
@@ -569,7 +570,7 @@ impl System {
     /// The extensions whose uploads the triggered function processes: its
     /// `INPUT_EXTENSIONS`, read as oss-trigger reads it.
     fn input_extensions(&self, function: &str) -> Vec<String> {
-        let props = self.s.function(function).ok().flatten();
+        let props = self.deploy.function(function).ok().flatten();
         let env = props.as_ref().and_then(|p| {
             p.environment_variables
                 .get(vpf_core::config::INPUT_EXTENSIONS)
@@ -590,7 +591,7 @@ impl System {
             "triggerPrefix": trig.map(|t| t.prefix.clone()),
             "triggerSuffix": trig.map(|t| t.suffix.clone()),
             "inputExtensions": trig.map(|t| self.input_extensions(&t.function)),
-            "outputPrefix": self.s.vars.get("outputPrefix").cloned().unwrap_or(Value::Null),
+            "outputPrefix": self.deploy.vars.get("outputPrefix").cloned().unwrap_or(Value::Null),
             // A deploy file without a flow has no workflow to talk to.
             "workflowEndpoint": (!self.engines.is_empty()).then_some(&self.flow_endpoint),
             "flowName": self.engines.keys().next(),
