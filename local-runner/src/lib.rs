@@ -1,4 +1,5 @@
 //! local-runner
+pub mod delivery;
 pub mod deploy_file;
 pub mod fc;
 pub mod flow;

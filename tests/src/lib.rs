@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use local_runner::delivery::{Delivery, RecordOutcome};
 use local_runner::flow::ExecutionRecord;
 use local_runner::system::{Options, System};
 use vpf_core::job::JobRequest;
@@ -101,6 +102,16 @@ pub async fn upload_and_wait(sys: &System, file: &Path, key: &str) -> ExecutionR
 
 /// How many times the execution scheduled the task of `state` (its first
 /// try and every retry).
+/// oss-trigger's outcome for the first record a delivery carried; the
+/// test fails when the delivery failed or its answer has no records.
+pub fn first_outcome(d: &Delivery) -> &RecordOutcome {
+    let answer = d.result.as_ref().expect("the trigger answers");
+    answer
+        .records()
+        .first()
+        .unwrap_or_else(|| panic!("no record in the answer {answer}"))
+}
+
 pub fn scheduled(rec: &ExecutionRecord, state: &str) -> usize {
     rec.events
         .iter()

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
+use local_runner::delivery::RecordOutcome;
 use local_runner::flow::Status;
 use vpf_core::job::{JobStatus, Manifest};
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes};
 use vpf_tests::{
-    all_keys, client, decodes, nas_jobs, probe, request_of, scheduled, small_clip, system,
-    upload_and_wait,
+    all_keys, client, decodes, first_outcome, nas_jobs, probe, request_of, scheduled, small_clip,
+    system, upload_and_wait,
 };
 
 async fn fetch(sys: &local_runner::system::System, key: &str, dir: &Path) -> std::path::PathBuf {
@@ -179,8 +180,11 @@ async fn a_redelivered_event_starts_no_second_job() {
         .into_iter()
         .find(|d| d.key == "source/a.mp4")
         .unwrap();
-    let again = first.result.clone().unwrap();
-    assert_eq!(again["records"][0]["outcome"], "started");
+    let outcome = first_outcome(&first);
+    assert!(
+        matches!(outcome, RecordOutcome::Started { .. }),
+        "{outcome:?}"
+    );
     let ev: vpf_core::event::OssEvent = serde_json::from_value(serde_json::json!({
         "events": [{
             "eventName": "ObjectCreated:PutObject",
@@ -195,9 +199,10 @@ async fn a_redelivered_event_starts_no_second_job() {
     .unwrap();
     let d = sys.replay(&ev).await;
     assert_eq!(d.len(), 1);
-    assert_eq!(
-        d[0].result.as_ref().unwrap()["records"][0]["outcome"],
-        "duplicate"
+    let outcome = first_outcome(&d[0]);
+    assert!(
+        matches!(outcome, RecordOutcome::Duplicate { .. }),
+        "{outcome:?}"
     );
     assert_eq!(sys.engine().unwrap().list().len(), 1);
     sys.shutdown().await;

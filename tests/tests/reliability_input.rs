@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
+use local_runner::delivery::RecordOutcome;
 use local_runner::fc::Outcome;
 use local_runner::flow::Status;
 use local_runner::system::System;
@@ -17,7 +18,7 @@ use vpf_core::job::JobStatus;
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes, truncated_copy, zero_bytes};
 use vpf_tests::reliability::{Report, fetch, keys_under, manifest};
-use vpf_tests::{bin_dir, client, nas_jobs, probe, repo_root, request_of, system};
+use vpf_tests::{bin_dir, client, first_outcome, nas_jobs, probe, repo_root, request_of, system};
 
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
@@ -600,9 +601,9 @@ async fn escaping_keys_malformed_events_and_unknown_formats_are_refused_clearly(
     ))
     .unwrap();
     let d = sys.replay(&ev).await;
-    let rec0 = &d[0].result.as_ref().unwrap()["records"][0];
-    assert_eq!(rec0["outcome"], "skipped");
-    let why = rec0["reason"].as_str().unwrap().to_string();
+    let RecordOutcome::Skipped { reason: why, .. } = first_outcome(&d[0]) else {
+        panic!("the record was not skipped: {:?}", d[0].result);
+    };
     assert!(why.contains(".."), "{why}");
     assert!(!state.join("oss/etc").exists() && !state.join("etc").exists());
     report.row(
@@ -769,9 +770,10 @@ async fn the_same_event_twice_is_one_job_and_new_content_is_a_new_job() {
                 "object": {"key": key, "eTag": etag1, "size": 1}}}]}))
     .unwrap();
     let d = sys.replay(&ev).await;
-    assert_eq!(
-        d[0].result.as_ref().unwrap()["records"][0]["outcome"],
-        "duplicate"
+    let outcome = first_outcome(&d[0]);
+    assert!(
+        matches!(outcome, RecordOutcome::Duplicate { .. }),
+        "{outcome:?}"
     );
     assert_eq!(sys.engine().unwrap().list().len(), 1);
     report.row(
