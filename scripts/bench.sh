@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark of issue 6: builds the release binaries, then runs vpf-bench,
+# The benchmark (README, "Benchmarks"): builds the release binaries, then runs vpf-bench,
 # which generates its inputs with ffmpeg and measures, side by side on this
 # machine, one plain ffmpeg encode (the floor), the pipeline through the local
 # runner (1 and 3 formats), the seed sample's recipe, quality, a piece-length

@@ -1,6 +1,6 @@
 //! vpf-bench: the pipeline against the single-ffmpeg floor and the seed
 //! sample's recipe, on generated inputs, side by side on one machine
-//! (issue 6). `scripts/bench.sh` builds the release binaries and runs it;
+//! (README, "Benchmarks"). `scripts/bench.sh` builds the release binaries and runs it;
 //! results go to `bench/out/results.{json,md}`.
 
 pub mod handlers;

@@ -1,4 +1,4 @@
-//! `vpf-bench`: runs every measurement of issue 6 in one go and writes
+//! `vpf-bench`: runs every measurement of the README's "Benchmarks" in one go and writes
 //! `<out>/results.json` and `<out>/results.md`. See `scripts/bench.sh`.
 
 use std::path::{Path, PathBuf};

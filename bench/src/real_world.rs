@@ -1,4 +1,4 @@
-//! What real-world sources cost (issue 13): a screen recording with one key
+//! What real-world sources cost (README, "Real-world sources"): a screen recording with one key
 //! frame (cut at any frame through a lossless intermediate) against one
 //! plain ffmpeg encode, and the price of the picture conversions the
 //! pipeline adds (HDR tone mapping, deinterlacing) measured as one encode

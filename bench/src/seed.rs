@@ -1,4 +1,4 @@
-//! (c) The seed sample's recipe (NOTES §1), as plain ffmpeg commands:
+//! (c) The seed sample's recipe, as plain ffmpeg commands:
 //! split with stream copy (audio kept in every piece), then for every
 //! format and every piece a separate re-encode, then per format a join with
 //! the concat demuxer. Pieces and formats run `workers` at a time, as the

@@ -10,8 +10,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use local_runner::account::KeyRing;
 use local_runner::flow::api::{ApiState, serve};
-use local_runner::flow::sig::KeyStore;
 use local_runner::flow::{Engine, EngineOptions, Flow, Invoker, TaskError, Vars};
 use serde_json::Value;
 use vpf_core::credentials::Credentials;
@@ -47,16 +47,16 @@ fn env(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let mut keys = KeyStore::new();
+    let keys = KeyRing::new();
     if let (Some(ak), Some(sk)) = (env("FLOW_API_AK"), env("FLOW_API_SK")) {
-        keys.add(Credentials::new(ak, sk));
+        keys.add(&Credentials::new(ak, sk));
     }
     if let (Some(ak), Some(sk), Some(tok)) = (
         env("FLOW_API_STS_AK"),
         env("FLOW_API_STS_SK"),
         env("FLOW_API_STS_TOKEN"),
     ) {
-        keys.add(Credentials::new(ak, sk).with_token(tok));
+        keys.add(&Credentials::new(ak, sk).with_token(tok));
     }
     let flow = Flow::parse(FLOW, &Vars::new()).map_err(std::io::Error::other)?;
     let engine = Engine::new(flow, Echo, EngineOptions::default());

@@ -12,8 +12,8 @@ use vpf_core::job::SimpleOutput;
 use crate::fc::{FcEmulator, OssTrigger};
 use crate::flow::TaskError;
 
-/// oss-trigger's answer: the one import of its types here.
-pub use oss_trigger::{RecordOutcome, TriggerOutput};
+/// oss-trigger's answer.
+pub use vpf_core::steps::{RecordOutcome, TriggerOutput};
 
 /// FC retries a failed asynchronous invocation (OSS triggers invoke
 /// asynchronously) up to 3 times.

@@ -430,28 +430,18 @@ impl Ctx<'_> {
         {
             return self.eval(&trimmed[2..trimmed.len() - 1], loc);
         }
-        let mut out = String::new();
-        let mut rest = s;
-        while let Some(i) = rest.find("${") {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| DeployFileError(format!("{loc}: unclosed '${{' in {s:?}")))?;
-            match self.eval(&after[..end], loc)? {
-                Value::String(x) => out.push_str(&x),
-                Value::Number(n) => out.push_str(&n.to_string()),
-                Value::Bool(b) => out.push_str(&b.to_string()),
-                other => {
-                    return fail(format!(
-                        "{loc}: ${{{}}} is {other} and cannot be part of a string",
-                        &after[..end]
-                    ));
-                }
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
+        let out = crate::placeholder::replace(
+            s,
+            |e| match self.eval(e, loc)? {
+                Value::String(x) => Ok(x),
+                Value::Number(n) => Ok(n.to_string()),
+                Value::Bool(b) => Ok(b.to_string()),
+                other => fail(format!(
+                    "{loc}: ${{{e}}} is {other} and cannot be part of a string"
+                )),
+            },
+            || DeployFileError(format!("{loc}: unclosed '${{' in {s:?}")),
+        )?;
         Ok(Value::String(out))
     }
 

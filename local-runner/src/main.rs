@@ -240,7 +240,7 @@ async fn up(common: &Common, a: UpArgs) -> Result<ExitCode, String> {
     } else {
         print_connection(&c);
     }
-    local_runner::system::shutdown_signal().await;
+    fc_runtime::shutdown_signal().await;
     sys.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -288,7 +288,7 @@ async fn run_input(common: &Common, a: RunArgs) -> Result<ExitCode, String> {
     let limit = Duration::from_secs(a.timeout);
     let result = tokio::select! {
         r = run_one(&sys, &a.input, mark, &a.out, a.json, limit) => Some(r),
-        _ = local_runner::system::shutdown_signal() => None,
+        _ = fc_runtime::shutdown_signal() => None,
     };
     sys.shutdown().await;
     let Some(result) = result else {

@@ -20,14 +20,14 @@ use serde_json::Value;
 use vpf_core::event::OssRecord;
 use vpf_core::{Error, Result};
 
+use crate::account::LOCAL_ACCOUNT_ID;
 use crate::delivery::{Delivery, deliver};
 use crate::deploy_file::{DeployFile, FunctionProps};
 use crate::fc::{CredentialSource, FcEmulator, FunctionSpec, OssTrigger};
 use crate::flow::{Engine, EngineOptions, ExecutionRecord, Flow, Invoker, TaskError};
+use crate::lock::lock;
 use crate::oss::{EmulatorConfig, OssEmulator, RunningOss};
 
-/// The local account id `${config('AccountID')}` resolves to.
-pub const LOCAL_ACCOUNT_ID: &str = "1234567890123456";
 /// How long the temporary credentials handed to a function last (FC: the role session).
 pub const CREDENTIAL_TTL: Duration = Duration::from_secs(3600);
 
@@ -455,10 +455,6 @@ impl System {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// What the options and s.yaml say, read once: every part of the system
 /// starts from it.
 struct Setup {
@@ -538,9 +534,9 @@ impl Setup {
             )?);
         }
         let creds: CredentialSource = {
-            let sts = oss.sts();
+            let keys = oss.keys();
             let ttl = self.opts.credential_ttl;
-            Arc::new(move || sts.issue(ttl))
+            Arc::new(move || keys.issue(ttl))
         };
         FcEmulator::new(
             specs,
@@ -693,23 +689,15 @@ fn buckets(triggers: &[OssTrigger], deploy: &DeployFile) -> Result<Vec<String>> 
 }
 
 /// The Serverless Workflow API over the engines, on its listener, checking
-/// signatures with the OSS emulator's keys (static and temporary).
+/// signatures against the OSS emulator's key ring (static and temporary keys).
 fn serve_flow_api(
     listener: tokio::net::TcpListener,
     engines: &BTreeMap<String, Engine<FcInvoker>>,
     oss: &RunningOss,
 ) -> tokio::task::JoinHandle<()> {
-    let mut keys = crate::flow::sig::KeyStore::new();
-    for k in oss.static_keys() {
-        keys.add(k);
-    }
-    keys.set_lookup({
-        let sts = oss.sts();
-        Arc::new(move |id: &str| sts.temporary(id))
-    });
     let api = Arc::new(crate::flow::api::ApiState::new(
         engines.values().cloned().collect(),
-        keys,
+        oss.keys(),
     ));
     tokio::spawn(async move {
         crate::serve::serve(
@@ -784,15 +772,15 @@ fn function_spec(
     }
     for (k, v) in &f.environment_variables {
         let v = match k.as_str() {
-            "OSS_ENDPOINT" => oss.endpoint(),
-            "FLOW_ENDPOINT" => flow_endpoint.to_string(),
+            vpf_core::config::OSS_ENDPOINT => oss.endpoint(),
+            vpf_core::config::FLOW_ENDPOINT => flow_endpoint.to_string(),
             _ => map_mounts(v, &mounts),
         };
         env.push((k.clone(), v));
     }
     for (k, v) in [
-        ("OSS_ENDPOINT", oss.endpoint()),
-        ("FLOW_ENDPOINT", flow_endpoint.to_string()),
+        (vpf_core::config::OSS_ENDPOINT, oss.endpoint()),
+        (vpf_core::config::FLOW_ENDPOINT, flow_endpoint.to_string()),
     ] {
         if !env.iter().any(|(e, _)| e == k) {
             env.push((k.into(), v));
@@ -860,23 +848,6 @@ fn map_mounts(v: &str, mounts: &[(String, PathBuf)]) -> String {
         }
     }
     v.to_string()
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so that the runner can stop its
-/// handler processes (and their ffmpeg children) instead of orphaning them.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }
 
 #[cfg(test)]

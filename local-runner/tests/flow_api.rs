@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use flow_support::Script;
+use local_runner::account::KeyRing;
 use local_runner::flow::api::{ApiState, serve};
-use local_runner::flow::sig::KeyStore;
 use local_runner::flow::{Engine, EngineOptions, Flow, Vars};
 use serde_json::{Value, json};
 use vpf_cloudflow::{FlowClient, StartOutcome, sign};
@@ -48,7 +48,7 @@ async fn server() -> (String, Engine<Script>) {
         Script::new().always("echo", |v| Ok(v.clone())),
         EngineOptions::default(),
     );
-    let keys = KeyStore::new().with(permanent()).with(temporary());
+    let keys = KeyRing::new().with(permanent()).with(temporary());
     let state = Arc::new(ApiState::new(vec![engine.clone()], keys));
     let (addr, _task) = serve("127.0.0.1:0".parse().unwrap(), state).await.unwrap();
     (format!("http://{addr}"), engine)

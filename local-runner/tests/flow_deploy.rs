@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use local_runner::account::LOCAL_ACCOUNT_ID;
 use local_runner::deploy_file::{DeployFile, Settings};
 use local_runner::flow::{Flow, Vars};
 
@@ -13,7 +14,7 @@ fn root() -> PathBuf {
 fn settings() -> Settings {
     Settings {
         env: BTreeMap::new(),
-        config: BTreeMap::from([("AccountID".to_string(), "1234567890123456".to_string())]),
+        config: BTreeMap::from([("AccountID".to_string(), LOCAL_ACCOUNT_ID.to_string())]),
         var_overrides: BTreeMap::new(),
     }
 }
@@ -100,7 +101,7 @@ fn functions_are_typed_and_sized_for_video() {
         }
         assert_eq!(
             p.role.as_deref(),
-            Some("acs:ram::1234567890123456:role/aliyunfcdefaultrole")
+            Some(format!("acs:ram::{LOCAL_ACCOUNT_ID}:role/aliyunfcdefaultrole").as_str())
         );
     }
 }
@@ -149,7 +150,7 @@ fn the_trigger_cannot_fire_on_outputs() {
     assert_eq!(t.bucket(), Some("my-video-bucket"));
     assert_eq!(
         t.source_arn.as_deref(),
-        Some("acs:oss:cn-hangzhou:1234567890123456:my-video-bucket")
+        Some(format!("acs:oss:cn-hangzhou:{LOCAL_ACCOUNT_ID}:my-video-bucket").as_str())
     );
     let cfg = t.oss().unwrap();
     assert_eq!(

@@ -8,7 +8,7 @@ mod oss_support;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use local_runner::oss::{EmulatorConfig, OssEmulator};
-use oss_support::{BUCKET, client};
+use oss_support::{BUCKET, client, signed};
 use vpf_oss::OssClient;
 
 const PLAYER: &str = "https://player.example.com";
@@ -35,15 +35,15 @@ async fn owner(
     headers: &[(&'static str, &str)],
     body: &str,
 ) -> reqwest::Response {
-    let mut h = HeaderMap::new();
-    for (k, v) in headers {
-        h.insert(*k, HeaderValue::from_str(v).unwrap());
-    }
-    let req = c
-        .signed_request(method, BUCKET, key, query, h, Bytes::from(body.to_string()))
-        .await
-        .unwrap();
-    c.http().execute(req).await.unwrap()
+    signed(
+        c,
+        method,
+        key,
+        query,
+        headers,
+        Bytes::from(body.to_string()),
+    )
+    .await
 }
 
 async fn set_acl(c: &OssClient, acl: &str) {

@@ -9,17 +9,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
-use local_runner::oss::FaultPlan;
-use oss_support::{BUCKET, client, client_with, files_under, random_file, same_file, start};
+use oss_support::{
+    BUCKET, client, client_with, cut_downloads, fail_next, fail_next_parts, files_under,
+    multipart_client, random_file, same_file, signed, signed_to, start, start_with_client,
+};
 use vpf_core::ErrorKind;
 use vpf_core::credentials::Credentials;
 use vpf_oss::{OssClient, OssConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_head_get_list_delete_and_their_events() {
-    let (oss, dir) = start().await;
+    let (oss, dir, c) = start_with_client().await;
     let mut events = oss.subscribe();
-    let c = client(&oss);
 
     let put = c
         .put_bytes(BUCKET, "in/a.mp4", Bytes::from_static(b"hello video"), None)
@@ -116,8 +117,7 @@ async fn put_head_get_list_delete_and_their_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awkward_keys_round_trip_to_their_exact_path() {
-    let (oss, dir) = start().await;
-    let c = client(&oss);
+    let (oss, dir, c) = start_with_client().await;
     let keys = [
         "in/with space.mp4",
         "in/ünïcødé/文件 名.mov",
@@ -172,12 +172,7 @@ async fn awkward_keys_round_trip_to_their_exact_path() {
 async fn multipart_upload_then_download_that_resumes_after_a_cut() {
     let (oss, dir) = start().await;
     let mut events = oss.subscribe();
-    let mut cfg = OssConfig::new(oss.endpoint(), oss.region(), oss.credentials());
-    cfg.multipart_threshold = 1024 * 1024;
-    cfg.part_size = 256 * 1024;
-    cfg.part_concurrency = 3;
-    cfg.retry.base_delay = Duration::from_millis(10);
-    let c = OssClient::new(cfg).unwrap();
+    let c = multipart_client(&oss, 1024 * 1024, 256 * 1024, 3, Duration::from_millis(10));
 
     let src = dir.path().join("src.bin");
     let size = 3 * 1024 * 1024 + 12_345;
@@ -198,11 +193,7 @@ async fn multipart_upload_then_download_that_resumes_after_a_cut() {
     assert!(files_under(&oss.root().join(".oss/tmp")).is_empty());
 
     // The connection drops twice mid-body; the client resumes with Range.
-    oss.set_fault(FaultPlan {
-        cut_next_n_downloads: 2,
-        cut_after_bytes: 700_000,
-        ..FaultPlan::default()
-    });
+    oss.set_fault(cut_downloads(2, 700_000));
     let out = dir.path().join("out/big.bin");
     assert_eq!(
         c.get_to_file(BUCKET, "in/big.bin", &out).await.unwrap(),
@@ -216,19 +207,11 @@ async fn multipart_upload_then_download_that_resumes_after_a_cut() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_multipart_upload_is_aborted() {
     let (oss, dir) = start().await;
-    let mut cfg = OssConfig::new(oss.endpoint(), oss.region(), oss.credentials());
-    cfg.multipart_threshold = 300 * 1024;
-    cfg.part_size = 128 * 1024;
-    cfg.part_concurrency = 1;
-    cfg.retry.base_delay = Duration::from_millis(5);
-    let c = OssClient::new(cfg).unwrap();
+    let c = multipart_client(&oss, 300 * 1024, 128 * 1024, 1, Duration::from_millis(5));
     let src = dir.path().join("m.bin");
     random_file(&src, 600 * 1024, 9);
     // Part 1 fails on every attempt; part 2 would succeed.
-    oss.set_fault(FaultPlan {
-        fail_next_n_part_uploads_with_503: 4,
-        ..FaultPlan::default()
-    });
+    oss.set_fault(fail_next_parts(4));
     let e = c
         .put_file(BUCKET, "in/m.bin", &src, None)
         .await
@@ -245,10 +228,7 @@ async fn a_failed_multipart_upload_is_aborted() {
     );
     assert_eq!(c.head_object(BUCKET, "in/m.bin").await.unwrap(), None);
     // With fewer failures than attempts, the same upload succeeds.
-    oss.set_fault(FaultPlan {
-        fail_next_n_part_uploads_with_503: 3,
-        ..FaultPlan::default()
-    });
+    oss.set_fault(fail_next_parts(3));
     let put = c.put_file(BUCKET, "in/m.bin", &src, None).await.unwrap();
     assert!(put.etag.ends_with("-5"), "{}", put.etag);
     assert!(same_file(&src, &oss.root().join(BUCKET).join("in/m.bin")));
@@ -257,8 +237,7 @@ async fn a_failed_multipart_upload_is_aborted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranged_get() {
-    let (oss, _dir) = start().await;
-    let c = client(&oss);
+    let (oss, _dir, c) = start_with_client().await;
     let body: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
     c.put_bytes(BUCKET, "in/r.bin", Bytes::from(body.clone()), None)
         .await
@@ -362,12 +341,8 @@ async fn temporary_credentials_work_until_they_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_503_are_retried_with_backoff() {
-    let (oss, dir) = start().await;
-    let c = client(&oss);
-    oss.set_fault(FaultPlan {
-        fail_next_n_with_503: 3,
-        ..FaultPlan::default()
-    });
+    let (oss, dir, c) = start_with_client().await;
+    oss.set_fault(fail_next(3));
     c.put_bytes(BUCKET, "in/r.txt", Bytes::from_static(b"retried"), None)
         .await
         .unwrap();
@@ -378,17 +353,11 @@ async fn answers_503_are_retried_with_backoff() {
     );
     let src = dir.path().join("f.bin");
     random_file(&src, 300_000, 3);
-    oss.set_fault(FaultPlan {
-        fail_next_n_with_503: 2,
-        ..FaultPlan::default()
-    });
+    oss.set_fault(fail_next(2));
     c.put_file(BUCKET, "in/f.bin", &src, None).await.unwrap();
     assert!(same_file(&src, &oss.root().join(BUCKET).join("in/f.bin")));
 
-    oss.set_fault(FaultPlan {
-        fail_next_n_with_503: 10,
-        ..FaultPlan::default()
-    });
+    oss.set_fault(fail_next(10));
     let e = c.head_object(BUCKET, "in/r.txt").await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::StorageError);
     assert!(
@@ -401,8 +370,7 @@ async fn answers_503_are_retried_with_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presigned_urls_and_virtual_host_style() {
-    let (oss, _dir) = start().await;
-    let c = client(&oss);
+    let (oss, _dir, c) = start_with_client().await;
     c.put_bytes(BUCKET, "in/p q.txt", Bytes::from_static(b"presigned"), None)
         .await
         .unwrap();
@@ -462,8 +430,7 @@ async fn presigned_urls_and_virtual_host_style() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_tampered_and_escaping_requests_are_refused() {
-    let (oss, dir) = start().await;
-    let c = client(&oss);
+    let (oss, dir, c) = start_with_client().await;
     c.put_bytes(BUCKET, "in/k.txt", Bytes::from_static(b"k"), None)
         .await
         .unwrap();
@@ -538,8 +505,7 @@ async fn unsigned_tampered_and_escaping_requests_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_cut_off_midway_leaves_nothing_visible() {
-    let (oss, _dir) = start().await;
-    let c = client(&oss);
+    let (oss, _dir, c) = start_with_client().await;
     c.put_bytes(BUCKET, "in/v.bin", Bytes::from_static(b"old version"), None)
         .await
         .unwrap();
@@ -619,9 +585,8 @@ async fn an_upload_cut_off_midway_leaves_nothing_visible() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_delete_multiple_and_bounded_xml_bodies() {
-    let (oss, _dir) = start().await;
+    let (oss, _dir, c) = start_with_client().await;
     let mut events = oss.subscribe();
-    let c = client(&oss);
     c.put_bytes(
         BUCKET,
         "in/src file+.txt",
@@ -630,23 +595,17 @@ async fn copy_delete_multiple_and_bounded_xml_bodies() {
     )
     .await
     .unwrap();
-    let mut h = HeaderMap::new();
-    h.insert(
-        "x-oss-copy-source",
-        HeaderValue::from_str(&format!("/{BUCKET}/in/src%20file%2B.txt")).unwrap(),
-    );
-    let req = c
-        .signed_request(
-            Method::PUT,
-            "media-out",
-            Some("copied.txt"),
-            &[],
-            h,
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
-    let r = c.http().execute(req).await.unwrap();
+    let source = format!("/{BUCKET}/in/src%20file%2B.txt");
+    let r = signed_to(
+        &c,
+        Method::PUT,
+        "media-out",
+        Some("copied.txt"),
+        &[],
+        &[("x-oss-copy-source", &source)],
+        Bytes::new(),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("<CopyObjectResult>"));
     let head = c
@@ -664,18 +623,7 @@ async fn copy_delete_multiple_and_bounded_xml_bodies() {
     );
 
     let body = "<Delete><Quiet>false</Quiet><Object><Key>in/src file+.txt</Key></Object><Object><Key>in/none</Key></Object></Delete>".to_string();
-    let req = c
-        .signed_request(
-            Method::POST,
-            BUCKET,
-            None,
-            &[("delete", "")],
-            HeaderMap::new(),
-            Bytes::from(body),
-        )
-        .await
-        .unwrap();
-    let r = c.http().execute(req).await.unwrap();
+    let r = delete_multiple(&c, body).await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(
@@ -700,37 +648,37 @@ async fn copy_delete_multiple_and_bounded_xml_bodies() {
         "<Delete>{}</Delete>",
         "<Object><Key>k</Key></Object>".repeat(80_000)
     );
-    let req = c
-        .signed_request(
-            Method::POST,
-            BUCKET,
-            None,
-            &[("delete", "")],
-            HeaderMap::new(),
-            Bytes::from(huge),
-        )
-        .await
-        .unwrap();
-    let r = c.http().execute(req).await.unwrap();
+    let r = delete_multiple(&c, huge).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("EntityTooLarge"));
 
     // Subresources the emulator does not implement are refused, not ignored
     // (a PUT ?acl must not overwrite the object).
-    let req = c
-        .signed_request(
-            Method::PUT,
-            BUCKET,
-            Some("in/a"),
-            &[("acl", "")],
-            HeaderMap::new(),
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(c.http().execute(req).await.unwrap().status(), 501);
+    let r = signed(
+        &c,
+        Method::PUT,
+        Some("in/a"),
+        &[("acl", "")],
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status(), 501);
     assert_eq!(c.head_object(BUCKET, "in/a").await.unwrap(), None);
     oss.shutdown().await;
+}
+
+/// DeleteMultipleObjects on the test bucket with this body.
+async fn delete_multiple(c: &OssClient, body: String) -> reqwest::Response {
+    signed(
+        c,
+        Method::POST,
+        None,
+        &[("delete", "")],
+        &[],
+        Bytes::from(body),
+    )
+    .await
 }
 
 fn raw_request(addr: std::net::SocketAddr, text: &str) -> String {

@@ -5,34 +5,11 @@
 mod oss_support;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::Method;
 use md5::Digest;
-use oss_support::{BUCKET, client, eventually, files_under, raw_exchange, start};
+use oss_support::{BUCKET, client, eventually, files_under, raw_exchange, signed, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vpf_oss::OssClient;
-
-/// A signed request with any headers (repeats kept) and body.
-async fn signed(
-    c: &OssClient,
-    method: Method,
-    key: Option<&str>,
-    query: &[(&str, &str)],
-    headers: &[(&'static str, &str)],
-    body: Bytes,
-) -> reqwest::Response {
-    let mut h = HeaderMap::new();
-    for (k, v) in headers {
-        h.append(
-            HeaderName::from_static(k),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    let req = c
-        .signed_request(method, BUCKET, key, query, h, body)
-        .await
-        .unwrap();
-    c.http().execute(req).await.unwrap()
-}
 
 async fn get(c: &OssClient, key: &str) -> Bytes {
     let r = signed(c, Method::GET, Some(key), &[], &[], Bytes::new()).await;

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use local_runner::delivery::{Delivery, RecordOutcome};
-use local_runner::flow::ExecutionRecord;
+use local_runner::delivery::Delivery;
+use local_runner::flow::{ExecutionRecord, Status};
 use local_runner::system::{Options, System};
-use vpf_core::job::JobRequest;
+use vpf_core::job::{FlowError, JobRequest, JobStatus, Manifest, RecordOutcome, TriggerOutput};
 use vpf_oss::{ObjectStore, OssClient, OssConfig};
 
 pub mod reliability;
@@ -78,6 +78,22 @@ pub async fn system_from(
     System::start(o).await.expect("system starts")
 }
 
+/// An OSS emulator alone with one bucket, `media`, in a fresh folder, and a
+/// client of it: for calling one handler without the whole system.
+pub async fn media_bucket() -> (local_runner::oss::RunningOss, OssClient, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = local_runner::oss::EmulatorConfig::new(tmp.path().join("oss"));
+    cfg.buckets = vec!["media".into()];
+    let oss = local_runner::oss::OssEmulator::start(cfg).await.unwrap();
+    let client = OssClient::new(OssConfig::new(
+        oss.endpoint(),
+        oss.region(),
+        oss.credentials(),
+    ))
+    .unwrap();
+    (oss, client, tmp)
+}
+
 pub fn client(sys: &System) -> OssClient {
     OssClient::new(OssConfig::new(
         sys.oss.endpoint(),
@@ -100,8 +116,6 @@ pub async fn upload_and_wait(sys: &System, file: &Path, key: &str) -> ExecutionR
         .expect("execution ends")
 }
 
-/// How many times the execution scheduled the task of `state` (its first
-/// try and every retry).
 /// oss-trigger's outcome for the first record a delivery carried; the
 /// test fails when the delivery failed or its answer has no records.
 pub fn first_outcome(d: &Delivery) -> &RecordOutcome {
@@ -112,15 +126,76 @@ pub fn first_outcome(d: &Delivery) -> &RecordOutcome {
         .unwrap_or_else(|| panic!("no record in the answer {answer}"))
 }
 
+/// How many times the execution scheduled the task of every state whose
+/// label contains `state` (a Map's iterations carry their index in the
+/// label): first tries and retries.
 pub fn scheduled(rec: &ExecutionRecord, state: &str) -> usize {
     rec.events
         .iter()
-        .filter(|e| e.kind == "TaskScheduled" && e.state == state)
+        .filter(|e| e.kind == "TaskScheduled" && e.state.contains(state))
         .count()
+}
+
+/// The standard output of a command that must have succeeded; on failure the
+/// assertion shows both its outputs.
+pub fn succeeded(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Download `key` into `dir` (a flat name).
+pub async fn fetch(sys: &System, key: &str, dir: &Path) -> PathBuf {
+    let dest = dir.join(key.replace('/', "_"));
+    client(sys)
+        .get_to_file(&sys.bucket, key, &dest)
+        .await
+        .unwrap_or_else(|e| panic!("download {key}: {e}"));
+    dest
+}
+
+pub async fn manifest(sys: &System, key: &str, dir: &Path) -> Manifest {
+    let p = fetch(sys, key, dir).await;
+    serde_json::from_slice(&std::fs::read(p).expect("manifest read")).expect("manifest parses")
+}
+
+/// A failed job's manifest and the reason it gives, once the execution and
+/// the manifest both say failed and nothing was published.
+pub async fn failed_manifest(
+    sys: &System,
+    rec: &ExecutionRecord,
+    dir: &Path,
+) -> (Manifest, FlowError) {
+    assert_eq!(rec.status, Status::Failed, "{:?}", rec.error);
+    let m = manifest(sys, &request_of(rec).manifest_key(), dir).await;
+    assert_eq!(m.status, JobStatus::Failed);
+    assert!(m.outputs.is_empty(), "{:?}", m.outputs);
+    let err = m.error.clone().expect("the manifest says why");
+    (m, err)
+}
+
+/// Object keys under `prefix`.
+pub async fn keys_under(sys: &System, prefix: &str) -> Vec<String> {
+    client(sys)
+        .list(&sys.bucket, prefix)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key)
+        .collect()
 }
 
 pub fn request_of(rec: &ExecutionRecord) -> JobRequest {
     serde_json::from_value(rec.input.clone()).expect("execution input is a JobRequest")
+}
+
+/// oss-trigger's answer to a direct invocation, read as the type it is written as.
+pub fn trigger_answer(answer: &serde_json::Value) -> TriggerOutput {
+    serde_json::from_value(answer.clone()).expect("the trigger's answer is a TriggerOutput")
 }
 
 /// Every object key in the bucket.

@@ -6,12 +6,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use local_runner::system::System;
-use vpf_core::job::Manifest;
-use vpf_oss::ObjectStore;
-
-use crate::client;
-
 /// Rows `case | expected | outcome` of one group of cases. `finish` prints
 /// them as a markdown table (run with `--nocapture` to see it) and writes it
 /// to `target/reliability/<group>.md`, so `cat target/reliability/*.md` gives
@@ -170,32 +164,6 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
-}
-
-/// Download `key` into `dir` (a flat name).
-pub async fn fetch(sys: &System, key: &str, dir: &Path) -> PathBuf {
-    let dest = dir.join(key.replace('/', "_"));
-    client(sys)
-        .get_to_file(&sys.bucket, key, &dest)
-        .await
-        .unwrap_or_else(|e| panic!("download {key}: {e}"));
-    dest
-}
-
-pub async fn manifest(sys: &System, key: &str, dir: &Path) -> Manifest {
-    let p = fetch(sys, key, dir).await;
-    serde_json::from_slice(&std::fs::read(p).expect("manifest read")).expect("manifest parses")
-}
-
-/// Object keys under `prefix`.
-pub async fn keys_under(sys: &System, prefix: &str) -> Vec<String> {
-    client(sys)
-        .list(&sys.bucket, prefix)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|m| m.key)
-        .collect()
 }
 
 /// Where `needles` occur in `text`; an occurrence followed by `<redacted>`

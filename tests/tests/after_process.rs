@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use after_process::{Settings, Webhook, handle};
 use axum::http::StatusCode;
-use local_runner::oss::{EmulatorConfig, OssEmulator};
 use vpf_core::job::{
     AfterProcessInput, FlowError, Format, JobRequest, JobStatus, Manifest, MergeOutput,
     OutputObject, Profile,
 };
 use vpf_core::nas::JobDir;
 use vpf_core::overrides::SettingSource;
-use vpf_oss::{ObjectStore, OssClient, OssConfig};
+use vpf_oss::{ObjectStore, OssClient};
 
 fn request() -> JobRequest {
     JobRequest {
@@ -62,20 +61,6 @@ async fn webhook(fail_first: u32) -> (String, Arc<AtomicU32>) {
     (url, calls)
 }
 
-async fn setup() -> (local_runner::oss::RunningOss, OssClient, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = EmulatorConfig::new(tmp.path().join("oss"));
-    cfg.buckets = vec!["media".into()];
-    let oss = OssEmulator::start(cfg).await.unwrap();
-    let client = OssClient::new(OssConfig::new(
-        oss.endpoint(),
-        oss.region(),
-        oss.credentials(),
-    ))
-    .unwrap();
-    (oss, client, tmp)
-}
-
 /// The manifest after-process wrote for [`request`].
 async fn written_manifest(client: &OssClient, tmp: &std::path::Path) -> Manifest {
     let p = tmp.join("manifest.json");
@@ -100,7 +85,7 @@ fn settings(nas: &std::path::Path, hook: Option<String>) -> Settings {
 
 #[tokio::test]
 async fn success_writes_the_manifest_notifies_and_cleans() {
-    let (_oss, client, tmp) = setup().await;
+    let (_oss, client, tmp) = vpf_tests::media_bucket().await;
     let nas = tmp.path().join("nas");
     let job = JobDir::new(&nas, "v-a-0123").unwrap();
     job.create().unwrap();
@@ -151,7 +136,7 @@ async fn success_writes_the_manifest_notifies_and_cleans() {
 
 #[tokio::test]
 async fn failure_is_recorded_and_a_dead_webhook_does_not_fail_the_job() {
-    let (_oss, client, tmp) = setup().await;
+    let (_oss, client, tmp) = vpf_tests::media_bucket().await;
     let nas = tmp.path().join("nas");
     let job = JobDir::new(&nas, "v-a-0123").unwrap();
     job.create().unwrap();
@@ -189,7 +174,7 @@ async fn failure_is_recorded_and_a_dead_webhook_does_not_fail_the_job() {
 
 #[tokio::test]
 async fn a_job_id_that_would_escape_is_refused_before_anything_is_removed() {
-    let (_oss, client, tmp) = setup().await;
+    let (_oss, client, tmp) = vpf_tests::media_bucket().await;
     let nas = tmp.path().join("nas");
     std::fs::create_dir_all(nas.join("keep")).unwrap();
     let mut req = request();
@@ -213,7 +198,7 @@ async fn a_job_id_that_would_escape_is_refused_before_anything_is_removed() {
 
 #[tokio::test]
 async fn a_jobs_own_webhook_replaces_webhook_url_and_the_manifest_says_where_settings_came_from() {
-    let (_oss, client, tmp) = setup().await;
+    let (_oss, client, tmp) = vpf_tests::media_bucket().await;
     let nas = tmp.path().join("nas");
     JobDir::new(&nas, "v-a-0123").unwrap().create().unwrap();
     let (env_url, env_calls) = webhook(0).await;

@@ -41,12 +41,7 @@ async fn run_json_reports_outputs_that_match_the_source() {
         .arg(tmp.path().join("out"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = vpf_tests::succeeded(&out);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "--json prints exactly one line: {stdout}");
     let r: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
@@ -169,12 +164,7 @@ async fn runs_from_the_code_folders_that_s_deploy_ships() {
         .args(["run", "--json", "--formats", "mp4", "--input", "clip.mp4"])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = vpf_tests::succeeded(&out);
     let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(r["status"], "succeeded");
     assert!(app.join("out/clip.mp4").is_file());
@@ -232,12 +222,7 @@ async fn var_overrides_reach_the_job_and_typos_are_refused() {
         .arg(tmp.path().join("out"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = vpf_tests::succeeded(&out);
     let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let formats: Vec<&str> = r["outputs"]
         .as_array()

@@ -11,7 +11,7 @@ use vpf_core::cost::JobCost;
 use vpf_core::job::JobStatus;
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes};
-use vpf_tests::reliability::manifest;
+use vpf_tests::manifest;
 use vpf_tests::{nas_jobs, request_of, system, upload_and_wait};
 
 /// (vCPU, memory MB, disk MB) of every function, by s.yaml resource name.

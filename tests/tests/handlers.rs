@@ -1,13 +1,12 @@
 //! split and transcode called as plain functions (no HTTP), against the OSS
 //! emulator and real ffmpeg: retries after a lost answer, and bad input.
 
-use local_runner::oss::{EmulatorConfig, OssEmulator};
 use vpf_core::ErrorKind;
 use vpf_core::job::{Format, JobRequest, Profile, Track, TranscodeTask};
 use vpf_core::nas::JobDir;
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, Tone, TrackClip, truncated_copy, zero_bytes};
-use vpf_oss::{ObjectStore, OssClient, OssConfig};
+use vpf_oss::ObjectStore;
 use vpf_tests::small_clip;
 
 fn request(key: &str) -> JobRequest {
@@ -37,23 +36,9 @@ fn settings(nas: &std::path::Path) -> vpf_media::StepSettings {
     }
 }
 
-async fn setup() -> (local_runner::oss::RunningOss, OssClient, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = EmulatorConfig::new(tmp.path().join("oss"));
-    cfg.buckets = vec!["media".into()];
-    let oss = OssEmulator::start(cfg).await.unwrap();
-    let client = OssClient::new(OssConfig::new(
-        oss.endpoint(),
-        oss.region(),
-        oss.credentials(),
-    ))
-    .unwrap();
-    (oss, client, tmp)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_and_transcode_answer_a_retry_from_finished_work() {
-    let (oss, client, tmp) = setup().await;
+    let (oss, client, tmp) = vpf_tests::media_bucket().await;
     let src = tmp.path().join("a.mp4");
     Clip::new(320, 240)
         .seconds(3.0)
@@ -147,7 +132,7 @@ async fn split_and_transcode_answer_a_retry_from_finished_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_piece_job_encodes_its_audio_in_the_pieces_task() {
-    let (_oss, client, tmp) = setup().await;
+    let (_oss, client, tmp) = vpf_tests::media_bucket().await;
     let src = tmp.path().join("two-tracks.mp4");
     TrackClip::new(2.0)
         .tone(Tone::new("eng", 440).default_track())
@@ -192,7 +177,7 @@ async fn a_one_piece_job_encodes_its_audio_in_the_pieces_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_sources_fail_with_their_kind_and_leave_no_job_folder() {
-    let (oss, client, tmp) = setup().await;
+    let (oss, client, tmp) = vpf_tests::media_bucket().await;
     let good = tmp.path().join("good.mp4");
     small_clip(&good, true).await;
     let empty = tmp.path().join("empty.mp4");

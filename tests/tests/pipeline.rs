@@ -2,31 +2,14 @@
 //! trigger, workflow, real handler processes, real ffmpeg; outputs checked
 //! with plain ffprobe against the source.
 
-use std::path::Path;
-
-use local_runner::delivery::RecordOutcome;
 use local_runner::flow::Status;
-use vpf_core::job::{JobStatus, Manifest};
+use vpf_core::job::{JobStatus, RecordOutcome};
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes};
 use vpf_tests::{
-    all_keys, client, decodes, first_outcome, nas_jobs, probe, request_of, scheduled, small_clip,
-    system, upload_and_wait,
+    all_keys, client, decodes, failed_manifest, fetch, first_outcome, manifest, nas_jobs, probe,
+    request_of, scheduled, small_clip, system, upload_and_wait,
 };
-
-async fn fetch(sys: &local_runner::system::System, key: &str, dir: &Path) -> std::path::PathBuf {
-    let dest = dir.join(key.replace('/', "_"));
-    client(sys)
-        .get_to_file(&sys.bucket, key, &dest)
-        .await
-        .expect("download");
-    dest
-}
-
-async fn manifest(sys: &local_runner::system::System, key: &str, dir: &Path) -> Manifest {
-    let p = fetch(sys, key, dir).await;
-    serde_json::from_slice(&std::fs::read(p).unwrap()).expect("manifest parses")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_format_matches_the_source_frame_for_frame() {
@@ -151,13 +134,8 @@ async fn a_corrupt_upload_fails_cleanly_with_its_reason() {
     random_bytes(&src, 300_000).unwrap();
     let sys = system(&tmp.path().join("state"), &[], |_| {}).await;
     let rec = upload_and_wait(&sys, &src, "source/junk.mp4").await;
-    assert_eq!(rec.status, Status::Failed);
-    let req = request_of(&rec);
-    let m = manifest(&sys, &req.manifest_key(), tmp.path()).await;
-    assert_eq!(m.status, JobStatus::Failed);
-    let err = m.error.expect("the manifest says why");
+    let (_, err) = failed_manifest(&sys, &rec, tmp.path()).await;
     assert_eq!(err.error, "CorruptMedia", "{}", err.cause);
-    assert!(m.outputs.is_empty());
     // Not retried: a corrupt file cannot get better.
     assert_eq!(scheduled(&rec, "Split"), 1);
     assert!(nas_jobs(&sys).is_empty());

@@ -287,12 +287,7 @@ fn the_oss2_example_runs_as_written() {
         .env("VPF_STATE_DIR", tmp.path().join("state"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = vpf_tests::succeeded(&out);
     let manifest: serde_json::Value =
         serde_json::from_str(stdout.trim()).expect("the example prints the manifest");
     assert_eq!(manifest["status"], "succeeded");

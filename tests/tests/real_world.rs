@@ -14,8 +14,8 @@ use local_runner::flow::Status;
 use vpf_core::job::{Cutting, Format, JobStatus};
 use vpf_media::Tools;
 use vpf_media::testmedia::idet;
-use vpf_tests::reliability::{fetch, manifest};
 use vpf_tests::{client, decodes, probe, request_of, system};
+use vpf_tests::{fetch, manifest};
 
 /// One kind of upload.
 struct Case {

@@ -15,10 +15,12 @@ use vpf_core::job::JobStatus;
 use vpf_media::Tools;
 use vpf_media::testmedia::Clip;
 use vpf_tests::reliability::{
-    Report, assert_no_process_left, eventually, fetch, files_under, manifest, processes,
-    processes_mentioning,
+    Report, assert_no_process_left, eventually, files_under, processes, processes_mentioning,
 };
-use vpf_tests::{bin_dir, nas_jobs, probe, repo_root, request_of, system, upload_and_wait};
+use vpf_tests::{
+    bin_dir, nas_jobs, probe, repo_root, scheduled, succeeded, system, upload_and_wait,
+};
+use vpf_tests::{failed_manifest, fetch, manifest};
 
 /// `(error, attempt, cause)` of every failed attempt of a state whose label
 /// contains `state`.
@@ -43,13 +45,6 @@ fn attempts(rec: &ExecutionRecord, state: &str) -> Vec<(String, u32)> {
         .into_iter()
         .map(|(e, a, _)| (e, a))
         .collect()
-}
-
-fn scheduled(rec: &ExecutionRecord, state: &str) -> usize {
-    rec.events
-        .iter()
-        .filter(|e| e.kind == "TaskScheduled" && e.state.contains(state))
-        .count()
 }
 
 /// A test's folder with its source clip `<name>.mp4` and the runner's state
@@ -264,17 +259,13 @@ async fn a_step_past_its_timeout_is_retried_once_then_caught_and_cleaned_up() {
             .iter()
             .any(|e| e.kind == "ErrorCaught" && e.next.as_deref() == Some("RecordFailure"))
     );
-    let req = request_of(&rec);
-    let m = manifest(&sys, &req.manifest_key(), tmp.path()).await;
-    assert_eq!(m.status, JobStatus::Failed);
-    let err = m.error.expect("the manifest says why");
+    let (_, err) = failed_manifest(&sys, &rec, tmp.path()).await;
     assert_eq!(err.error, "FC.Unknown");
     assert!(
         err.cause.starts_with("Function time out after"),
         "{}",
         err.cause
     );
-    assert!(m.outputs.is_empty());
     // Every call still running when the Map gave up ends (timed out, its
     // instance and ffmpeg killed) without bringing the job folder back.
     let quiet = eventually(Duration::from_secs(10), || {
@@ -427,7 +418,7 @@ async fn oss_503s_and_cut_downloads_are_retried_until_the_job_succeeds() {
     assert!(failures(&rec, "Merge").is_empty());
     let n = frames(&fetch(&sys, "dest/flaky3.mp4/flaky3.mp4", tmp.path()).await);
     assert_eq!(n, source.video_frames);
-    let hls = vpf_tests::reliability::keys_under(&sys, "dest/flaky3.mp4/hls/").await;
+    let hls = vpf_tests::keys_under(&sys, "dest/flaky3.mp4/hls/").await;
     assert!(hls.len() >= 2, "{hls:?}");
     report.row(
         "OSS answers 503 to three of merge's uploads",
@@ -512,12 +503,7 @@ async fn ctrl_c_during_a_job_leaves_no_process_nor_partial_object_and_the_job_ru
         .await
         .unwrap()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&done.stdout);
-    assert!(
-        done.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    let stdout = succeeded(&done);
     let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(r["status"], "succeeded");
     let mp4 = PathBuf::from(r["outputs"][0]["localPath"].as_str().unwrap());

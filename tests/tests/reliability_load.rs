@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use local_runner::flow::{ExecutionRecord, Status};
 use vpf_media::Tools;
 use vpf_media::testmedia::Clip;
-use vpf_tests::reliability::{Report, assert_no_process_left, eventually, fetch, open_fds};
+use vpf_tests::fetch;
+use vpf_tests::reliability::{Report, assert_no_process_left, eventually, open_fds};
 use vpf_tests::{client, nas_jobs, probe, request_of, system};
 
 /// The most Transcode tasks of one execution running at once, from its history.

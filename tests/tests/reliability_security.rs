@@ -121,7 +121,7 @@ async fn bad_signatures_get_403_and_function_credentials_expire() {
     // Job 1: functions run with temporary credentials issued per call.
     let rec1 = upload_and_wait(&sys, &src, "source/sec.mp4").await;
     assert_eq!(rec1.status, Status::Succeeded, "{:?}", rec1.error);
-    let issued = sys.oss.sts().issued();
+    let issued = sys.oss.keys().issued();
     // trigger, split, transcode, merge, after-process: one set per call.
     assert!(issued.len() >= 5, "{} credentials issued", issued.len());
 
@@ -182,7 +182,7 @@ async fn bad_signatures_get_403_and_function_credentials_expire() {
     // New calls get new credentials: the system keeps working.
     let rec2 = upload_and_wait(&sys, &src, "source/sec2.mp4").await;
     assert_eq!(rec2.status, Status::Succeeded, "{:?}", rec2.error);
-    let fresh = sys.oss.sts().issued().len() - issued.len();
+    let fresh = sys.oss.keys().issued().len() - issued.len();
     assert!(fresh >= 5, "{fresh}");
     report.row(
         "temporary credentials handed to functions, used after their TTL",
@@ -194,7 +194,7 @@ async fn bad_signatures_get_403_and_function_credentials_expire() {
     );
 
     // No secret, token or signature in any function log or execution history.
-    let all_issued = sys.oss.sts().issued();
+    let all_issued = sys.oss.keys().issued();
     let n = needles(&sys.oss.static_keys(), &all_issued);
     let hits = files_leaking(&state.join("logs"), &n);
     assert!(hits.is_empty(), "leaked into logs: {hits:?}");

@@ -6,26 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use local_runner::flow::Status;
-use local_runner::system::System;
-use vpf_core::job::{JobStatus, Manifest};
+use vpf_core::job::JobStatus;
 use vpf_core::watermark::Placement;
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, RgbFrame, solid_image};
-use vpf_tests::{all_keys, client, nas_jobs, request_of, scheduled, system, upload_and_wait};
-
-async fn fetch(sys: &System, key: &str, dir: &Path) -> PathBuf {
-    let dest = dir.join(key.replace('/', "_"));
-    client(sys)
-        .get_to_file(&sys.bucket, key, &dest)
-        .await
-        .expect("download");
-    dest
-}
-
-async fn manifest(sys: &System, key: &str, dir: &Path) -> Manifest {
-    let p = fetch(sys, key, dir).await;
-    serde_json::from_slice(&std::fs::read(p).unwrap()).expect("manifest parses")
-}
+use vpf_tests::{
+    all_keys, client, failed_manifest, fetch, manifest, nas_jobs, request_of, scheduled, system,
+    upload_and_wait,
+};
 
 async fn grey_clip(dir: &Path) -> PathBuf {
     let src = dir.join("grey.mp4");
@@ -114,11 +102,7 @@ async fn a_missing_mark_fails_the_job_by_name_before_any_encode() {
     )
     .await;
     let rec = upload_and_wait(&sys, &src, "source/grey.mp4").await;
-    assert_eq!(rec.status, Status::Failed);
-    let req = request_of(&rec);
-    let m = manifest(&sys, &req.manifest_key(), tmp.path()).await;
-    assert_eq!(m.status, JobStatus::Failed);
-    let err = m.error.expect("the manifest says why");
+    let (m, err) = failed_manifest(&sys, &rec, tmp.path()).await;
     assert_eq!(err.error, "InvalidInput", "{}", err.cause);
     assert!(
         err.cause

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use http::HeaderMap;
-use vpf_core::credentials::Credentials;
 
 /// Header names FC sends with every invocation. The local runner's FC
 /// emulator sends the same ones, from this list.
@@ -25,6 +24,27 @@ pub mod headers {
     pub const STATUS: &str = "x-fc-status";
     /// Credential headers: never logged.
     pub const SECRET: [&str; 2] = [ACCESS_KEY_SECRET, SECURITY_TOKEN];
+}
+
+/// The function role's temporary keys, as FC hands them to each call
+/// (`x-fc-access-key-id`, `x-fc-access-key-secret`, `x-fc-security-token`).
+/// `Debug` never prints the secret or the token.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub security_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = self.security_token.as_ref().map(|_| "<redacted>");
+        write!(
+            f,
+            "Credentials {{ access_key_id: {:?}, access_key_secret: \"<redacted>\", security_token: {token:?} }}",
+            self.access_key_id
+        )
+    }
 }
 
 /// What FC tells a function about one invocation.
@@ -105,15 +125,6 @@ impl Context {
         }
         out
     }
-
-    /// The credentials, or a clear error for functions that need them.
-    pub fn require_credentials(&self) -> vpf_core::Result<&Credentials> {
-        self.credentials.as_ref().ok_or_else(|| {
-            vpf_core::Error::invalid(
-                "no credentials in the request (x-fc-access-key-id/secret): give the function a role",
-            )
-        })
-    }
 }
 
 #[cfg(test)]
@@ -127,7 +138,11 @@ mod tests {
             function_name: "split".into(),
             region: "cn-hangzhou".into(),
             account_id: "123".into(),
-            credentials: Some(Credentials::new("AK", "SECRET-x").with_token("TOKEN-y")),
+            credentials: Some(Credentials {
+                access_key_id: "AK".into(),
+                access_key_secret: "SECRET-x".into(),
+                security_token: Some("TOKEN-y".into()),
+            }),
             timeout: Some(Duration::from_secs(600)),
             memory_mb: Some(3072),
             retry_count: 2,
@@ -155,7 +170,6 @@ mod tests {
     fn missing_headers_give_an_empty_context() {
         let ctx = Context::from_headers(&HeaderMap::new());
         assert!(ctx.credentials.is_none());
-        assert!(ctx.require_credentials().is_err());
         assert_eq!(ctx.retry_count, 0);
     }
 }

@@ -36,6 +36,13 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
+    fn of(e: impl FunctionError) -> ErrorBody {
+        ErrorBody {
+            error_type: e.error_type().to_string(),
+            error_message: e.error_message(),
+        }
+    }
+
     fn response(self) -> Response {
         let mut resp = (
             StatusCode::NOT_FOUND,
@@ -120,7 +127,10 @@ where
 {
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, router(handler))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+        })
         .await
 }
 
@@ -159,23 +169,18 @@ where
     let span = tracing::info_span!("invoke", request_id = %rid, function = %ctx.function_name);
 
     let result: Result<O, ErrorBody> = match serde_json::from_slice::<I>(&body) {
-        Err(e) => Err(ErrorBody {
-            error_type: "InvalidInput".into(),
-            error_message: format!("the event is not what this function takes: {e}"),
-        }),
+        Err(e) => Err(ErrorBody::of(E::bad_event(format!(
+            "the event is not what this function takes: {e}"
+        )))),
         Ok(event) => {
             // A panic is a bug, but it must still answer like FC (and free the
             // instance for the next call) instead of dropping the connection.
             match AssertUnwindSafe(handler(event, ctx)).catch_unwind().await {
                 Ok(Ok(out)) => Ok(out),
-                Ok(Err(e)) => Err(ErrorBody {
-                    error_type: e.error_type().to_string(),
-                    error_message: e.error_message(),
-                }),
-                Err(_) => Err(ErrorBody {
-                    error_type: "Internal".into(),
-                    error_message: "the function panicked; see its log".into(),
-                }),
+                Ok(Err(e)) => Err(ErrorBody::of(e)),
+                Err(_) => Err(ErrorBody::of(E::internal(
+                    "the function panicked; see its log".into(),
+                ))),
             }
         }
     };
@@ -191,11 +196,9 @@ where
                 )
                     .into_response()
             }
-            Err(e) => ErrorBody {
-                error_type: "Internal".into(),
-                error_message: format!("could not encode the result: {e}"),
+            Err(e) => {
+                ErrorBody::of(E::internal(format!("could not encode the result: {e}"))).response()
             }
-            .response(),
         },
         Err(body) => {
             tracing::warn!(parent: &span, seconds, error_type = %body.error_type, error = %body.error_message, "failed");
@@ -206,7 +209,10 @@ where
     resp
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM: FC stops an instance with
+/// SIGTERM, and a process that owns children (the local runner's handler
+/// processes and their ffmpeg) must stop them rather than orphan them.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -225,5 +231,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down");
 }

@@ -3,7 +3,41 @@
 
 use fc_runtime::{Context, ErrorBody, headers, serve};
 use serde::{Deserialize, Serialize};
-use vpf_core::{Error, ErrorKind};
+
+/// A function's own error type: it names itself, and the runtime's own
+/// failures, through `FunctionError`.
+#[derive(Debug)]
+struct Error {
+    kind: &'static str,
+    message: String,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl fc_runtime::FunctionError for Error {
+    fn error_type(&self) -> &str {
+        self.kind
+    }
+    fn error_message(&self) -> String {
+        self.message.clone()
+    }
+    fn bad_event(message: String) -> Self {
+        Error {
+            kind: "InvalidInput",
+            message,
+        }
+    }
+    fn internal(message: String) -> Self {
+        Error {
+            kind: "Internal",
+            message,
+        }
+    }
+}
 
 #[derive(Deserialize)]
 struct In {
@@ -18,7 +52,10 @@ struct Out {
 
 async fn handler(ev: In, ctx: Context) -> Result<Out, Error> {
     if ev.n < 0 {
-        return Err(Error::new(ErrorKind::CorruptMedia, "negative"));
+        return Err(Error {
+            kind: "CorruptMedia",
+            message: "negative".into(),
+        });
     }
     if ev.n == 13 {
         panic!("unlucky");

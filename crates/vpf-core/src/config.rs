@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::job::{Format, Profile};
+use crate::format::{Format, Profile};
 use crate::watermark::Watermark;
 
 pub const NAS_MOUNT_DIR: &str = "NAS_MOUNT_DIR";
@@ -61,11 +61,14 @@ where
     }
 }
 
+/// Where FC mounts NAS when `nasConfig` uses the automatic configuration.
+pub const DEFAULT_MOUNT: &str = "/mnt/auto";
+
 /// The NAS mount folder (`NAS_MOUNT_DIR`, default `/mnt/auto`).
 pub fn nas_mount() -> PathBuf {
     var(NAS_MOUNT_DIR)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(crate::nas::DEFAULT_MOUNT))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MOUNT))
 }
 
 /// An optional variable: `None` when unset.

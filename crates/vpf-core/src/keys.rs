@@ -69,7 +69,7 @@ pub fn validate_bucket(b: &str) -> Result<()> {
 
 /// The key as delivered, and its percent-decoded form when that differs.
 /// Whether OSS events carry keys URL-encoded is not clearly documented
-/// (NOTES §3), so callers try both, raw first.
+/// in OSS's event notification reference, so callers try both, raw first.
 pub fn key_candidates(raw: &str) -> Vec<String> {
     let mut out = vec![raw.to_string()];
     if raw.contains('%')
@@ -138,6 +138,23 @@ pub fn output_base(key: &str, input_prefix: &str, output_prefix: &str) -> Result
 /// most 128 characters, and must start with a letter or `_`.
 pub fn job_id(bucket: &str, key: &str, etag: &str) -> String {
     id_of(key, &[bucket, key, etag])
+}
+
+/// Job ids become folder names: letters, digits, `-`, `_`, 1-128 long,
+/// not starting with `-`.
+pub fn validate_job_id(id: &str) -> Result<()> {
+    let ok = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        && !id.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "job id {id:?} is not valid: 1-128 letters, digits, '-' or '_'"
+        )))
+    }
 }
 
 /// The job id of a job file's job: the video (bucket, key, eTag) and the job
@@ -259,6 +276,6 @@ mod tests {
         assert_ne!(job_id("b", "ab", "c"), job_id("b", "a", "bc"));
         assert!(a.len() <= 128 && a.starts_with("v-"));
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-        crate::nas::validate_job_id(&a).unwrap();
+        validate_job_id(&a).unwrap();
     }
 }

@@ -6,27 +6,13 @@ use std::path::{Path, PathBuf};
 
 use crate::cost::{Function, Invocation};
 use crate::error::{Error, Result};
-use crate::job::{JobPlan, StepTiming};
+use crate::manifest::StepTiming;
+use crate::plan::JobPlan;
 
-/// Where FC mounts NAS when `nasConfig` uses the automatic configuration.
-pub const DEFAULT_MOUNT: &str = "/mnt/auto";
-
-/// Job ids become folder names: letters, digits, `-`, `_`, 1-128 long,
-/// not starting with `-`.
-pub fn validate_job_id(id: &str) -> Result<()> {
-    let ok = (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        && !id.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "job id {id:?} is not valid: 1-128 letters, digits, '-' or '_'"
-        )))
-    }
-}
+// Read here by the functions and the local runner, which know a job's
+// folder by its mount and its id; each fact lives where it is made.
+pub use crate::config::DEFAULT_MOUNT;
+pub use crate::keys::validate_job_id;
 
 #[derive(Debug, Clone)]
 pub struct JobDir {
@@ -133,7 +119,7 @@ impl JobDir {
         }
     }
     /// Audio track `n` as MP3, encoded beside its AAC when the job makes
-    /// an mp3 output ([`crate::job::JobPlan::mp3_track`]).
+    /// an mp3 output ([`crate::plan::JobPlan::mp3_track`]).
     pub fn audio_mp3(&self, n: u32) -> PathBuf {
         self.audio_track(n).with_extension("mp3")
     }

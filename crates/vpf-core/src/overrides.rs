@@ -10,17 +10,21 @@
 //! the list of setting names all come from that line.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::error::Category;
 
 use crate::config;
 use crate::error::{Error, Result};
-use crate::job::{Format, JobRequest};
+use crate::format::Format;
 use crate::keys;
 use crate::ladder::Ladder;
+use crate::request::JobRequest;
 use crate::watermark::Watermark;
+
+// Job files are where most settings get a source, so their readers find
+// the setting records here too; the types live below the request.
+pub use crate::setting::{SettingRecord, SettingSource};
 
 /// Objects under the trigger prefix with this extension (any case) are job files.
 pub const EXTENSION: &str = "json";
@@ -28,62 +32,6 @@ pub const EXTENSION: &str = "json";
 /// The largest job file read. A settings object is a few hundred bytes; the
 /// bound keeps a stray upload from being read whole into a small function.
 pub const MAX_BYTES: u64 = 64 * 1024;
-
-/// Where a job's setting came from; written as `default`, `s.yaml/env` or
-/// `job file <key>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub enum SettingSource {
-    /// No variable and no job file set it: the built-in default.
-    Default,
-    /// The function's environment variable, which s.yaml sets from its vars.
-    Env,
-    /// The job file with this key.
-    JobFile(String),
-}
-
-const DEFAULT_SOURCE: &str = "default";
-const ENV_SOURCE: &str = "s.yaml/env";
-const JOB_FILE_SOURCE: &str = "job file ";
-
-impl fmt::Display for SettingSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SettingSource::Default => f.write_str(DEFAULT_SOURCE),
-            SettingSource::Env => f.write_str(ENV_SOURCE),
-            SettingSource::JobFile(key) => write!(f, "{JOB_FILE_SOURCE}{key}"),
-        }
-    }
-}
-
-impl From<SettingSource> for String {
-    fn from(s: SettingSource) -> String {
-        s.to_string()
-    }
-}
-
-impl TryFrom<String> for SettingSource {
-    type Error = String;
-    fn try_from(s: String) -> std::result::Result<SettingSource, String> {
-        match s.as_str() {
-            DEFAULT_SOURCE => Ok(SettingSource::Default),
-            ENV_SOURCE => Ok(SettingSource::Env),
-            _ => match s.strip_prefix(JOB_FILE_SOURCE) {
-                Some(key) if !key.is_empty() => Ok(SettingSource::JobFile(key.to_string())),
-                _ => Err(format!(
-                    "setting source {s:?} is not {DEFAULT_SOURCE:?}, {ENV_SOURCE:?} or \"{JOB_FILE_SOURCE}<key>\""
-                )),
-            },
-        }
-    }
-}
-
-/// One setting of a job as its manifest records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SettingRecord {
-    pub value: serde_json::Value,
-    pub source: SettingSource,
-}
 
 /// A field that is present must hold a value: `null` is refused like any
 /// other wrong type, so that leaving a field out is the one way to keep
@@ -380,7 +328,7 @@ pub fn receipt_key(key: &str, input_prefix: &str, output_prefix: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::tests::request;
+    use crate::request::tests::request;
 
     fn parse(s: &str) -> Result<JobFile> {
         JobFile::parse(s.as_bytes())
@@ -477,7 +425,7 @@ mod tests {
             f.apply(other_video, "source/a.json", "J1").unwrap().job_id
         );
         assert!(a.starts_with("v-a-"), "{a}");
-        crate::nas::validate_job_id(&a).unwrap();
+        crate::keys::validate_job_id(&a).unwrap();
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{Format, JobPlan};
+use crate::format::Format;
+use crate::plan::JobPlan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -329,7 +330,7 @@ pub fn language_name(language: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{AudioInfo, MediaInfo, SubtitleInfo, VideoInfo};
+    use crate::media::{AudioInfo, MediaInfo, SubtitleInfo, VideoInfo};
 
     #[test]
     fn languages_and_titles_are_cleaned() {
@@ -372,7 +373,7 @@ mod tests {
         audio_tracks: Vec<AudioInfo>,
         subs: Vec<SubtitleInfo>,
     ) -> JobPlan {
-        let request = crate::job::JobRequest {
+        let request = crate::request::JobRequest {
             job_id: "j".into(),
             bucket: "b".into(),
             key: "k.mkv".into(),

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use vpf_core::content_type::content_type_for;
 use vpf_core::job::Format;
 use vpf_core::ladder::RenditionOutcome;
 use vpf_core::nas::write_atomic;
@@ -69,30 +70,12 @@ pub fn main_rel(format: Format, stem: &str) -> String {
     }
 }
 
-fn content_type(rel: &str) -> &'static str {
-    match rel.rsplit('.').next().unwrap_or("") {
-        "mp4" => "video/mp4",
-        "flv" => "video/x-flv",
-        "avi" => "video/x-msvideo",
-        "m3u8" => "application/vnd.apple.mpegurl",
-        "ts" => "video/mp2t",
-        "gif" => "image/gif",
-        "jpg" => "image/jpeg",
-        "vtt" => "text/vtt",
-        "m4s" => "video/iso.segment",
-        "mpd" => "application/dash+xml",
-        "m4a" => "audio/mp4",
-        "mp3" => "audio/mpeg",
-        _ => "application/octet-stream",
-    }
-}
-
 pub(crate) fn file_entry(path: PathBuf, rel: String) -> Result<PackagedFile> {
     let bytes = std::fs::metadata(&path)
         .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?
         .len();
     Ok(PackagedFile {
-        content_type: content_type(&rel),
+        content_type: content_type_for(&rel),
         path,
         rel,
         bytes,
@@ -185,10 +168,5 @@ mod tests {
                 req.output_key(f)
             );
         }
-        assert_eq!(content_type("hls/index00001.ts"), "video/mp2t");
-        assert_eq!(
-            content_type("hls/index.m3u8"),
-            "application/vnd.apple.mpegurl"
-        );
     }
 }

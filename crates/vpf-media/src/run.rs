@@ -259,7 +259,7 @@ pub(crate) async fn run(program: &Path, args: &[OsString], stdout: Stdout<'_>) -
         .wait()
         .await
         .map_err(|e| Error::internal(format!("waiting for {}: {e}", program.display())))?;
-    // Where a step's time goes (issue 6): one line per process.
+    // Where a step's time goes (the benchmark's breakdown): one line per process.
     tracing::debug!(
         program = %program.display(),
         seconds = started.elapsed().as_secs_f64(),

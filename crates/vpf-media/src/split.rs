@@ -307,7 +307,7 @@ pub fn split_args(
 /// after encoding and fails on a difference, and a cut in the wrong place
 /// changes the count of the piece on at least one side of it (pieces are
 /// trimmed only at the video's two ends). Reading each piece back cost one
-/// ffprobe per piece on every job's critical path (issue 6).
+/// ffprobe per piece on every job's critical path.
 pub async fn split_video(
     tools: &Tools,
     source: &Path,

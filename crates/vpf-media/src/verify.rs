@@ -1,4 +1,4 @@
-//! Checks on what we made (reference NOTES §7): frame count equals the
+//! Checks on what we made: frame count equals the
 //! source's, video duration within one frame, audio without gaps (every AAC
 //! packet 1024 samples) and of the expected length within one AAC frame,
 //! audio and video starting together, and the frame where each piece starts
@@ -106,7 +106,7 @@ pub struct Decoded {
 /// unchanged and counted from their packets (one per frame in H.264). Key
 /// frames everywhere (our earlier check) cost 0.5-0.7 s per 2 minutes of
 /// 720p on the merge's critical path, and a full decode 20% of the encode
-/// (issue 6); neither saw more, since ffmpeg 5.1 conceals damage inside a
+/// (measured by the benchmark); neither saw more, since ffmpeg 5.1 conceals damage inside a
 /// frame and logs it at info level only.
 pub async fn decode_at(tools: &Tools, input: &Path, times: &[f64]) -> Result<Vec<Decoded>> {
     if times.is_empty() {
@@ -308,7 +308,8 @@ pub struct Counted {
     pub seconds: Option<f64>,
 }
 
-/// Check the joined video (with its audio) against the source: NOTES §7.
+/// Check the joined video (with its audio) against the source: the checks
+/// this module's header lists.
 /// Fails with `VerifyFailed` and the figures.
 pub async fn verify(tools: &Tools, merged: &Path, plan: &JobPlan) -> Result<Counted> {
     // The join decode needs nothing from the other reads: all side by side.
@@ -625,7 +626,7 @@ pub enum HlsContent {
 
 /// Read every segment back to back in one ffprobe (the `concatf` protocol)
 /// and place each packet in its segment by its byte position. One process
-/// instead of one per segment (issue 6: 20 segments per 2 minutes of video
+/// instead of one per segment (20 segments per 2 minutes of video
 /// took 0.7 s on 2 cores that way; one pass takes about 0.1 s).
 pub(crate) async fn scan_segments(tools: &Tools, segments: &[PathBuf]) -> Result<Vec<SegmentScan>> {
     let Some(first) = segments.first() else {

@@ -61,7 +61,7 @@ async fn bframes_with_aac_48k_stereo_all_formats() {
         decoded_frames(&src)
     );
 
-    // The merged MP4, by NOTES §7.
+    // The merged MP4, by the checks of `vpf_media::verify`.
     let mp4 = job.main(Format::Mp4);
     assert!(mp4.ends_with("out/clip.mp4"));
     assert_merged(&mp4, &src, true);

@@ -14,6 +14,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, He
 use http::{Method, StatusCode};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
+use vpf_core::content_type::content_type_for;
 use vpf_core::nas::temp_sibling;
 use vpf_core::{Error, ErrorKind, Result};
 
@@ -151,6 +152,14 @@ impl OssClient {
             None => internal_endpoint(region),
         };
         OssClient::new(OssConfig::new(endpoint, region, credentials))
+    }
+
+    /// The client of one FC invocation: its region and its role's
+    /// credentials (they rotate, so each call makes its own), `endpoint` as
+    /// in [`OssClient::for_region`].
+    #[cfg(feature = "fc")]
+    pub fn for_invocation(endpoint: Option<&str>, ctx: &fc_runtime::Context) -> Result<OssClient> {
+        OssClient::for_region(endpoint, &ctx.region, vpf_core::fc::credentials(ctx)?)
     }
 
     pub fn config(&self) -> &OssConfig {
@@ -891,32 +900,6 @@ fn error_chain(e: &reqwest::Error) -> String {
     s
 }
 
-/// A Content-Type from the key's extension, for the formats this project
-/// writes; OSS serves it back to players and browsers.
-pub fn content_type_for(key: &str) -> &'static str {
-    let ext = key
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "mp4" | "m4v" => "video/mp4",
-        "m4a" => "audio/mp4",
-        "flv" => "video/x-flv",
-        "avi" => "video/x-msvideo",
-        "mov" => "video/quicktime",
-        "mkv" => "video/x-matroska",
-        "webm" => "video/webm",
-        "ts" => "video/mp2t",
-        "m3u8" => "application/vnd.apple.mpegurl",
-        "gif" => "image/gif",
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "json" => "application/json",
-        "txt" | "log" => "text/plain",
-        _ => "application/octet-stream",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -925,16 +908,6 @@ mod tests {
     fn base64_header_decodes() {
         assert_eq!(decode_base64("PEVycm9yLz4=").as_deref(), Some("<Error/>"));
         assert_eq!(decode_base64("!!"), None);
-    }
-
-    #[test]
-    fn content_types_follow_extensions() {
-        assert_eq!(content_type_for("out/a/a.MP4"), "video/mp4");
-        assert_eq!(
-            content_type_for("out/a/hls/index.m3u8"),
-            "application/vnd.apple.mpegurl"
-        );
-        assert_eq!(content_type_for("noext"), "application/octet-stream");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! vpf-oss: the OSS client the functions use.
 //!
-//! Why not an existing SDK (NOTES §6): `aliyun-oss-rust-sdk` signs V1 only and
+//! Why not an existing SDK (README, "Why our own thin OSS client"): `aliyun-oss-rust-sdk` signs V1 only and
 //! never sends the STS token, so it cannot work inside FC on a new bucket;
 //! `opendal`'s OSS service also signs V1 only. We keep a thin client over
 //! reqwest and delegate V4 signing (`OSS4-HMAC-SHA256`, STS token) to
@@ -30,10 +30,11 @@ pub mod crc64;
 mod request;
 mod xml;
 
-pub use client::{MAX_RANGE_BYTES, OssClient, content_type_for};
+pub use client::{MAX_RANGE_BYTES, OssClient};
 pub use config::{
     Credentials, MIB, OssConfig, RetryPolicy, Timeouts, internal_endpoint, region_from_endpoint,
 };
+pub use vpf_core::content_type::content_type_for;
 
 /// What OSS knows about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]

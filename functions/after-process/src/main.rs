@@ -1,7 +1,5 @@
 //! The after-process function binary.
 
-use std::sync::Arc;
-
 use after_process::{Settings, handle, read_input};
 use fc_runtime::Context;
 
@@ -20,23 +18,13 @@ Example:
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     fc_runtime::cli(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), HELP);
-    let settings = match Settings::from_env() {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("after-process: {e}");
-            std::process::exit(2);
-        }
-    };
+    let settings = fc_runtime::settings(env!("CARGO_PKG_NAME"), Settings::from_env());
     let http = reqwest::Client::new();
     fc_runtime::run(move |input: serde_json::Value, ctx: Context| {
         let s = settings.clone();
         let http = http.clone();
         async move {
-            let store = vpf_oss::OssClient::for_region(
-                s.oss_endpoint.as_deref(),
-                &ctx.region,
-                ctx.require_credentials()?.clone(),
-            )?;
+            let store = vpf_oss::OssClient::for_invocation(s.oss_endpoint.as_deref(), &ctx)?;
             handle(read_input(input)?, &s, &store, &http).await
         }
     })

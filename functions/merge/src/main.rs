@@ -24,11 +24,7 @@ async fn main() -> std::io::Result<()> {
     fc_runtime::run(move |input, ctx: Context| {
         let s = settings.clone();
         async move {
-            let store = vpf_oss::OssClient::for_region(
-                s.oss_endpoint.as_deref(),
-                &ctx.region,
-                ctx.require_credentials()?.clone(),
-            )?;
+            let store = vpf_oss::OssClient::for_invocation(s.oss_endpoint.as_deref(), &ctx)?;
             merge::handle(input, &s, &store).await
         }
     })

@@ -15,12 +15,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use vpf_core::config;
 use vpf_core::event::{OssEvent, OssRecord};
 use vpf_core::job::{Format, JobRequest, Profile};
 use vpf_core::keys;
 use vpf_core::overrides::{self, JobFile, Receipt, ReceiptOutcome, SettingSource};
+pub use vpf_core::steps::{RecordOutcome, TriggerOutput};
 use vpf_core::{Error, ErrorKind, Result};
 pub use vpf_oss::ObjectMeta;
 
@@ -120,35 +120,6 @@ impl Settings {
         req.validate()?;
         Ok(req)
     }
-}
-
-/// What happened to one record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "outcome")]
-pub enum RecordOutcome {
-    Started {
-        key: String,
-        execution: String,
-    },
-    /// Already started by an earlier delivery of the same event.
-    Duplicate {
-        key: String,
-        execution: String,
-    },
-    Skipped {
-        key: String,
-        reason: String,
-    },
-    /// A job file with a mistake: nothing was started.
-    Rejected {
-        key: String,
-        error: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TriggerOutput {
-    pub records: Vec<RecordOutcome>,
 }
 
 /// The first decision on a record, before any I/O.
@@ -451,7 +422,7 @@ pub struct Live {
 
 impl Live {
     pub fn new(s: &Settings, ctx: &fc_runtime::Context) -> Result<Live> {
-        let creds = ctx.require_credentials()?.clone();
+        let creds = vpf_core::fc::credentials(ctx)?;
         if ctx.region.is_empty() {
             return Err(Error::invalid(
                 "x-fc-region is empty: the region names the OSS and workflow endpoints",

@@ -1,8 +1,6 @@
 //! The oss-trigger function: settings from the environment at start-up,
 //! clients from each invocation's credentials, the logic in the library.
 
-use std::sync::Arc;
-
 use fc_runtime::Context;
 use oss_trigger::{Live, Settings, TriggerOutput, handle_event};
 use serde_json::value::RawValue;
@@ -39,13 +37,7 @@ Example:
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     fc_runtime::cli(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), HELP);
-    let settings = match Settings::from_env() {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("oss-trigger: {e}");
-            std::process::exit(2);
-        }
-    };
+    let settings = fc_runtime::settings(env!("CARGO_PKG_NAME"), Settings::from_env());
     fc_runtime::run(move |event: Box<RawValue>, ctx: Context| {
         let s = settings.clone();
         async move {

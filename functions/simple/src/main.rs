@@ -1,8 +1,6 @@
 //! The simple function: settings from the environment at start-up, an OSS
 //! client from each invocation's credentials, the logic in the library.
 
-use std::sync::Arc;
-
 use fc_runtime::Context;
 use serde_json::value::RawValue;
 use simple::Settings;
@@ -35,13 +33,7 @@ Example:
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     fc_runtime::cli(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), HELP);
-    let settings = match Settings::from_env() {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("simple: {e}");
-            std::process::exit(2);
-        }
-    };
+    let settings = fc_runtime::settings(env!("CARGO_PKG_NAME"), Settings::from_env());
     let http = reqwest::Client::new();
     fc_runtime::run(move |event: Box<RawValue>, ctx: Context| {
         let s = settings.clone();
@@ -50,11 +42,7 @@ async fn main() -> std::io::Result<()> {
             // Raw bytes, so that OssEvent::parse applies its own size limit
             // and error message, before anything else is asked of the call.
             let event = OssEvent::parse(event.get().as_bytes())?;
-            let store = vpf_oss::OssClient::for_region(
-                s.steps.oss_endpoint.as_deref(),
-                &ctx.region,
-                ctx.require_credentials()?.clone(),
-            )?;
+            let store = vpf_oss::OssClient::for_invocation(s.steps.oss_endpoint.as_deref(), &ctx)?;
             simple::handle(&event, &s, &store, &http).await
         }
     })

@@ -274,7 +274,7 @@ impl FcEmulator {
             function_name: f.spec.name.clone(),
             region: self.region.clone(),
             account_id: self.account_id.clone(),
-            credentials: self.credentials.as_ref().map(|c| c()),
+            credentials: self.credentials.as_ref().map(|c| c().into()),
             timeout: Some(f.spec.timeout),
             memory_mb: f.spec.memory_mb,
             retry_count,

@@ -23,20 +23,21 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::engine::{Engine, ExecutionRecord, Invoker, StartError};
-use super::sig::{KeyStore, NonceCache, verify};
+use super::sig::{NonceCache, verify};
+use crate::account::KeyRing;
 
 pub const API_VERSION: &str = "2019-03-15";
 
 pub struct ApiState<I: Invoker> {
     /// Flows by name.
     pub engines: HashMap<String, Engine<I>>,
-    pub keys: KeyStore,
+    pub keys: KeyRing,
     nonces: NonceCache,
     host_id: String,
 }
 
 impl<I: Invoker> ApiState<I> {
-    pub fn new(engines: Vec<Engine<I>>, keys: KeyStore) -> ApiState<I> {
+    pub fn new(engines: Vec<Engine<I>>, keys: KeyRing) -> ApiState<I> {
         ApiState {
             engines: engines
                 .into_iter()

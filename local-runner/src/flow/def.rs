@@ -610,26 +610,19 @@ fn parse_task(m: &Map<String, Value>, loc: &str, vars: &Vars) -> Result<Task, Lo
 
 /// Replace `${name}` with its value; an unknown name is an error.
 pub fn substitute(s: &str, vars: &Vars) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("${") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed '${{' in {s:?}"))?;
-        let name = after[..end].trim();
-        let val = vars.get(name).ok_or_else(|| {
-            format!(
-                "unknown variable '${{{name}}}' (known: {})",
-                vars.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
-        })?;
-        out.push_str(val);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    crate::placeholder::replace(
+        s,
+        |name| {
+            let name = name.trim();
+            vars.get(name).cloned().ok_or_else(|| {
+                format!(
+                    "unknown variable '${{{name}}}' (known: {})",
+                    vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+        },
+        || format!("unclosed '${{' in {s:?}"),
+    )
 }
 
 /// `acs:fc:<region>:<account>:functions/<name>[/<qualifier>]` -> name.

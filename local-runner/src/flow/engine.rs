@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use super::def::{Flow, Kind, Next, Retrier, State, StateList};
 use super::expr::{Env, Template};
+use crate::lock::lock;
 
 /// An error as the workflow sees it: its name (what Retry and Catch match)
 /// and a human-readable cause.
@@ -224,11 +225,6 @@ impl<I: Invoker> Clone for Engine<I> {
             inner: self.inner.clone(),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere must not take the whole engine down with it.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<I: Invoker> Engine<I> {

@@ -16,8 +16,9 @@
 //!   `METHOD&%2F&encode(k=v&...)`, keyed with `secret + "&"`, base64. The
 //!   official `alibabacloud_fnf20190315` client signs this way by default.
 //!
-//! Temporary credentials: the key's STS token must arrive as
-//! `x-acs-security-token` (V3) or `SecurityToken` (V1).
+//! Keys: the account's [`KeyRing`], shared with the OSS emulator, which
+//! issues the functions' temporary credentials. A temporary key's STS token
+//! must arrive as `x-acs-security-token` (V3) or `SecurityToken` (V1).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,6 +32,9 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use vpf_core::credentials::Credentials;
 
+use crate::account::{KeyRing, constant_eq};
+use crate::lock::lock;
+
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
@@ -41,54 +45,6 @@ fn enc(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
-/// Keys the emulator accepts. A key added with a token is temporary: every
-/// request signed with it must carry that token.
-#[derive(Default)]
-pub struct KeyStore {
-    keys: HashMap<String, Credentials>,
-    /// Temporary credentials issued elsewhere (the runner's STS: the OSS
-    /// emulator hands them to functions); `None` once expired.
-    lookup: Option<CredentialLookup>,
-}
-
-/// Finds credentials by access key id.
-pub type CredentialLookup = std::sync::Arc<dyn Fn(&str) -> Option<Credentials> + Send + Sync>;
-
-impl std::fmt::Debug for KeyStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyStore")
-            .field("keys", &self.keys.len())
-            .field("lookup", &self.lookup.is_some())
-            .finish()
-    }
-}
-
-impl KeyStore {
-    pub fn new() -> KeyStore {
-        KeyStore::default()
-    }
-
-    pub fn add(&mut self, creds: Credentials) {
-        self.keys.insert(creds.access_key_id.clone(), creds);
-    }
-
-    pub fn with(mut self, creds: Credentials) -> KeyStore {
-        self.add(creds);
-        self
-    }
-
-    pub fn set_lookup(&mut self, lookup: CredentialLookup) {
-        self.lookup = Some(lookup);
-    }
-
-    fn get(&self, id: &str) -> Option<Credentials> {
-        self.keys
-            .get(id)
-            .cloned()
-            .or_else(|| self.lookup.as_ref().and_then(|l| l(id)))
-    }
-}
-
 /// Nonces seen in the last 15 minutes.
 #[derive(Default)]
 pub struct NonceCache {
@@ -97,7 +53,7 @@ pub struct NonceCache {
 
 impl NonceCache {
     fn first_use(&self, nonce: &str) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = lock(&self.seen);
         let now = Instant::now();
         seen.retain(|_, t| now.duration_since(*t) < SKEW);
         seen.insert(nonce.to_string(), now).is_none()
@@ -162,10 +118,6 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Check one request. `raw_query` is the URL's query as received.
 pub fn verify(
     method: &str,
@@ -173,7 +125,7 @@ pub fn verify(
     raw_query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
-    keys: &KeyStore,
+    keys: &KeyRing,
     nonces: &NonceCache,
 ) -> Result<Verified, AuthError> {
     let query = parse_form(raw_query.unwrap_or(""));
@@ -225,7 +177,7 @@ fn verify_v3(
     headers: &HeaderMap,
     body: &[u8],
     auth: &str,
-    keys: &KeyStore,
+    keys: &KeyRing,
     nonces: &NonceCache,
 ) -> Result<(String, String, String), AuthError> {
     let fields: HashMap<&str, &str> = auth["ACS3-HMAC-SHA256 ".len()..]
@@ -243,7 +195,7 @@ fn verify_v3(
             "Authorization needs Credential, SignedHeaders and Signature",
         ));
     };
-    let creds = keys.get(ak).ok_or_else(|| {
+    let creds = keys.credentials(ak).ok_or_else(|| {
         refuse(
             403,
             "InvalidAccessKeyId.NotFound",
@@ -325,7 +277,7 @@ fn verify_v3(
         .map_err(|_| refuse(500, "InternalError", "HMAC key"))?;
     mac.update(string_to_sign.as_bytes());
     let expected = hex::encode(mac.finalize().into_bytes());
-    if !ct_eq(expected.as_bytes(), sig.as_bytes()) {
+    if !constant_eq(expected.as_bytes(), sig.as_bytes()) {
         return Err(mismatch(&string_to_sign));
     }
     // Only a correctly signed request uses up its nonce.
@@ -348,7 +300,7 @@ fn verify_v3(
 fn verify_v1(
     method: &str,
     params: Vec<(String, String)>,
-    keys: &KeyStore,
+    keys: &KeyRing,
     nonces: &NonceCache,
 ) -> Result<Verified, AuthError> {
     let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
@@ -366,7 +318,7 @@ fn verify_v1(
             "SignatureMethod must be HMAC-SHA1 and SignatureVersion 1.0",
         ));
     }
-    let creds = keys.get(ak).ok_or_else(|| {
+    let creds = keys.credentials(ak).ok_or_else(|| {
         refuse(
             403,
             "InvalidAccessKeyId.NotFound",
@@ -391,7 +343,7 @@ fn verify_v1(
         .map_err(|_| refuse(500, "InternalError", "HMAC key"))?;
     mac.update(string_to_sign.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    if !ct_eq(expected.as_bytes(), sig.as_bytes()) {
+    if !constant_eq(expected.as_bytes(), sig.as_bytes()) {
         return Err(mismatch(&string_to_sign));
     }
     check_nonce(get("SignatureNonce"), "SignatureNonce", nonces)?;
@@ -416,7 +368,7 @@ fn verify_v1(
 fn check_token(creds: &Credentials, sent: Option<&str>) -> Result<(), AuthError> {
     match (&creds.security_token, sent) {
         (None, None) => Ok(()),
-        (Some(t), Some(s)) if ct_eq(t.as_bytes(), s.as_bytes()) => Ok(()),
+        (Some(t), Some(s)) if constant_eq(t.as_bytes(), s.as_bytes()) => Ok(()),
         (Some(_), None) => Err(refuse(
             403,
             "InvalidSecurityToken.Missing",

@@ -73,10 +73,12 @@ use http::{HeaderValue, Method, StatusCode};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use super::api::{Ctx, check_md5, empty, read_small, set, xml_response};
+use super::body::{check_md5, parse_xml, read_small};
 use super::error::{OssError, OssResult};
-use super::lock;
-use super::xml::{self, Doc};
+use super::request::Ctx;
+use super::response::{empty, set, xml_response};
+use super::xml::Doc;
+use crate::lock::lock;
 
 /// OSS allows 10 CORS rules per bucket.
 pub const MAX_CORS_RULES: usize = 10;
@@ -306,7 +308,7 @@ struct CorsRuleXml {
 
 /// PutBucketCors: parse and check a `CORSConfiguration` body.
 pub fn parse_cors(body: &Bytes) -> OssResult<CorsConfig> {
-    let doc: CorsConfigurationXml = xml::parse(body)?;
+    let doc: CorsConfigurationXml = parse_xml(body)?;
     if doc.rules.is_empty() {
         return Err(OssError::malformed_xml(
             "The CORSConfiguration has no CORSRule: at least one is required.",

@@ -34,21 +34,31 @@
 mod access;
 mod api;
 mod auth;
+mod body;
+mod copy;
 mod error;
+mod listing;
+mod multipart;
+mod objects;
 mod post;
+mod request;
+mod response;
 mod store;
 mod xml;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 use vpf_core::credentials::Credentials;
 use vpf_core::event::{OssBucket, OssEntity, OssObject, OssRecord};
 use vpf_core::{Error, Result};
+
+use crate::account::{KeyRing, random_token};
+use crate::lock::lock;
 
 pub use error::OssError;
 
@@ -78,17 +88,17 @@ pub struct EmulatorConfig {
 }
 
 impl EmulatorConfig {
-    /// Region `cn-hangzhou`, a made-up account id, one random access key,
+    /// Region `cn-hangzhou`, the local account id, one random access key,
     /// an ephemeral port on 127.0.0.1, V4 only, no buckets, default limits.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         EmulatorConfig {
             root: root.into(),
             region: "cn-hangzhou".into(),
-            account_id: "1234567890123456".into(),
+            account_id: crate::account::LOCAL_ACCOUNT_ID.into(),
             buckets: Vec::new(),
             keys: vec![Credentials::new(
-                format!("LTAI{}", auth::random_token(20)),
-                auth::random_token(30),
+                format!("LTAI{}", random_token(20)),
+                random_token(30),
             )],
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             accept_v1: false,
@@ -151,9 +161,13 @@ impl OssEmulator {
                 .create_bucket(b)
                 .map_err(|e| Error::internal(format!("OSS emulator: creating bucket {b}: {e}")))?;
         }
-        let mut keys = auth::KeyRing::default();
+        let keys = KeyRing::new();
         for k in &config.keys {
-            keys.add_static(k);
+            // Long-term keys: a token configured with one is not asked for.
+            keys.add(&Credentials::new(
+                k.access_key_id.as_str(),
+                k.access_key_secret.as_str(),
+            ));
         }
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
@@ -168,7 +182,7 @@ impl OssEmulator {
         let shared = Arc::new(Shared {
             store,
             access,
-            keys: Mutex::new(keys),
+            keys,
             region: config.region.clone(),
             account_id: config.account_id.clone(),
             accept_v1: config.accept_v1,
@@ -176,7 +190,6 @@ impl OssEmulator {
             subscribers: Mutex::new(Vec::new()),
             faults: Mutex::new(FaultPlan::default()),
             injected: AtomicU64::new(0),
-            clock_offset: Mutex::new(Duration::ZERO),
             next_id: AtomicU64::new(0),
         });
         let app = api::router(shared.clone());
@@ -197,32 +210,6 @@ impl OssEmulator {
             stop: Some(stop_tx),
             task: Some(task),
         })
-    }
-}
-
-/// Issues temporary credentials and finds them again (see [`RunningOss::sts`]).
-#[derive(Clone)]
-pub struct Sts {
-    shared: Arc<Shared>,
-}
-
-impl Sts {
-    pub fn issue(&self, ttl: Duration) -> Credentials {
-        let now = self.shared.now();
-        lock(&self.shared.keys).issue(now, ttl)
-    }
-
-    /// Every temporary credential issued so far (expired ones too, until
-    /// forgotten an hour after expiry): for audits such as checking that
-    /// none of them reached a log.
-    pub fn issued(&self) -> Vec<Credentials> {
-        lock(&self.shared.keys).temporaries()
-    }
-
-    /// Temporary credentials by access key id, while unexpired.
-    pub fn temporary(&self, access_key_id: &str) -> Option<Credentials> {
-        let now = self.shared.now();
-        lock(&self.shared.keys).temporary(access_key_id, now)
     }
 }
 
@@ -290,8 +277,7 @@ impl RunningOss {
     /// a function its role's keys. Refused once `ttl` has passed, and
     /// whenever the token is missing or wrong.
     pub fn issue_temporary(&self, ttl: Duration) -> Credentials {
-        let now = self.shared.now();
-        lock(&self.shared.keys).issue(now, ttl)
+        self.shared.keys.issue(ttl)
     }
 
     /// The configured (long-term) access keys.
@@ -299,14 +285,12 @@ impl RunningOss {
         self.keys.clone()
     }
 
-    /// A handle on the emulator's credential service, for the other
-    /// emulators: in the cloud STS issues a role's keys and every service
-    /// accepts them; here the OSS emulator issues them and the workflow API
-    /// looks them up.
-    pub fn sts(&self) -> Sts {
-        Sts {
-            shared: self.shared.clone(),
-        }
+    /// The account's keys that the emulator checks requests against, for
+    /// the other emulators: in the cloud STS issues a role's keys and every
+    /// service accepts them; here the OSS emulator issues them and the
+    /// workflow API checks its signatures against the same ring.
+    pub fn keys(&self) -> KeyRing {
+        self.shared.keys.clone()
     }
 
     /// Replace the fault plan.
@@ -322,7 +306,7 @@ impl RunningOss {
     /// Move the emulator's clock forward (expiry tests without sleeping).
     /// Requests must still be signed within 15 minutes of the moved clock.
     pub fn advance_clock(&self, by: Duration) {
-        *lock(&self.shared.clock_offset) += by;
+        self.shared.keys.advance_clock(by);
     }
 
     /// Stop accepting requests and wait (up to 5 s) for those in flight.
@@ -353,28 +337,23 @@ pub(crate) struct Shared {
     store: store::Store,
     /// Bucket ACLs and CORS configurations.
     access: access::Settings,
-    keys: Mutex<auth::KeyRing>,
+    /// The account's keys; its clock is the emulator's.
+    keys: KeyRing,
     region: String,
     account_id: String,
     accept_v1: bool,
     /// Hosts that name the endpoint itself; `<bucket>.<host>` is virtual host
-    /// style (so is `<bucket>.<OSS endpoint>`, see `api::virtual_bucket`).
+    /// style (so is `<bucket>.<OSS endpoint>`, see `request::virtual_bucket`).
     base_hosts: Vec<String>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<OssRecord>>>,
     faults: Mutex<FaultPlan>,
     injected: AtomicU64,
-    clock_offset: Mutex<Duration>,
     next_id: AtomicU64,
-}
-
-/// A poisoned lock only means a panic elsewhere; the data is still usable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
     fn now(&self) -> SystemTime {
-        SystemTime::now() + *lock(&self.clock_offset)
+        self.keys.now()
     }
 
     /// 24 hex digits, like OSS request ids.

@@ -17,9 +17,10 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::access::Anonymous;
-use super::api::{Ctx, set, xml_response};
+use super::auth;
 use super::error::{OssError, OssResult};
-use super::lock;
+use super::request::Ctx;
+use super::response::{quoted, set, xml_response};
 use super::store::{self, Attributes};
 use super::xml::Doc;
 
@@ -112,7 +113,7 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
         let policy = if anonymous {
             None
         } else {
-            lock(&sh.keys).verify_post(&fields, &sh.region, sh.accept_v1, now)?;
+            auth::verify_post(&sh.keys, &fields, &sh.region, sh.accept_v1, now)?;
             let policy = Policy::parse(fields.get("policy").map(String::as_str).unwrap_or(""))?;
             if policy.expiration <= now {
                 return Err(OssError::access_denied(
@@ -216,7 +217,7 @@ pub(crate) async fn post_object(cx: &Ctx, bucket: &str, body: Body) -> OssResult
             *r.status_mut() = status;
             r
         };
-        set(&mut r, "etag", &format!("\"{}\"", meta.etag));
+        set(&mut r, "etag", &quoted(&meta.etag));
         set(&mut r, "x-oss-hash-crc64ecma", &meta.crc64.to_string());
         return Ok(r);
     }

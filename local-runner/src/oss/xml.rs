@@ -1,11 +1,7 @@
-//! XML in and out: a small writer for OSS's result documents and serde
-//! readers for the two request bodies OSS takes (DeleteMultipleObjects,
-//! CompleteMultipartUpload).
+//! XML out: a small writer for OSS's result documents. (Request bodies are
+//! read in `body`, with the operation that takes them.)
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserialize;
-
-use super::error::{OssError, OssResult};
 
 /// Escape text for an element body.
 pub fn esc(s: &str) -> String {
@@ -61,67 +57,12 @@ impl Doc {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeleteRequest {
-    #[serde(default)]
-    pub quiet: Option<String>,
-    #[serde(rename = "Object", default)]
-    pub objects: Vec<DeleteEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeleteEntry {
-    pub key: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CompleteRequest {
-    #[serde(rename = "Part", default)]
-    pub parts: Vec<CompletePart>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CompletePart {
-    pub part_number: u32,
-    #[serde(rename = "ETag")]
-    pub etag: String,
-}
-
-pub fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> OssResult<T> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| OssError::malformed_xml("The XML you provided is not UTF-8."))?;
-    quick_xml::de::from_str(text).map_err(|e| {
-        OssError::malformed_xml(format!(
-            "The XML you provided was not well-formed or did not validate against our published schema: {e}"
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_request_bodies_and_escapes_output() {
-        let d: DeleteRequest = parse(
-            b"<Delete><Quiet>true</Quiet><Object><Key>a &amp; b</Key></Object><Object><Key>c</Key></Object></Delete>",
-        )
-        .unwrap();
-        assert_eq!(d.quiet.as_deref(), Some("true"));
-        assert_eq!(d.objects.len(), 2);
-        assert_eq!(d.objects[0].key, "a & b");
-        let c: CompleteRequest = parse(
-            b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"AB\"</ETag></Part></CompleteMultipartUpload>",
-        )
-        .unwrap();
-        assert_eq!(c.parts[0].part_number, 1);
-        assert_eq!(c.parts[0].etag, "\"AB\"");
-        assert!(parse::<CompleteRequest>(b"<nope").is_err());
-
+    fn escapes_output_and_url_encodes_names() {
         let mut doc = Doc::new("R", true);
         doc.name("Key", "a b/<c>").text("Size", 3);
         let out = doc.finish("R");

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use local_runner::oss::{EmulatorConfig, OssEmulator, RunningOss};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use local_runner::oss::{EmulatorConfig, FaultPlan, OssEmulator, RunningOss};
 use vpf_core::credentials::Credentials;
 use vpf_oss::{OssClient, OssConfig, RetryPolicy};
 
@@ -60,6 +62,92 @@ pub fn client_with(oss: &RunningOss, creds: Credentials) -> OssClient {
 
 pub fn client(oss: &RunningOss) -> OssClient {
     client_with(oss, oss.credentials())
+}
+
+/// An emulator ([`start`]) and a client of its owner ([`client`]).
+pub async fn start_with_client() -> (RunningOss, tempfile::TempDir, OssClient) {
+    let (oss, dir) = start().await;
+    let c = client(&oss);
+    (oss, dir, c)
+}
+
+/// A client of the owner that uploads in `part_size` parts, `concurrency`
+/// at a time, above `threshold` bytes, and retries after `base_delay`.
+pub fn multipart_client(
+    oss: &RunningOss,
+    threshold: u64,
+    part_size: u64,
+    concurrency: usize,
+    base_delay: Duration,
+) -> OssClient {
+    let mut cfg = OssConfig::new(oss.endpoint(), oss.region(), oss.credentials());
+    cfg.multipart_threshold = threshold;
+    cfg.part_size = part_size;
+    cfg.part_concurrency = concurrency;
+    cfg.retry.base_delay = base_delay;
+    OssClient::new(cfg).expect("client")
+}
+
+/// The next `n` requests get 503.
+pub fn fail_next(n: u32) -> FaultPlan {
+    FaultPlan {
+        fail_next_n_with_503: n,
+        ..FaultPlan::default()
+    }
+}
+
+/// The next `n` UploadPart requests get 503.
+pub fn fail_next_parts(n: u32) -> FaultPlan {
+    FaultPlan {
+        fail_next_n_part_uploads_with_503: n,
+        ..FaultPlan::default()
+    }
+}
+
+/// The next `n` downloads drop their connection after `after` bytes.
+pub fn cut_downloads(n: u32, after: u64) -> FaultPlan {
+    FaultPlan {
+        cut_next_n_downloads: n,
+        cut_after_bytes: after,
+        ..FaultPlan::default()
+    }
+}
+
+/// A signed request to `bucket` with any headers (repeats kept) and body,
+/// sent; its answer.
+pub async fn signed_to(
+    c: &OssClient,
+    method: Method,
+    bucket: &str,
+    key: Option<&str>,
+    query: &[(&str, &str)],
+    headers: &[(&'static str, &str)],
+    body: Bytes,
+) -> reqwest::Response {
+    let mut h = HeaderMap::new();
+    for (k, v) in headers {
+        h.append(
+            HeaderName::from_static(k),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    let req = c
+        .signed_request(method, bucket, key, query, h, body)
+        .await
+        .unwrap();
+    c.http().execute(req).await.unwrap()
+}
+
+/// [`signed_to`] the test bucket.
+pub async fn signed(
+    c: &OssClient,
+    method: Method,
+    key: Option<&str>,
+    query: &[(&str, &str)],
+    headers: &[(&'static str, &str)],
+    body: Bytes,
+) -> reqwest::Response {
+    signed_to(c, method, BUCKET, key, query, headers, body).await
 }
 
 /// `size` bytes of cheap pseudo-random data, written 1 MiB at a time.

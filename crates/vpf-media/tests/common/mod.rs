@@ -276,7 +276,7 @@ pub fn rate(s: &Value, key: &str) -> f64 {
     n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap()
 }
 
-/// NOTES §7 on a merged MP4, measured with ffprobe against the source file.
+/// The checks of `vpf_media::verify` on a merged MP4, measured with ffprobe against the source file.
 pub fn assert_merged(merged: &Path, source: &Path, expect_audio: bool) {
     let src_frames = decoded_frames(source);
     assert_eq!(
