@@ -277,13 +277,16 @@ pub struct SubStep {
 }
 
 /// The log messages that carry a sub-step's time, and the sub-step's name.
-const TIMED: [(&str, &str); 9] = [
+/// An uncut job's merge muxes its one piece with the audio instead of
+/// joining pieces: the same place in the job, counted as its join.
+const TIMED: [(&str, &str); 10] = [
     ("source downloaded", "download"),
     ("probed", "probe"),
     ("split", "cut"),
     ("piece encoded", "encode"),
     ("audio encoded", "audio"),
     ("pieces joined", "join"),
+    ("piece muxed", "join"),
     ("joined file verified", "verify"),
     ("packaged and verified", "package"),
     ("every format uploaded", "upload"),
@@ -404,5 +407,7 @@ mod tests {
         let got = parse_sub_steps("merge", json);
         assert_eq!(got[0].name, "join");
         assert_eq!(got[0].seconds, 0.25);
+        let one = "2025-01-01T00:00:00.1Z  INFO piece muxed ms=80\n";
+        assert_eq!(parse_sub_steps("merge", one)[0].name, "join");
     }
 }

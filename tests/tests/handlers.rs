@@ -2,10 +2,10 @@
 //! emulator and real ffmpeg: retries after a lost answer, and bad input.
 
 use vpf_core::ErrorKind;
-use vpf_core::job::{Format, JobRequest, Profile, Track, TranscodeTask};
+use vpf_core::job::{Cutting, Format, JobRequest, Profile, Track, TranscodeTask};
 use vpf_core::nas::JobDir;
 use vpf_media::Tools;
-use vpf_media::testmedia::{Clip, Tone, TrackClip, truncated_copy, zero_bytes};
+use vpf_media::testmedia::{Clip, SubFormat, Subs, Tone, TrackClip, truncated_copy, zero_bytes};
 use vpf_oss::ObjectStore;
 use vpf_tests::small_clip;
 
@@ -137,6 +137,7 @@ async fn a_one_piece_job_encodes_its_audio_in_the_pieces_task() {
     TrackClip::new(2.0)
         .tone(Tone::new("eng", 440).default_track())
         .tone(Tone::new("fra", 660))
+        .subs(Subs::new(SubFormat::MovText, "eng", &[(0.2, 1.0, "hello")]))
         .write(&Tools::from_env(), &src)
         .await
         .unwrap();
@@ -152,11 +153,31 @@ async fn a_one_piece_job_encodes_its_audio_in_the_pieces_task() {
     };
     let split = split::handle(req.clone(), &ss, &client).await.unwrap();
     let tracks: Vec<(Track, u32)> = split.tasks.iter().map(|t| (t.track, t.index)).collect();
-    assert_eq!(tracks, [(Track::Video, 0)], "no audio tasks of their own");
+    assert_eq!(
+        tracks,
+        [(Track::Subtitles, 0), (Track::Video, 0)],
+        "no audio tasks of their own"
+    );
 
     let ts = settings(&nas);
     let job = JobDir::new(&nas, &req.job_id).unwrap();
-    let out = transcode::handle(split.tasks[0].clone(), &ts)
+    // Nothing was cut: the one piece is the source, read in place.
+    let plan = job.read_plan().unwrap();
+    assert_eq!(plan.cutting, Cutting::Uncut);
+    assert_eq!(job.piece_input(&plan, 0), job.source(&req.key));
+    assert_eq!(std::fs::read_dir(job.pieces_dir()).unwrap().count(), 0);
+    // The subtitles task finishing first leaves the source to the piece.
+    transcode::handle(split.tasks[0].clone(), &ts)
+        .await
+        .unwrap();
+    assert!(
+        job.source(&req.key).is_file(),
+        "the source stays until the piece read from it is encoded"
+    );
+    // A retry of split answers from the plan: the uncut piece is ready.
+    let again = split::handle(req.clone(), &ss, &client).await.unwrap();
+    assert_eq!(again, split);
+    let out = transcode::handle(split.tasks[1].clone(), &ts)
         .await
         .unwrap();
     assert_eq!((out.track, out.index), (Track::Video, 0));
@@ -169,7 +190,7 @@ async fn a_one_piece_job_encodes_its_audio_in_the_pieces_task() {
         "the source is removed once everything is taken from it"
     );
     // A retry after a lost answer finds everything done.
-    let retry = transcode::handle(split.tasks[0].clone(), &ts)
+    let retry = transcode::handle(split.tasks[1].clone(), &ts)
         .await
         .unwrap();
     assert_eq!(retry, out);

@@ -92,6 +92,14 @@ impl JobDir {
     pub fn piece(&self, index: u32) -> PathBuf {
         self.pieces_dir().join(format!("{index:05}.mkv"))
     }
+    /// What transcode reads for piece `index`: the source itself when split
+    /// left the job's one piece uncut, else the piece split cut.
+    pub fn piece_input(&self, plan: &JobPlan, index: u32) -> PathBuf {
+        match plan.uncut() {
+            true => self.source(&plan.request.key),
+            false => self.piece(index),
+        }
+    }
     pub fn encoded_dir(&self) -> PathBuf {
         self.path.join("encoded")
     }
@@ -127,12 +135,19 @@ impl JobDir {
     pub fn subtitles(&self, n: u32) -> PathBuf {
         self.path.join(format!("subs-{n}.vtt"))
     }
-    /// What the audio and subtitles tasks make from the source: once all of
-    /// it is there, the source is no longer needed.
+    /// What the tasks make from the source (the audio, the subtitles, and
+    /// the encode of an uncut piece): once all of it is there, the source
+    /// is no longer needed.
     pub fn from_source(&self, plan: &JobPlan) -> Vec<PathBuf> {
         let audio = plan.audio_plan().into_iter().map(|n| self.audio_track(n));
         let subs = plan.subtitle_tracks.iter().map(|&n| self.subtitles(n));
-        audio.chain(subs).collect()
+        // Rendition 0 is written last: once it is there, the piece is encoded.
+        let video = plan
+            .pieces
+            .iter()
+            .filter(|_| plan.uncut())
+            .map(|p| self.encoded(p.index));
+        audio.chain(subs).chain(video).collect()
     }
     /// Remove the source once everything taken from it is there. Each task
     /// that reads the source calls this after writing its output: the last
@@ -415,6 +430,28 @@ mod tests {
         }
         // A task finishing together with the last finds it gone: fine.
         assert!(d.release_source(&plan).unwrap());
+
+        // An uncut piece reads the source too: it stays until the piece is
+        // encoded, whatever the audio and subtitles tasks find.
+        let mut uncut = plan.clone();
+        uncut.cutting = crate::job::Cutting::Uncut;
+        uncut.pieces = vec![crate::job::Piece {
+            index: 0,
+            start_seconds: 0.0,
+            duration_seconds: 1.0,
+            frames: 25,
+            drop_head: 0,
+            drop_tail: 0,
+        }];
+        assert_eq!(d.piece_input(&uncut, 0), source);
+        assert_eq!(d.piece_input(&plan, 0), d.piece(0));
+        assert_eq!(d.from_source(&uncut).last(), Some(&d.encoded(0)));
+        std::fs::write(&source, b"x").unwrap();
+        assert!(!d.release_source(&uncut).unwrap());
+        assert!(source.exists(), "kept for the piece's encode");
+        std::fs::write(d.encoded(0), b"x").unwrap();
+        assert!(d.release_source(&uncut).unwrap());
+        assert!(!source.exists());
     }
 
     /// The futures here are ready at once: poll them once, no runtime needed.

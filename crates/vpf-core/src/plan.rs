@@ -9,7 +9,8 @@ use crate::media::{MediaInfo, Skipped, VideoInfo};
 use crate::request::JobRequest;
 use crate::watermark::MarkImage;
 
-/// One video-only piece cut at key frames by split.
+/// One video-only piece cut at key frames by split, or, in a job of one
+/// piece ([`Cutting::Uncut`]), the source's whole video read in place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Piece {
@@ -20,7 +21,9 @@ pub struct Piece {
     /// Frames this piece contributes to the output (counted).
     pub frames: u64,
     /// Frames at the start / end of the piece file (in display order) that the
-    /// source's edit list hides; transcode decodes and drops them.
+    /// source's edit list hides; transcode decodes and drops them. Always 0
+    /// for an uncut piece: read from the source, the demuxer applies the
+    /// edit list itself and the decoder never hands those frames on.
     #[serde(default)]
     pub drop_head: u64,
     #[serde(default)]
@@ -38,6 +41,12 @@ pub enum Cutting {
     /// the video was decoded once into a lossless intermediate with a key
     /// frame at every cut.
     AnyFrame,
+    /// Not at all: the job has one piece, and it is the source itself
+    /// ([`crate::nas::JobDir::piece_input`]). Transcode reads the source's
+    /// first video stream in place, timestamps shifted so that the first
+    /// shown frame is at zero as in a cut piece, and merge takes the one
+    /// encoded piece as the video without a join.
+    Uncut,
 }
 
 /// The plan split writes to `job.json` in the job folder; the other steps
@@ -140,9 +149,15 @@ impl JobPlan {
     }
 
     /// Whether a task still has to read the source (it stays on NAS until
-    /// the audio and subtitles are taken from it).
+    /// the audio and subtitles are taken from it, and an uncut piece is
+    /// encoded).
     pub fn reads_source_later(&self) -> bool {
-        self.has_audio || !self.subtitle_tracks.is_empty()
+        self.has_audio || !self.subtitle_tracks.is_empty() || self.uncut()
+    }
+
+    /// Whether the one piece is the source itself ([`Cutting::Uncut`]).
+    pub fn uncut(&self) -> bool {
+        self.cutting == Cutting::Uncut
     }
 }
 

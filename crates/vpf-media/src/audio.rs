@@ -22,7 +22,7 @@ use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
 use crate::probe::{expected_audio_seconds, probe_json};
-use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::run::{Stdout, args, ffmpeg_base, run, zeroed_at};
 use crate::sound::{LoudnessMeasured, loudnorm_filter, measure_for_loudnorm};
 use crate::temp::{Temp, remove_any};
 use crate::verify::decode_audio;
@@ -85,13 +85,9 @@ fn layout(channels: u32, profile: &Profile) -> &'static str {
 /// kept and shifted so that the output's zero ([`MediaInfo::zero_seconds`])
 /// is at zero.
 fn input_args(source: &Path, info: &MediaInfo) -> Vec<OsString> {
-    args![
-        "-copyts",
-        "-itsoffset",
-        format!("{:.6}", -info.zero_seconds()),
-        "-i",
-        source
-    ]
+    let mut a = zeroed_at(info.zero_seconds());
+    a.extend(args!["-i", source]);
+    a
 }
 
 /// The filter graph from `0:a:track` to the output's samples, named

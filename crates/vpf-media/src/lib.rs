@@ -58,8 +58,8 @@ pub use hls::{
 pub use join::concat_list;
 pub use output::{Packaged, PackagedFile, main_rel};
 pub use package::{
-    GIF_FPS, GIF_WIDTH, MuxTrack, THUMBNAIL_AT, audio_hls_args, merge, merge_args, package_args,
-    thumbnail_seconds,
+    GIF_FPS, GIF_WIDTH, MuxTrack, Pictures, THUMBNAIL_AT, audio_hls_args, merge, merge_args,
+    package_args, thumbnail_seconds,
 };
 pub use probe::{MAX_SIDE, Probed, expected_audio_seconds, probe, probe_source};
 pub use split::{piece_seconds, split_args, split_video};

@@ -3,7 +3,8 @@
 //!
 //! The pieces are joined in index order by the concat demuxer with stream
 //! copy, each at its exact place on the timeline ([`crate::join`]), and the
-//! once-encoded AAC track is muxed beside it.
+//! once-encoded AAC track is muxed beside it. A job's one uncut piece is
+//! muxed as it is, with no join ([`Pictures`]).
 //! The result, `merged.mp4`, is checked (`verify`) and every format is a
 //! remux of it: mp4 (faststart), flv, HLS (MPEG-TS segments, VOD playlist)
 //! and avi carry the same H.264 and AAC bits. Only the GIF preview and the
@@ -66,18 +67,42 @@ pub struct MuxTrack<'a> {
     pub default: bool,
 }
 
-/// Join the pieces listed in `list` with the audio tracks (AAC, copied) and
+/// Where the joined video's picture comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pictures {
+    /// The encoded pieces, joined by the concat demuxer from this list.
+    Joined(PathBuf),
+    /// A job's one encoded piece, as it is: nothing to join.
+    One(PathBuf),
+}
+
+impl Pictures {
+    /// What merge reads `plan`'s picture from: an uncut job's one encoded
+    /// piece is the whole video already, muxed as it is; else the pieces
+    /// are joined from the concat list `list`.
+    pub fn for_plan(plan: &JobPlan, jobdir: &JobDir, list: PathBuf) -> Pictures {
+        match (plan.uncut(), plan.pieces.as_slice()) {
+            (true, [one]) => Pictures::One(jobdir.encoded(one.index)),
+            _ => Pictures::Joined(list),
+        }
+    }
+}
+
+/// Join the pieces (`video`) with the audio tracks (AAC, copied) and
 /// the subtitle tracks (WebVTT, written as mov_text) into an MP4 at `out`.
 /// Every track's language and default flag are set here: each AAC file
 /// holds one track, which ffmpeg would otherwise flag default in each.
 pub fn merge_args(
-    list: &Path,
+    video: &Pictures,
     audio: &[MuxTrack],
     subtitles: &[MuxTrack],
     out: &Path,
 ) -> Vec<OsString> {
     let mut a = ffmpeg_base();
-    a.extend(args!["-f", "concat", "-safe", "0", "-i", list]);
+    match video {
+        Pictures::Joined(list) => a.extend(args!["-f", "concat", "-safe", "0", "-i", list]),
+        Pictures::One(piece) => a.extend(args!["-i", piece]),
+    }
     for t in audio.iter().chain(subtitles) {
         a.extend(args!["-i", t.path]);
     }
@@ -326,11 +351,13 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
         true => out_dir.join(main_rel(Format::Mp4, stem)),
         false => jobdir.path().join("merged.mp4"),
     };
-    let list = jobdir.path().join("concat.ffconcat");
-    write_atomic(
-        &list,
-        concat_list(&plan.pieces, |i| jobdir.encoded(i))?.as_bytes(),
-    )?;
+    let pictures = Pictures::for_plan(plan, jobdir, jobdir.path().join("concat.ffconcat"));
+    if let Pictures::Joined(list) = &pictures {
+        write_atomic(
+            list,
+            concat_list(&plan.pieces, |i| jobdir.encoded(i))?.as_bytes(),
+        )?;
+    }
     // What mov_text can hold of each subtitle track (one cue at a time,
     // no sample too long for ffmpeg 5.1's muxer), under temporary names
     // gone once merge ends, however it ends.
@@ -372,17 +399,26 @@ pub async fn merge(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<Vec
     let tmp = Temp::beside(&master);
     // Sub-step times go to the log (the benchmark reads them).
     let joining = Instant::now();
+    let what = match &pictures {
+        Pictures::Joined(_) => "joining the pieces",
+        Pictures::One(_) => "muxing the piece",
+    };
     run(
         &tools.ffmpeg,
-        &merge_args(&list, &audio_tracks, &subtitle_tracks, tmp.path()),
+        &merge_args(&pictures, &audio_tracks, &subtitle_tracks, tmp.path()),
         Stdout::Ignore,
     )
     .await?
-    .check(ErrorKind::EncodeFailed, "joining the pieces")?;
+    .check(ErrorKind::EncodeFailed, what)?;
     tmp.commit(&master)?;
-    remove_any(&list)?;
     drop(mov_text);
-    tracing::info!(ms = elapsed_ms(joining), "pieces joined");
+    match &pictures {
+        Pictures::Joined(list) => {
+            remove_any(list)?;
+            tracing::info!(ms = elapsed_ms(joining), "pieces joined");
+        }
+        Pictures::One(_) => tracing::info!(ms = elapsed_ms(joining), "piece muxed"),
+    }
     let packaging = Instant::now();
 
     let others: Vec<_> = formats
@@ -818,4 +854,59 @@ async fn merge_sound(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<V
     .await?;
     tracing::info!(ms = elapsed_ms(started), "sound packaged and verified");
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vpf_core::job::Cutting;
+
+    fn plan(cutting: Cutting, pieces: u32) -> JobPlan {
+        serde_json::from_value(serde_json::json!({
+            "request": {"jobId": "j", "bucket": "b", "key": "k.mp4", "outputBase": "d/k",
+                        "stem": "k", "formats": ["mp4"], "segmentSeconds": 30.0},
+            "sourceFile": "source.mp4",
+            "info": {"formatName": "mp4", "durationSeconds": 2.0, "sizeBytes": 1},
+            "pieceSeconds": 30.0,
+            "pieces": (0..pieces).map(|i| serde_json::json!({
+                "index": i, "startSeconds": f64::from(i), "durationSeconds": 1.0, "frames": 25
+            })).collect::<Vec<_>>(),
+            "cutting": cutting,
+            "hasAudio": false
+        }))
+        .unwrap()
+    }
+
+    fn strings(a: &[OsString]) -> Vec<String> {
+        a.iter().map(|x| x.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn an_uncut_job_muxes_its_one_piece_without_a_join() {
+        let dir = JobDir::new(Path::new("/nas"), "j").unwrap();
+        let list = dir.path().join("concat.ffconcat");
+        let one = Pictures::for_plan(&plan(Cutting::Uncut, 1), &dir, list.clone());
+        assert_eq!(one, Pictures::One(dir.encoded(0)));
+        let a = strings(&merge_args(&one, &[], &[], Path::new("/o.mp4")));
+        assert!(!a.iter().any(|x| x == "concat"), "{a:?}");
+        assert!(
+            a.windows(2)
+                .any(|w| w[0] == "-i" && w[1] == "/nas/jobs/j/encoded/00000.nut")
+        );
+        // Pieces that were cut, even a single one (a plan of an earlier
+        // split), are joined from the list as before.
+        for (cutting, n) in [
+            (Cutting::KeyFrames, 1),
+            (Cutting::KeyFrames, 3),
+            (Cutting::AnyFrame, 2),
+        ] {
+            let joined = Pictures::for_plan(&plan(cutting, n), &dir, list.clone());
+            assert_eq!(joined, Pictures::Joined(list.clone()));
+            let a = strings(&merge_args(&joined, &[], &[], Path::new("/o.mp4")));
+            assert!(
+                a.windows(2).any(|w| w[0] == "-f" && w[1] == "concat"),
+                "{a:?}"
+            );
+        }
+    }
 }

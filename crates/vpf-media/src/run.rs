@@ -315,6 +315,19 @@ pub(crate) fn ffmpeg_base() -> Vec<OsString> {
     .collect()
 }
 
+/// Input options (before the `-i`) that keep a file's timestamps as they
+/// are and shift them so that `zero` seconds of its timeline, the output's
+/// zero, is at zero. Without `-copyts` ffmpeg shifts by the file's start,
+/// which any stream starting earlier sets.
+pub(crate) fn zeroed_at(zero: f64) -> Vec<OsString> {
+    [
+        "-copyts".into(),
+        "-itsoffset".into(),
+        format!("{:.6}", -zero).into(),
+    ]
+    .into()
+}
+
 /// Build an argument list from string-likes.
 macro_rules! args {
     ($($a:expr),* $(,)?) => {{

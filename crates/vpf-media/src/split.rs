@@ -21,6 +21,13 @@
 //!   are bit-exact, so the final encode sees what it would have seen; the
 //!   cost is one fast encode and one decode more, and the NAS space of a
 //!   lossless stream (small for screen content, large for camera noise).
+//!
+//! A video that makes one piece is not cut at all ([`Cutting::Uncut`]): the
+//! piece is the source itself, which transcode reads in place with the
+//! guarantees a cut piece gives (its first video stream alone, the first
+//! shown frame at zero, the frames an edit list hides never handed on).
+//! Copying the whole video into a piece bought nothing and cost a pass
+//! over the file on every short job's critical path.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -186,6 +193,18 @@ pub(crate) fn plan_frame_cuts(scan: &Scan, piece_seconds: f64) -> Result<Vec<Cut
     Ok(cuts)
 }
 
+/// The job's one piece as transcode reads it from the source ([`Cutting::Uncut`]):
+/// the cut's start, length and shown frames, nothing to drop (the source's
+/// demuxer applies its edit list and the decoder never hands the hidden
+/// frames on, where a cut piece carries them as references).
+pub(crate) fn uncut(cut: &Piece) -> Piece {
+    Piece {
+        drop_head: 0,
+        drop_tail: 0,
+        ..cut.clone()
+    }
+}
+
 /// Whether cutting at key frames stretches some piece past [`MAX_STRETCH`]
 /// times the requested length while cutting at any frame would not.
 fn too_sparse(key_cuts: &[Cut], frame_cuts: &[Cut], piece_seconds: f64) -> bool {
@@ -301,7 +320,8 @@ pub fn split_args(
 /// intermediate when key frames are too sparse (see the module). Returns
 /// the pieces in order, with their real start, duration and frames (they
 /// add up to the source's), and how they were cut. An earlier attempt's
-/// pieces are replaced.
+/// pieces are replaced. One piece is not cut: it is returned as [`uncut`]
+/// makes it, and nothing is written.
 ///
 /// The pieces are not read back here: transcode counts every piece's frames
 /// after encoding and fails on a difference, and a cut in the wrong place
@@ -335,12 +355,19 @@ pub async fn split_video(
             video.frames
         )));
     }
+    if let [one] = cuts.as_slice() {
+        tracing::info!(piece_seconds, "one piece: the source is not cut");
+        return Ok((vec![uncut(&one.piece)], Cutting::Uncut));
+    }
 
     let dir = Temp::beside(&jobdir.pieces_dir());
     create_dir(dir.path())?;
     let starts: Vec<usize> = cuts.iter().skip(1).map(|c| c.first).collect();
     let a = match cutting {
-        Cutting::KeyFrames => split_args(source, &starts, scan.packets.len(), dir.path()),
+        // (An uncut job returned above.)
+        Cutting::KeyFrames | Cutting::Uncut => {
+            split_args(source, &starts, scan.packets.len(), dir.path())
+        }
         Cutting::AnyFrame => lossless_split_args(
             source,
             &starts,
@@ -491,6 +518,23 @@ mod tests {
         assert!(s.contains(&"-noautorotate".to_string()));
         let one = lossless_split_args(Path::new("s"), &[], 5, "-1", Path::new("/d"));
         assert!(one.iter().any(|x| x == "expr:0"));
+    }
+
+    #[test]
+    fn an_uncut_piece_drops_nothing_the_decoder_hides_itself() {
+        let mut s = gop_scan();
+        for i in [0usize, 2] {
+            s.packets[i].discard = true;
+        }
+        s.packets[1].ts = 4;
+        let cuts = plan_cuts(&s, 100.0).unwrap();
+        assert_eq!(cuts.len(), 1);
+        assert_eq!(cuts[0].piece.drop_head, 2);
+        let one = uncut(&cuts[0].piece);
+        assert_eq!((one.drop_head, one.drop_tail), (0, 0));
+        assert_eq!(one.frames, 28, "the frames shown, as in the cut piece");
+        assert_eq!(one.start_seconds, cuts[0].piece.start_seconds);
+        assert_eq!(one.duration_seconds, cuts[0].piece.duration_seconds);
     }
 
     #[test]

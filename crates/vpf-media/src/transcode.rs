@@ -5,6 +5,9 @@
 //!   rate stays variable. For a constant-rate source the encoder's time base
 //!   is one frame (`-enc_time_base 1001/30000`), which also puts timestamps
 //!   that Matroska rounded to the millisecond back on the exact grid.
+//! - Input: a piece split cut, or in a job of one piece the source itself
+//!   (`Cutting::Uncut`), read as a cut piece would be: its first video
+//!   stream alone, timestamps from zero at its first shown frame.
 //! - Rotation: applied to the pixels from the probed source (the pieces are
 //!   Matroska, which in ffmpeg 5.1 drops the display matrix), with ffmpeg's
 //!   own autorotation off and the output's rotation set to none, so every
@@ -45,7 +48,7 @@ use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
 use crate::probe::count_video_packets;
-use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::run::{Stdout, args, ffmpeg_base, run, zeroed_at};
 use crate::temp::Temp;
 use crate::watermark::{overlay_graph, plan_mark};
 
@@ -482,6 +485,12 @@ pub fn transcode_args(
         )));
     }
     let mut a = ffmpeg_base();
+    if plan.uncut() {
+        // The source read in place: its first shown frame at zero, where a
+        // cut piece starts (the segment muxer's `-reset_timestamps`), so
+        // that the encode's timestamps and key frames are a cut piece's.
+        a.extend(zeroed_at(piece.start_seconds));
+    }
     a.extend(args!["-noautorotate", "-i", input]);
     let marked = match (plan_mark(plan)?, mark) {
         (None, _) => None,
@@ -501,9 +510,12 @@ pub fn transcode_args(
         (Some(m), _) => Some(marked_graph(video, plan, piece, m)),
         (None, false) => Some(ladder_graph(video, piece, &plan.renditions)),
     };
-    let time_base = match marked {
-        Some(_) => marked_time_base(video),
-        None => encoder_time_base(video),
+    // An uncut piece's source has a time base of its own, often finer than
+    // the pieces' milliseconds: it takes the pieces' too, so that a frame's
+    // time is the same whether the job was cut or not, marked or not.
+    let time_base = match marked.is_some() || plan.uncut() {
+        true => marked_time_base(video),
+        false => encoder_time_base(video),
     };
     if plan.renditions.is_empty() {
         match graph {

@@ -6,8 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use vpf_core::job::{Format, Profile};
-use vpf_media::testmedia::{Clip, idet, trim_with_edit_list};
+use vpf_core::job::{Cutting, Format, Profile};
+use vpf_media::testmedia::{Clip, Tone, TrackClip, idet, trim_with_edit_list};
 
 fn clip_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -740,4 +740,120 @@ async fn key_frames_follow_the_deliverables() {
         assert!((l - 6.0).abs() < 0.001, "{playlist}");
     }
     assert!((lengths[2] - 2.0).abs() < 0.001, "{playlist}");
+}
+
+/// A job of one piece cuts nothing: the plan's piece is the source, read in
+/// place, and nothing is written under `pieces/`. What the cut guaranteed
+/// still holds on inputs that test it (a rotated phone clip, dropped
+/// frames and a variable rate, frames an edit list hides, one key frame
+/// with B-frames and late audio, two audio tracks): every frame at its
+/// time, upright, and each audio track gap-free and as long as the source's
+/// (`assert_merged`, and merge's own verify of every track).
+#[tokio::test]
+async fn one_piece_jobs_read_the_source_in_place_and_keep_every_frame() {
+    let t = tools();
+    let dir = clip_dir();
+    let d = dir.path();
+    let rotated = d.join("rotated.mp4");
+    Clip::new(320, 240)
+        .seconds(2.0)
+        .rotation(90)
+        .write(&t, &rotated)
+        .await
+        .unwrap();
+    let cfr = d.join("cfr.mp4");
+    Clip::new(320, 240)
+        .seconds(3.0)
+        .write(&t, &cfr)
+        .await
+        .unwrap();
+    let vfr = d.join("vfr.mp4");
+    reencode_timed(&cfr, &format!("{VFR_DROP}{VFR_JITTER}"), &vfr);
+    let trimmed = d.join("trimmed.mp4");
+    trim_with_edit_list(&t, &cfr, &trimmed, 1.3).await.unwrap();
+    let sparse = d.join("sparse.mp4");
+    Clip::new(320, 240)
+        .seconds(3.0)
+        .gop(1000)
+        .bframes(3)
+        .audio_delay(0.4)
+        .write(&t, &sparse)
+        .await
+        .unwrap();
+    let tracks = d.join("tracks.mkv");
+    TrackClip::new(3.0)
+        .video_delay(0.3)
+        .tone(Tone::new("eng", 440).default_track())
+        .tone(Tone::new("fra", 660))
+        .write(&t, &tracks)
+        .await
+        .unwrap();
+    assert!(
+        packets(&trimmed, "v").iter().any(|p| p.discard),
+        "the trim should leave frames an edit list hides"
+    );
+
+    for src in [&rotated, &vfr, &trimmed, &sparse, &tracks] {
+        let name = src.file_name().unwrap().to_string_lossy().into_owned();
+        let job = pipeline(
+            &t,
+            src,
+            &[Format::Mp4, Format::Hls],
+            30.0,
+            Profile::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plan = &job.plan;
+        assert_eq!(plan.cutting, Cutting::Uncut, "{name}");
+        assert_eq!(plan.pieces.len(), 1, "{name}");
+        assert_eq!(
+            job.jobdir.piece_input(plan, 0),
+            job.jobdir.source(&plan.request.key),
+            "{name}: the piece is the source"
+        );
+        assert_eq!(
+            std::fs::read_dir(job.jobdir.pieces_dir()).unwrap().count(),
+            0,
+            "{name}: a piece was cut"
+        );
+        let p = &plan.pieces[0];
+        assert_eq!((p.drop_head, p.drop_tail), (0, 0), "{name}");
+        assert_eq!(p.frames, decoded_frames(src), "{name}");
+        let mp4 = job.main(Format::Mp4);
+        assert_merged(&mp4, src, true);
+        // Every frame keeps its time, to the rounding of the source's own
+        // time base (a cut piece kept milliseconds).
+        let mut s: Vec<f64> = packets(src, "v")
+            .iter()
+            .filter(|p| !p.discard)
+            .map(|p| p.pts)
+            .collect();
+        let mut o: Vec<f64> = packets(&mp4, "v").iter().map(|p| p.pts).collect();
+        s.sort_by(f64::total_cmp);
+        o.sort_by(f64::total_cmp);
+        assert_eq!(s.len(), o.len(), "{name}");
+        for (a, b) in s.iter().zip(&o) {
+            assert!(
+                (a - s[0] - (b - o[0])).abs() < 0.0011,
+                "{name}: frame at {a} came out at {b}"
+            );
+        }
+        let j = json(&mp4);
+        let audio = j["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["codec_type"] == "audio")
+            .count();
+        assert_eq!(audio, if src == &tracks { 2 } else { 1 }, "{name}");
+        if src == &rotated {
+            let v = stream(&j, "video").unwrap();
+            assert_eq!(
+                (v["width"].as_i64(), v["height"].as_i64()),
+                (Some(240), Some(320))
+            );
+            assert!(v.get("side_data_list").is_none(), "rotation left: {v}");
+        }
+    }
 }

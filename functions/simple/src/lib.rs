@@ -6,7 +6,7 @@
 //! system: one function, no workflow").
 //!
 //! It is the workflow's steps run in one process, one piece for the whole
-//! file: oss-trigger's screening of records and its job request, then
+//! file (the source itself, not cut, and not joined): oss-trigger's screening of records and its job request, then
 //! split, transcode, merge and after-process, each the same library
 //! function the workflow's functions call. So the outputs, their keys, the
 //! checks before upload and the manifest are the workflow's; only the job

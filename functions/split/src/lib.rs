@@ -1,7 +1,8 @@
 //! split: stream the source from OSS into the job folder, probe it, cut
 //! video-only pieces at key frames (stream copy), and write the plan
-//! (`job.json`) the later steps read. Returns the Map's items: one audio
-//! task per audio track and one subtitles task for the text subtitle
+//! (`job.json`) the later steps read. A video of one piece is not cut: the
+//! piece is the source itself, which transcode reads in place
+//! (`Cutting::Uncut`). Returns the Map's items: one audio task per audio track and one subtitles task for the text subtitle
 //! tracks (run by transcode beside the pieces, from the source, which
 //! stays on NAS until then), and the pieces in order. A job of one piece
 //! has no audio tasks: that piece's task encodes the audio too
@@ -49,10 +50,9 @@ async fn attempt<S: ObjectStore>(
         if plan.request == *req
             && source_ready
             && (plan.watermark_image.is_none() || job.watermark().is_file())
-            && plan
-                .pieces
-                .iter()
-                .all(|p| job.piece(p.index).is_file() || job.encoded(p.index).is_file())
+            && plan.pieces.iter().all(|p| {
+                job.piece_input(&plan, p.index).is_file() || job.encoded(p.index).is_file()
+            })
         {
             tracing::info!(job = %req.job_id, "plan already made; answering from it");
             return Ok(output(&plan));
@@ -177,7 +177,7 @@ async fn split<S: ObjectStore>(
     job.write_plan(&plan)?;
     if !plan.reads_source_later() {
         // The pieces hold everything later steps need; otherwise the last
-        // audio or subtitles task removes the source once it is done.
+        // task that reads the source removes it once it is done.
         std::fs::remove_file(&source)?;
     }
     Ok(plan)

@@ -3,7 +3,8 @@
 //! the piece's task encodes every audio track beside its video, both at
 //! once), and the subtitles task
 //! takes every text subtitle track as WebVTT, from the source split left
-//! on NAS (the last of them removes it). Outputs appear under their final
+//! on NAS (the last of them removes it). A job's one uncut piece is the
+//! source itself (`Cutting::Uncut`), read in place. Outputs appear under their final
 //! names only when complete (vpf-media writes a temporary file and renames
 //! it), so a retry either finds the work finished or starts over.
 
@@ -78,7 +79,7 @@ async fn video(
         let mark = plan.watermark_image.as_ref().map(|_| job.watermark());
         let frames = vpf_media::transcode_piece(
             &s.tools,
-            &job.piece(task.index),
+            &job.piece_input(plan, task.index),
             mark.as_deref(),
             &output,
             plan,
@@ -89,8 +90,10 @@ async fn video(
             &format!("transcode-{:05}", task.index),
             started.elapsed().as_secs_f64(),
         )?;
-        // The cut piece is no longer needed; NAS space is per job.
-        let _ = std::fs::remove_file(job.piece(task.index));
+        if !plan.uncut() {
+            // The cut piece is no longer needed; NAS space is per job.
+            let _ = std::fs::remove_file(job.piece(task.index));
+        }
         Ok(frames)
     };
     // The audio's encoder is light beside x264: one ffmpeg each, at once.
@@ -105,6 +108,11 @@ async fn video(
         Ok::<(), Error>(())
     };
     let (frames, ()) = tokio::try_join!(encode, audio)?;
+    if plan.uncut() {
+        // The piece was the source: it goes once the audio and subtitles
+        // are taken from it too.
+        release_source(plan, job);
+    }
     let bytes = std::fs::metadata(&output)?.len();
     let ms = vpf_media::elapsed_ms(started);
     tracing::info!(index = task.index, frames, bytes, ms, "piece encoded");

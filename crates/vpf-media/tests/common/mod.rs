@@ -139,7 +139,7 @@ pub async fn pipeline_marked(
         let mark = plan.watermark_image.as_ref().map(|_| jobdir.watermark());
         let frames = vpf_media::transcode_piece(
             tools,
-            &jobdir.piece(p.index),
+            &jobdir.piece_input(&plan, p.index),
             mark.as_deref(),
             &jobdir.encoded(p.index),
             &plan,
