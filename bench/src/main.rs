@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use local_runner::report::RunStatus;
 use vpf_bench::handlers;
 use vpf_bench::ladder;
 use vpf_bench::media::{self, Facts, InputSpec, R};
@@ -1257,14 +1258,7 @@ impl Bench {
         );
         let run: R<PipelineRun> = self.rt.block_on(pipeline::run(&cfg, &big));
         let _ = std::fs::remove_dir_all(&dir);
-        let run = run?;
-        if run.status != "succeeded" {
-            return Err(format!(
-                "the job {}: {}",
-                run.status,
-                run.error.clone().unwrap_or_default()
-            ));
-        }
+        let run = succeeded(run)?;
         Ok(Streaming {
             source_bytes,
             generate_s,
@@ -1308,7 +1302,7 @@ fn least_disturbed<T>(
 /// A pipeline run that did not succeed is an error of the benchmark.
 fn succeeded(r: R<PipelineRun>) -> R<PipelineRun> {
     let run = r?;
-    if run.status != "succeeded" {
+    if run.status != RunStatus::Succeeded {
         return Err(format!(
             "the job {}: {}",
             run.status,

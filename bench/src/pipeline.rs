@@ -61,7 +61,7 @@ pub struct Step {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineRun {
-    pub status: String,
+    pub status: local_runner::report::RunStatus,
     pub error: Option<String>,
     /// From the source object in OSS (trigger) to the execution's end
     /// (outputs uploaded, manifest written).
@@ -126,8 +126,7 @@ pub async fn run(cfg: &Config, input: &Path) -> R<PipelineRun> {
 }
 
 async fn drive(sys: &System, cfg: &Config, input: &Path) -> R<PipelineRun> {
-    let d = sys.describe();
-    let prefix = d["triggerPrefix"].as_str().unwrap_or_default();
+    let prefix = sys.describe().trigger_prefix.unwrap_or_default();
     let name = input
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

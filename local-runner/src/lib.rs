@@ -1,6 +1,8 @@
 //! local-runner
 pub mod account;
 pub mod console;
+pub mod delivery;
+pub mod deploy_file;
 pub mod fc;
 pub mod flow;
 pub mod lock;
@@ -8,6 +10,5 @@ pub mod oss;
 pub mod placeholder;
 pub mod progress;
 pub mod report;
-pub mod sdevs;
 pub mod serve;
 pub mod system;

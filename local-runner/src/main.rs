@@ -6,10 +6,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use local_runner::report::{self, RunReport};
-use local_runner::system::{Options, System};
+use local_runner::delivery::{Answer, Delivery};
+use local_runner::report::{self, ReplayExecution, ReplayReport, RunReport, RunStatus};
+use local_runner::system::{Connection, Options, System};
+use serde::Serialize;
 use serde_json::json;
-use vpf_core::job::{JobRequest, JobStatus, RecordOutcome, SimpleOutput, TriggerOutput};
+use vpf_core::job::JobRequest;
 use vpf_oss::{OssClient, OssConfig};
 
 #[derive(Parser)]
@@ -84,78 +86,116 @@ enum Cmd {
     #[command(
         after_help = "Example:\n  local-runner up --json   # first line: endpoints and keys as JSON"
     )]
-    Up {
-        /// Print one JSON object (endpoints, bucket, keys, prefixes) as the first line.
-        #[arg(long)]
-        json: bool,
-        /// OSS emulator port (0 picks a free one).
-        #[arg(long, default_value_t = 9100)]
-        oss_port: u16,
-        /// Workflow API port (0 picks a free one).
-        #[arg(long, default_value_t = 9200)]
-        flow_port: u16,
-        /// Let the OSS emulator accept V1 signatures too (OSS refuses them
-        /// for accounts and buckets created since 2025; default: V4 only).
-        #[arg(long)]
-        accept_v1: bool,
-        /// Web console port on 127.0.0.1 (default 9300, or a free one when
-        /// 9300 is taken; 0 picks a free one).
-        #[arg(long)]
-        console_port: Option<u16>,
-        /// The checkout holding local-runner/console/ and player/ (default:
-        /// s.yaml's folder, or a folder above this program).
-        #[arg(long, env = "VPF_WEB_ROOT")]
-        web_root: Option<PathBuf>,
-    },
+    Up(UpArgs),
     /// One shot: upload FILE under the trigger prefix, wait for the execution, copy the outputs.
     #[command(after_help = "Examples:\n  local-runner run --input clip.mp4\n  \
 local-runner run --input clip.mp4 --formats mp4,flv,hls,avi,gif,jpg --segment-seconds 5 --out out/ --json\n\n\
 Exit status: 0 when the execution succeeded, 1 when it failed, 2 on a usage or setup error.")]
-    Run {
-        /// The video to process.
-        #[arg(long)]
-        input: PathBuf,
-        /// Output formats (mp4, flv, hls, avi, gif, jpg, sprite), comma-separated.
-        #[arg(long)]
-        formats: Option<String>,
-        /// Requested piece length in seconds.
-        #[arg(long)]
-        segment_seconds: Option<f64>,
-        /// Where to copy the outputs and the manifest.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Print one JSON object: status, execution, outputs, steps, error.
-        #[arg(long)]
-        json: bool,
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 3600)]
-        timeout: u64,
-        /// A PNG or JPEG to lay over every video output: uploaded to the
-        /// bucket under watermarks/ and set as the watermarkKey var for this
-        /// run (--var watermarkCorner=top-left etc. place it).
-        #[arg(long, value_name = "IMAGE")]
-        watermark: Option<PathBuf>,
-    },
+    Run(RunArgs),
     /// Deliver a recorded OSS event to the functions whose triggers match, and wait for the executions.
     #[command(
         after_help = "Example:\n  local-runner replay fixtures/oss-event.example.json   # Alibaba's sample event: skipped, outside the trigger prefix"
     )]
-    Replay {
-        /// The event file ({"events": [...]}).
-        event: PathBuf,
-        /// Give up waiting for executions after this many seconds.
-        #[arg(long, default_value_t = 3600)]
-        timeout: u64,
-    },
+    Replay(ReplayArgs),
     /// Invoke one function with an event file, as `s local invoke` does; prints its answer.
     #[command(after_help = "Example:\n  local-runner invoke vpf-transcode --event piece.json")]
-    Invoke {
-        /// The function name (functionName in s.yaml).
-        function: String,
-        /// The event file.
-        #[arg(long)]
-        event: PathBuf,
-    },
+    Invoke(InvokeArgs),
+}
+
+// The subcommands' arguments (their help is the variant's above).
+#[derive(Args)]
+struct UpArgs {
+    /// Print one JSON object (endpoints, bucket, keys, prefixes) as the first line.
+    #[arg(long)]
+    json: bool,
+    /// OSS emulator port (0 picks a free one).
+    #[arg(long, default_value_t = 9100)]
+    oss_port: u16,
+    /// Workflow API port (0 picks a free one).
+    #[arg(long, default_value_t = 9200)]
+    flow_port: u16,
+    /// Let the OSS emulator accept V1 signatures too (OSS refuses them
+    /// for accounts and buckets created since 2025; default: V4 only).
+    #[arg(long)]
+    accept_v1: bool,
+    /// Web console port on 127.0.0.1 (default 9300, or a free one when
+    /// 9300 is taken; 0 picks a free one).
+    #[arg(long)]
+    console_port: Option<u16>,
+    /// The checkout holding local-runner/console/ and player/ (default:
+    /// s.yaml's folder, or a folder above this program).
+    #[arg(long, env = "VPF_WEB_ROOT")]
+    web_root: Option<PathBuf>,
+}
+
+/// What `up --json` prints as its first line: the connection and the
+/// console's address (null when the console is off).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpLine<'a> {
+    #[serde(flatten)]
+    connection: &'a Connection,
+    console_url: Option<&'a str>,
+}
+
+/// Where the console's files may be: s.yaml's folder (the checkout, as
+/// usually run), then the folders above this program (`target/debug/..`).
+fn web_root_candidates(s_yaml: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(p) = std::path::absolute(s_yaml)
+        && let Some(dir) = p.parent()
+    {
+        out.push(dir.to_path_buf());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        out.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    out
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The video to process.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output formats (mp4, flv, hls, avi, gif, jpg, sprite), comma-separated.
+    #[arg(long)]
+    formats: Option<String>,
+    /// Requested piece length in seconds.
+    #[arg(long)]
+    segment_seconds: Option<f64>,
+    /// Where to copy the outputs and the manifest.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Print one JSON object: status, execution, outputs, steps, error.
+    #[arg(long)]
+    json: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+    /// A PNG or JPEG to lay over every video output: uploaded to the
+    /// bucket under watermarks/ and set as the watermarkKey var for this
+    /// run (--var watermarkCorner=top-left etc. place it).
+    #[arg(long, value_name = "IMAGE")]
+    watermark: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The event file ({"events": [...]}).
+    event: PathBuf,
+    /// Give up waiting for executions after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+}
+
+#[derive(Args)]
+struct InvokeArgs {
+    /// The function name (functionName in s.yaml).
+    function: String,
+    /// The event file.
+    #[arg(long)]
+    event: PathBuf,
 }
 
 #[tokio::main]
@@ -210,258 +250,238 @@ fn default_bin_dir(s_yaml: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Where the console's files may be: s.yaml's folder (the checkout, as
-/// usually run), then the folders above this program (`target/debug/..`).
-fn web_root_candidates(s_yaml: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(p) = std::path::absolute(s_yaml)
-        && let Some(dir) = p.parent()
-    {
-        out.push(dir.to_path_buf());
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.cmd {
+        Cmd::Up(a) => up(&cli.common, a).await,
+        Cmd::Run(a) => run_input(&cli.common, a).await,
+        Cmd::Replay(a) => replay(&cli.common, a).await,
+        Cmd::Invoke(a) => invoke(&cli.common, a).await,
     }
-    if let Ok(exe) = std::env::current_exe() {
-        out.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+}
+
+/// `up`: start everything, say how to reach it, stay up until a signal.
+async fn up(common: &Common, a: UpArgs) -> Result<ExitCode, String> {
+    let mut o = options(common);
+    o.oss_port = a.oss_port;
+    o.flow_port = a.flow_port;
+    o.accept_v1 = a.accept_v1;
+    let sys = System::start(o).await.map_err(|e| e.to_string())?;
+    // A runner started away from the checkout runs without the console
+    // (unless --web-root was given, and is wrong: an error).
+    let console = match local_runner::console::find_web_root(
+        a.web_root.as_deref(),
+        &web_root_candidates(&common.s_yaml),
+    ) {
+        Ok(root) => Some(local_runner::console::start(&sys, a.console_port, root).await?),
+        Err(why) if a.web_root.is_none() => {
+            eprintln!("console: off: {why}");
+            None
+        }
+        Err(why) => return Err(why),
+    };
+    let c = sys.describe();
+    let console_url = console.as_ref().map(|c| c.url.as_str());
+    if a.json {
+        // Through a Value: its keys print sorted, as this line always has.
+        let line = serde_json::to_value(UpLine {
+            connection: &c,
+            console_url,
+        })
+        .map_err(|e| e.to_string())?;
+        println!("{line}");
+    } else {
+        print_connection(&c, console_url);
+    }
+    if let Some(why) = console
+        .as_ref()
+        .and_then(|c| c.players_unavailable.as_ref())
+    {
+        eprintln!("console: the players are off: {why}");
+    }
+    fc_runtime::shutdown_signal().await;
+    if let Some(c) = &console {
+        c.shutdown();
+    }
+    sys.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_connection(c: &Connection, console_url: Option<&str>) {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    println!("OSS endpoint      {}", c.oss_endpoint);
+    println!("bucket            {}", c.bucket);
+    println!("region            {}", c.region);
+    println!("access key id     {}", c.access_key_id);
+    println!("access key secret {}", c.access_key_secret);
+    println!(
+        "trigger           {}*{}",
+        text(&c.trigger_prefix),
+        text(&c.trigger_suffix)
+    );
+    println!("workflow API      {}", text(&c.workflow_endpoint));
+    if let Some(url) = console_url {
+        println!("console           {url}");
+    }
+    println!("Upload a video under the trigger prefix; Ctrl-C stops.");
+}
+
+/// `run`: one input through the whole system; the exit status says how it ended.
+async fn run_input(common: &Common, a: RunArgs) -> Result<ExitCode, String> {
+    let mut o = options(common);
+    let mark = match &a.watermark {
+        Some(path) => {
+            let key = watermark_key(path)?;
+            o.vars.insert("watermarkKey".into(), key.clone());
+            Some((path.as_path(), key))
+        }
+        None => None,
+    };
+    if let Some(f) = &a.formats {
+        vpf_core::job::Format::parse_list(f).map_err(|e| e.message)?;
+        o.vars.insert("formats".into(), f.clone());
+    }
+    if let Some(s) = a.segment_seconds {
+        o.vars.insert("segmentSeconds".into(), s.to_string());
+    }
+    if !a.input.is_file() {
+        return Err(format!("--input {}: no such file", a.input.display()));
+    }
+    let sys = System::start(o).await.map_err(|e| e.to_string())?;
+    // Ctrl-C must not kill us before the instances: they run in
+    // process groups of their own and would live on, ffmpeg included.
+    let limit = Duration::from_secs(a.timeout);
+    let result = tokio::select! {
+        r = run_one(&sys, &a.input, mark, &a.out, a.json, limit) => Some(r),
+        _ = fc_runtime::shutdown_signal() => None,
+    };
+    sys.shutdown().await;
+    let Some(result) = result else {
+        eprintln!(
+            "local-runner: interrupted; every function instance and its ffmpeg processes were stopped. \
+Outputs are only ever uploaded whole; run the same command again to process {}.",
+            a.input.display()
+        );
+        // 128 + SIGINT, as shells report an interrupted command.
+        return Ok(ExitCode::from(130));
+    };
+    let report = result?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        print_report(&report);
+    }
+    Ok(exit_code(report.status == RunStatus::Succeeded))
+}
+
+fn exit_code(succeeded: bool) -> ExitCode {
+    if succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `replay`: deliver a recorded event, wait for what it started, print the
+/// deliveries and how each execution ended.
+async fn replay(common: &Common, a: ReplayArgs) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(&a.event).map_err(|e| format!("{}: {e}", a.event.display()))?;
+    let ev = vpf_core::event::OssEvent::parse(&bytes).map_err(|e| e.to_string())?;
+    let sys = System::start(options(common))
+        .await
+        .map_err(|e| e.to_string())?;
+    let deliveries = sys.replay(&ev).await;
+    let executions = match sys.engine() {
+        Ok(engine) => flow_executions(engine, &deliveries, Duration::from_secs(a.timeout)).await,
+        Err(_) => jobs_run(&deliveries),
+    };
+    let failed = deliveries.iter().any(|d| d.result.is_err())
+        || executions.iter().any(|e| e.status != RunStatus::Succeeded);
+    let report = ReplayReport {
+        deliveries,
+        executions,
+    };
+    // Through a Value: its keys print sorted, as this line always has.
+    let line = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    println!("{line}");
+    sys.shutdown().await;
+    Ok(exit_code(!failed))
+}
+
+/// How the executions the deliveries started (or found started) ended,
+/// waiting up to `limit` for each.
+async fn flow_executions<I: local_runner::flow::Invoker>(
+    engine: &local_runner::flow::Engine<I>,
+    deliveries: &[Delivery],
+    limit: Duration,
+) -> Vec<ReplayExecution> {
+    let mut out = Vec::new();
+    for answer in deliveries.iter().filter_map(|d| d.result.as_ref().ok()) {
+        for name in answer.executions() {
+            let rec = tokio::time::timeout(limit, engine.wait(name))
+                .await
+                .ok()
+                .flatten();
+            out.push(ReplayExecution {
+                execution: name.to_string(),
+                status: rec.as_ref().map_or(RunStatus::Unknown, report::status),
+            });
+        }
     }
     out
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, String> {
-    match cli.cmd {
-        Cmd::Up {
-            json,
-            oss_port,
-            flow_port,
-            accept_v1,
-            console_port,
-            web_root,
-        } => {
-            let mut o = options(&cli.common);
-            o.oss_port = oss_port;
-            o.flow_port = flow_port;
-            o.accept_v1 = accept_v1;
-            let sys = System::start(o).await.map_err(|e| e.to_string())?;
-            // A runner started away from the checkout runs without the
-            // console (unless --web-root was given, and is wrong: an error).
-            let console = match local_runner::console::find_web_root(
-                web_root.as_deref(),
-                &web_root_candidates(&cli.common.s_yaml),
-            ) {
-                Ok(root) => Some(local_runner::console::start(&sys, console_port, root).await?),
-                Err(why) if web_root.is_none() => {
-                    eprintln!("console: off: {why}");
-                    None
-                }
-                Err(why) => return Err(why),
-            };
-            let mut d = sys.describe();
-            d["consoleUrl"] = json!(console.as_ref().map(|c| c.url.clone()));
-            if json {
-                println!("{d}");
-            } else {
-                println!(
-                    "OSS endpoint      {}",
-                    d["ossEndpoint"].as_str().unwrap_or_default()
-                );
-                println!(
-                    "bucket            {}",
-                    d["bucket"].as_str().unwrap_or_default()
-                );
-                println!(
-                    "region            {}",
-                    d["region"].as_str().unwrap_or_default()
-                );
-                println!(
-                    "access key id     {}",
-                    d["accessKeyId"].as_str().unwrap_or_default()
-                );
-                println!(
-                    "access key secret {}",
-                    d["accessKeySecret"].as_str().unwrap_or_default()
-                );
-                println!(
-                    "trigger           {}*{}",
-                    d["triggerPrefix"].as_str().unwrap_or_default(),
-                    d["triggerSuffix"].as_str().unwrap_or_default()
-                );
-                println!(
-                    "workflow API      {}",
-                    d["workflowEndpoint"].as_str().unwrap_or_default()
-                );
-                if let Some(c) = &console {
-                    println!("console           {}", c.url);
-                }
-                println!("Upload a video under the trigger prefix; Ctrl-C stops.");
-            }
-            if let Some(why) = console
-                .as_ref()
-                .and_then(|c| c.players_unavailable.as_ref())
-            {
-                eprintln!("console: the players are off: {why}");
-            }
-            fc_runtime::shutdown_signal().await;
-            if let Some(c) = &console {
-                c.shutdown();
-            }
-            sys.shutdown().await;
+/// No flow: each delivery's answer records the jobs it ran.
+fn jobs_run(deliveries: &[Delivery]) -> Vec<ReplayExecution> {
+    deliveries
+        .iter()
+        .filter_map(|d| match &d.result {
+            Ok(Answer::Simple(out)) => Some(out),
+            _ => None,
+        })
+        .flat_map(|out| &out.jobs)
+        .map(|j| ReplayExecution {
+            execution: j.job_id.clone(),
+            status: j.status.into(),
+        })
+        .collect()
+}
+
+/// `invoke`: one call, as `s local invoke` makes it; prints what FC answers.
+async fn invoke(common: &Common, a: InvokeArgs) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(&a.event).map_err(|e| format!("{}: {e}", a.event.display()))?;
+    let sys = System::start(options(common))
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcome = sys.fc.invoke(&a.function, &bytes).await;
+    sys.shutdown().await;
+    // What FC answers: the body, or its error with the name a flow sees.
+    let flow_error = local_runner::fc::task_result(outcome.clone())
+        .err()
+        .map(|e| e.error);
+    match outcome {
+        local_runner::fc::Outcome::Ok(v) => {
+            println!("{v}");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Run {
-            input,
-            formats,
-            segment_seconds,
-            out,
-            json,
-            timeout,
-            watermark,
-        } => {
-            let mut o = options(&cli.common);
-            let mark = match &watermark {
-                Some(path) => {
-                    let key = watermark_key(path)?;
-                    o.vars.insert("watermarkKey".into(), key.clone());
-                    Some((path.as_path(), key))
-                }
-                None => None,
-            };
-            if let Some(f) = &formats {
-                vpf_core::job::Format::parse_list(f).map_err(|e| e.message)?;
-                o.vars.insert("formats".into(), f.clone());
-            }
-            if let Some(s) = segment_seconds {
-                o.vars.insert("segmentSeconds".into(), s.to_string());
-            }
-            if !input.is_file() {
-                return Err(format!("--input {}: no such file", input.display()));
-            }
-            let sys = System::start(o).await.map_err(|e| e.to_string())?;
-            // Ctrl-C must not kill us before the instances: they run in
-            // process groups of their own and would live on, ffmpeg included.
-            let result = tokio::select! {
-                r = run_one(&sys, &input, mark, &out, json, Duration::from_secs(timeout)) => Some(r),
-                _ = fc_runtime::shutdown_signal() => None,
-            };
-            sys.shutdown().await;
-            let Some(result) = result else {
-                eprintln!(
-                    "local-runner: interrupted; every function instance and its ffmpeg processes were stopped. \
-Outputs are only ever uploaded whole; run the same command again to process {}.",
-                    input.display()
-                );
-                // 128 + SIGINT, as shells report an interrupted command.
-                return Ok(ExitCode::from(130));
-            };
-            let report = result?;
-            if json {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
-            } else {
-                print_report(&report);
-            }
-            Ok(if report.status == "succeeded" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        Cmd::Replay { event, timeout } => {
-            let bytes = std::fs::read(&event).map_err(|e| format!("{}: {e}", event.display()))?;
-            let ev = vpf_core::event::OssEvent::parse(&bytes).map_err(|e| e.to_string())?;
-            let sys = System::start(options(&cli.common))
-                .await
-                .map_err(|e| e.to_string())?;
-            let deliveries = sys.replay(&ev).await;
-            let mut failed = deliveries.iter().any(|d| d.result.is_err());
-            let mut executions = Vec::new();
-            if let Ok(engine) = sys.engine() {
-                for d in &deliveries {
-                    let answer = d.result.as_ref().ok().cloned();
-                    let records = answer
-                        .and_then(|v| serde_json::from_value::<TriggerOutput>(v).ok())
-                        .map(|out| out.records)
-                        .unwrap_or_default();
-                    for r in records {
-                        if let RecordOutcome::Started { execution, .. }
-                        | RecordOutcome::Duplicate { execution, .. } = r
-                        {
-                            let name = execution.as_str();
-                            let rec = tokio::time::timeout(
-                                Duration::from_secs(timeout),
-                                engine.wait(name),
-                            )
-                            .await
-                            .ok()
-                            .flatten();
-                            let status = rec
-                                .as_ref()
-                                .map(report::status)
-                                .unwrap_or_else(|| "unknown".into());
-                            failed |= status != "succeeded";
-                            executions.push(json!({"execution": name, "status": status}));
-                        }
-                    }
-                }
-            } else {
-                // No flow: each delivery's answer records the jobs it ran.
-                for d in &deliveries {
-                    let answer = d.result.as_ref().ok().cloned();
-                    let Some(out) =
-                        answer.and_then(|v| serde_json::from_value::<SimpleOutput>(v).ok())
-                    else {
-                        continue;
-                    };
-                    for j in out.jobs {
-                        failed |= j.status != JobStatus::Succeeded;
-                        executions.push(json!({"execution": j.job_id, "status": j.status}));
-                    }
-                }
-            }
+        local_runner::fc::Outcome::FunctionError(f) => {
             println!(
                 "{}",
-                json!({"deliveries": deliveries, "executions": executions})
+                json!({"xFcErrorType": f.kind.as_str(), "errorType": f.error_type,
+                       "errorMessage": f.error_message, "flowError": flow_error})
             );
-            sys.shutdown().await;
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(ExitCode::from(1))
         }
-        Cmd::Invoke { function, event } => {
-            let bytes = std::fs::read(&event).map_err(|e| format!("{}: {e}", event.display()))?;
-            let sys = System::start(options(&cli.common))
-                .await
-                .map_err(|e| e.to_string())?;
-            let outcome = sys.fc.invoke(&function, &bytes).await;
-            sys.shutdown().await;
-            // What FC answers: the body, or its error with the name a flow sees.
-            let flow_error = local_runner::fc::task_result(outcome.clone())
-                .err()
-                .map(|e| e.error);
-            match outcome {
-                local_runner::fc::Outcome::Ok(v) => {
-                    println!("{v}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                local_runner::fc::Outcome::FunctionError(f) => {
-                    println!(
-                        "{}",
-                        json!({"xFcErrorType": f.kind.as_str(), "errorType": f.error_type,
-                               "errorMessage": f.error_message, "flowError": flow_error})
-                    );
-                    Ok(ExitCode::from(1))
-                }
-                local_runner::fc::Outcome::PlatformError {
-                    status,
-                    code,
-                    message,
-                } => {
-                    println!(
-                        "{}",
-                        json!({"status": status, "errorCode": code, "errorMessage": message,
-                               "flowError": flow_error})
-                    );
-                    Ok(ExitCode::from(1))
-                }
-            }
+        local_runner::fc::Outcome::PlatformError {
+            status,
+            code,
+            message,
+        } => {
+            println!(
+                "{}",
+                json!({"status": status, "errorCode": code, "errorMessage": message,
+                       "flowError": flow_error})
+            );
+            Ok(ExitCode::from(1))
         }
     }
 }
@@ -491,9 +511,9 @@ async fn run_one(
     limit: Duration,
 ) -> Result<RunReport, String> {
     let started = Instant::now();
-    let d = sys.describe();
-    let prefix = d["triggerPrefix"].as_str().unwrap_or_default().to_string();
-    let suffix = d["triggerSuffix"].as_str().unwrap_or_default().to_string();
+    let c = sys.describe();
+    let prefix = c.trigger_prefix.unwrap_or_default();
+    let suffix = c.trigger_suffix.unwrap_or_default();
     let name = input
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -571,7 +591,7 @@ async fn run_one(
                     report.error = Some(format!("{}: {}", e.error, e.cause));
                 }
             }
-            Err(e) if report.status == "succeeded" => {
+            Err(e) if report.status == RunStatus::Succeeded => {
                 return Err(format!("collecting outputs: {e}"));
             }
             Err(_) => {}
@@ -597,13 +617,16 @@ async fn run_without_flow(
         .wait_for_delivery(key, etag, limit)
         .await
         .map_err(|e| e.to_string())?;
-    let answer = d.result.map_err(|e| format!("{}: {e}", d.function))?;
-    let answer: SimpleOutput = serde_json::from_value(answer.clone()).map_err(|e| {
-        format!(
-            "{} answered what a function without a flow does not ({e}): {answer}",
-            d.function
-        )
-    })?;
+    let answer = match d.result {
+        Ok(Answer::Simple(out)) => out,
+        Ok(other) => {
+            return Err(format!(
+                "{} answered what a function without a flow does not: {other}",
+                d.function
+            ));
+        }
+        Err(e) => return Err(format!("{}: {e}", d.function)),
+    };
     let Some(job) = answer.jobs.iter().find(|j| j.job_id == job_id) else {
         let why = answer
             .skipped
@@ -617,11 +640,7 @@ async fn run_without_flow(
         .await
         .map_err(|e| format!("collecting outputs: {e}"))?;
     Ok(RunReport {
-        status: match manifest.status {
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-        }
-        .into(),
+        status: manifest.status.into(),
         execution: job_id.to_string(),
         outputs,
         steps: report::manifest_steps(&manifest),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vpf_core::cost::{JobCost, Usage};
-use vpf_core::job::Manifest;
+use vpf_core::job::{JobStatus, Manifest};
 use vpf_core::{Error, Result};
 use vpf_oss::ObjectStore;
 
@@ -14,7 +14,7 @@ use crate::flow::{ExecutionRecord, Status};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
-    pub status: String,
+    pub status: RunStatus,
     pub execution: String,
     pub outputs: Vec<OutputReport>,
     pub steps: Vec<StepReport>,
@@ -24,6 +24,67 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<JobCost>,
     pub seconds: f64,
+}
+
+/// What `replay` prints: every delivery, and how each execution (or job,
+/// without a flow) it started ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    pub deliveries: Vec<crate::delivery::Delivery>,
+    pub executions: Vec<ReplayExecution>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplayExecution {
+    pub execution: String,
+    pub status: RunStatus,
+}
+
+/// How a run ended, as `run --json` and `replay` print it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    Running,
+    /// `replay` stopped waiting before the execution ended.
+    Unknown,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Running => "running",
+            RunStatus::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Status> for RunStatus {
+    fn from(s: Status) -> RunStatus {
+        match s {
+            Status::Succeeded => RunStatus::Succeeded,
+            Status::Failed => RunStatus::Failed,
+            Status::Running => RunStatus::Running,
+        }
+    }
+}
+
+impl From<JobStatus> for RunStatus {
+    fn from(s: JobStatus) -> RunStatus {
+        match s {
+            JobStatus::Succeeded => RunStatus::Succeeded,
+            JobStatus::Failed => RunStatus::Failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,11 +274,29 @@ pub fn cost_table(c: &JobCost) -> String {
     t
 }
 
-pub fn status(rec: &ExecutionRecord) -> String {
-    match rec.status {
-        Status::Succeeded => "succeeded",
-        Status::Failed => "failed",
-        Status::Running => "running",
+/// The execution's status as a run reports it.
+pub fn status(rec: &ExecutionRecord) -> RunStatus {
+    rec.status.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunStatus;
+
+    #[test]
+    fn run_status_prints_the_words_reports_always_printed() {
+        for (s, word) in [
+            (RunStatus::Succeeded, "succeeded"),
+            (RunStatus::Failed, "failed"),
+            (RunStatus::Running, "running"),
+            (RunStatus::Unknown, "unknown"),
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), word);
+            assert_eq!(s.to_string(), word);
+        }
+        assert_eq!(
+            RunStatus::from(vpf_core::job::JobStatus::Failed),
+            RunStatus::Failed
+        );
     }
-    .into()
 }

@@ -16,22 +16,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use vpf_core::event::OssRecord;
 use vpf_core::{Error, Result};
 
 use crate::account::LOCAL_ACCOUNT_ID;
+use crate::delivery::{Delivery, deliver};
+use crate::deploy_file::{DeployFile, FunctionProps};
 use crate::fc::{CredentialSource, FcEmulator, FunctionSpec, OssTrigger};
 use crate::flow::{Engine, EngineOptions, ExecutionRecord, Flow, Invoker, TaskError};
 use crate::lock::lock;
 use crate::oss::{EmulatorConfig, OssEmulator, RunningOss};
-use crate::sdevs::{FunctionProps, SYaml};
 
 /// How long the temporary credentials handed to a function last (FC: the role session).
 pub const CREDENTIAL_TTL: Duration = Duration::from_secs(3600);
-/// FC retries a failed asynchronous invocation (OSS triggers invoke
-/// asynchronously) up to 3 times.
-pub const ASYNC_RETRIES: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -93,22 +91,6 @@ impl Options {
     }
 }
 
-/// How an OSS event delivery to a triggered function ended.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Delivery {
-    pub trigger: String,
-    pub function: String,
-    pub bucket: String,
-    pub key: String,
-    /// The object's eTag: with bucket and key it names the execution.
-    pub etag: String,
-    pub event_name: String,
-    pub attempts: u32,
-    /// The function's answer, or the last error.
-    pub result: std::result::Result<Value, String>,
-}
-
 /// Invokes flow Tasks through the FC emulator.
 #[derive(Clone)]
 pub struct FcInvoker {
@@ -137,7 +119,8 @@ pub struct System {
     pub bucket: String,
     pub region: String,
     pub triggers: Vec<OssTrigger>,
-    pub s: SYaml,
+    /// The deploy file the system runs, rendered.
+    pub deploy: DeployFile,
     pub state_dir: PathBuf,
     /// How many tasks a Map runs at once here, and why.
     pub map_cap: MapCap,
@@ -221,201 +204,69 @@ impl MapCap {
     }
 }
 
+/// What a client needs to talk to the system: `up --json` prints it (a
+/// field without a value as `null`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub oss_endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    /// The first trigger's filter: upload under the prefix, ending with the suffix.
+    pub trigger_prefix: Option<String>,
+    pub trigger_suffix: Option<String>,
+    /// The extensions whose uploads the triggered function processes.
+    pub input_extensions: Option<Vec<String>>,
+    /// s.yaml's `vars.outputPrefix`.
+    pub output_prefix: Option<String>,
+    pub workflow_endpoint: Option<String>,
+    pub flow_name: Option<String>,
+    pub state_dir: PathBuf,
+}
+
 /// Deliveries at once: OSS-triggered invocations are asynchronous in FC and
 /// queue; the bound keeps a burst of uploads from starting every trigger at once.
 const MAX_DELIVERIES: usize = 64;
 
 impl System {
-    pub async fn start(mut opts: Options) -> Result<System> {
-        // Functions run in their code folders: every path handed to them
-        // (NAS mounts, commands) must not depend on our working directory.
-        opts.state_dir = std::path::absolute(&opts.state_dir)?;
-        opts.s_yaml = std::path::absolute(&opts.s_yaml)?;
-        opts.bin_dir = opts
-            .bin_dir
-            .as_deref()
-            .map(std::path::absolute)
-            .transpose()?;
-        let mut config = opts.config.clone();
-        config
-            .entry("AccountID".into())
-            .or_insert_with(|| LOCAL_ACCOUNT_ID.into());
-        let account_id = config["AccountID"].clone();
-        let mut settings = crate::sdevs::Settings::from_env(config);
-        settings.var_overrides = opts.vars.clone();
-        let s = SYaml::load(&opts.s_yaml, &settings).map_err(|e| Error::invalid(e.0))?;
-        let functions = s.functions().map_err(|e| Error::invalid(e.0))?;
-        if functions.is_empty() {
-            return Err(Error::invalid(format!(
-                "{} has no fc3 resources",
-                opts.s_yaml.display()
-            )));
-        }
-        let region = functions[0].1.region.clone();
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(2);
-        // Refined per flow below, from the functions its Maps call.
-        let mut map_cap = match opts.max_concurrency {
-            Some(tasks) => MapCap::given(tasks),
-            None => MapCap::for_functions(cores, &functions),
-        };
-
-        // Triggers name their bucket; the vars may name one too.
-        let mut triggers = Vec::new();
-        for (_, f) in &functions {
-            for t in &f.triggers {
-                if t.trigger_type != "oss" {
-                    return Err(Error::invalid(format!(
-                        "function {}: trigger {} is of type {:?}; the local runner emulates oss triggers only",
-                        f.function_name, t.trigger_name, t.trigger_type
-                    )));
-                }
-                let cfg = t.oss().map_err(|e| Error::invalid(e.0))?;
-                let bucket = t.bucket().ok_or_else(|| {
-                    Error::invalid(format!(
-                        "trigger {}: sourceArn names no bucket",
-                        t.trigger_name
-                    ))
-                })?;
-                triggers.push(OssTrigger {
-                    name: t.trigger_name.clone(),
-                    function: f.function_name.clone(),
-                    bucket: bucket.to_string(),
-                    events: cfg.events.clone(),
-                    prefix: cfg.filter.key.prefix.clone(),
-                    suffix: cfg.filter.key.suffix.clone(),
-                });
-            }
-        }
-        let mut buckets: Vec<String> = triggers.iter().map(|t| t.bucket.clone()).collect();
-        if let Some(b) = s.vars.get("bucket").and_then(Value::as_str) {
-            buckets.push(b.to_string());
-        }
-        buckets.sort();
-        buckets.dedup();
-        let bucket = buckets.first().cloned().ok_or_else(|| {
-            Error::invalid("s.yaml names no bucket (vars.bucket or an OSS trigger)")
-        })?;
-
-        let dirs = ["oss", "nas", "logs", "executions"].map(|d| opts.state_dir.join(d));
-        for d in &dirs {
-            std::fs::create_dir_all(d)?;
-        }
-        let [oss_dir, nas_dir, log_dir, exec_dir] = dirs;
-
-        let mut oc = EmulatorConfig::new(&oss_dir);
-        oc.region = region.clone();
-        oc.account_id = account_id.clone();
-        oc.buckets = buckets.clone();
-        oc.bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), opts.oss_port);
-        oc.accept_v1 = opts.accept_v1;
-        let oss = OssEmulator::start(oc).await?;
+    /// Everything s.yaml deploys, started: the OSS emulator with its
+    /// buckets, the FC emulator with every function, the flows' engines
+    /// behind the workflow API, and the triggers' deliveries.
+    pub async fn start(opts: Options) -> Result<System> {
+        let setup = Setup::read(opts)?;
+        let triggers = oss_triggers(&setup.functions)?;
+        let buckets = buckets(&triggers, &setup.deploy)?;
+        let dirs = StateDirs::create(&setup.opts.state_dir)?;
+        let oss = setup.start_oss(&dirs.oss, &buckets).await?;
 
         // The workflow API must listen before any function runs, so that
         // FLOW_ENDPOINT is known; engines come right after (they need FC).
         let flow_listener =
-            tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, opts.flow_port)).await?;
+            tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, setup.opts.flow_port)).await?;
         let flow_endpoint = format!("http://{}", flow_listener.local_addr()?);
+        let fc = Arc::new(setup.start_fc(&oss, &flow_endpoint, &dirs)?);
+        let (engines, map_cap) = setup.flow_engines(&fc, &dirs.executions)?;
+        let api_task = serve_flow_api(flow_listener, &engines, &oss);
 
-        let mut specs = Vec::new();
-        for (_, f) in &functions {
-            specs.push(function_spec(
-                f,
-                &s.dir,
-                &opts,
-                &oss,
-                &flow_endpoint,
-                &nas_dir,
-            )?);
-        }
-        let creds: CredentialSource = {
-            let keys = oss.keys();
-            let ttl = opts.credential_ttl;
-            Arc::new(move || keys.issue(ttl))
-        };
-        let fc = Arc::new(
-            FcEmulator::new(
-                specs,
-                &region,
-                &account_id,
-                Some(creds),
-                log_dir,
-                opts.max_instances,
-            )
-            .map_err(|e| Error::internal(format!("starting the FC emulator: {e}")))?,
-        );
-
-        let mut engines = BTreeMap::new();
-        let flows = s.flows().map_err(|e| Error::invalid(e.0))?;
-        let vars: crate::flow::Vars = [
-            ("region".to_string(), region.clone()),
-            ("uid".to_string(), account_id.clone()),
-        ]
-        .into_iter()
-        .collect();
-        for (rname, fp) in flows {
-            let doc = fp.flow_document(&s.dir).map_err(|e| Error::invalid(e.0))?;
-            let flow = Flow::from_document(&doc, &vars)
-                .map_err(|e| Error::invalid(format!("resources.{rname}: {}", e.0)))?;
-            for t in flow.root.tasks() {
-                if !fc.function_names().contains(&t.function) {
-                    return Err(Error::invalid(format!(
-                        "flow {}: a task calls {} ({:?}), which s.yaml does not define",
-                        fp.name, t.resource_arn, t.function
-                    )));
-                }
-            }
-            if opts.max_concurrency.is_none() {
-                let called: Vec<(String, FunctionProps)> = functions
-                    .iter()
-                    .filter(|(_, f)| {
-                        flow.root
-                            .map_tasks()
-                            .iter()
-                            .any(|t| t.function == f.function_name)
-                    })
-                    .cloned()
-                    .collect();
-                if !called.is_empty() {
-                    map_cap = MapCap::for_functions(cores, &called);
-                }
-            }
-            let engine = Engine::new(
-                flow,
-                FcInvoker { fc: fc.clone() },
-                EngineOptions {
-                    time_scale: opts.time_scale,
-                    max_concurrency_cap: Some(map_cap.tasks),
-                    history_dir: Some(exec_dir.clone()),
-                },
-            );
-            engines.insert(fp.name.clone(), engine);
-        }
-        let api = Arc::new(crate::flow::api::ApiState::new(
-            engines.values().cloned().collect(),
-            oss.keys(),
-        ));
-        let api_task = tokio::spawn(async move {
-            crate::serve::serve(
-                flow_listener,
-                crate::flow::api::router(api),
-                crate::serve::ServeLimits::default(),
-                std::future::pending(),
-            )
-            .await;
-        });
-
+        let Setup {
+            opts,
+            deploy,
+            region,
+            ..
+        } = setup;
         let mut sys = System {
             oss,
             fc,
             engines,
             flow_endpoint,
-            bucket,
+            // The first by name: the one `run` uploads to.
+            bucket: buckets[0].clone(),
             region,
             triggers,
-            s,
-            state_dir: opts.state_dir.clone(),
+            deploy,
+            state_dir: opts.state_dir,
             map_cap,
             deliveries: Arc::new(Mutex::new(Vec::new())),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)),
@@ -508,7 +359,7 @@ impl System {
                 && engine.describe(execution).is_none()
             {
                 let why = match &d.result {
-                    Ok(v) => format!("the trigger did not start it: {v}"),
+                    Ok(a) => format!("the trigger did not start it: {a}"),
                     Err(e) => format!("the trigger failed: {e}"),
                 };
                 return Err(Error::invalid(format!("no execution for {key}: {why}")));
@@ -563,7 +414,7 @@ impl System {
     /// The extensions whose uploads the triggered function processes: its
     /// `INPUT_EXTENSIONS`, read as oss-trigger reads it.
     pub fn input_extensions(&self, function: &str) -> Vec<String> {
-        let props = self.s.function(function).ok().flatten();
+        let props = self.deploy.function(function).ok().flatten();
         let env = props.as_ref().and_then(|p| {
             p.environment_variables
                 .get(vpf_core::config::INPUT_EXTENSIONS)
@@ -572,24 +423,29 @@ impl System {
     }
 
     /// What a client needs to talk to the system (`up --json`).
-    pub fn describe(&self) -> Value {
+    pub fn describe(&self) -> Connection {
         let trig = self.triggers.first();
         let creds = self.oss.credentials();
-        json!({
-            "ossEndpoint": self.oss.endpoint(),
-            "bucket": self.bucket,
-            "region": self.region,
-            "accessKeyId": creds.access_key_id,
-            "accessKeySecret": creds.access_key_secret,
-            "triggerPrefix": trig.map(|t| t.prefix.clone()),
-            "triggerSuffix": trig.map(|t| t.suffix.clone()),
-            "inputExtensions": trig.map(|t| self.input_extensions(&t.function)),
-            "outputPrefix": self.s.vars.get("outputPrefix").cloned().unwrap_or(Value::Null),
+        Connection {
+            oss_endpoint: self.oss.endpoint(),
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            access_key_id: creds.access_key_id,
+            access_key_secret: creds.access_key_secret,
+            trigger_prefix: trig.map(|t| t.prefix.clone()),
+            trigger_suffix: trig.map(|t| t.suffix.clone()),
+            input_extensions: trig.map(|t| self.input_extensions(&t.function)),
+            output_prefix: self
+                .deploy
+                .vars
+                .get("outputPrefix")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             // A deploy file without a flow has no workflow to talk to.
-            "workflowEndpoint": (!self.engines.is_empty()).then_some(&self.flow_endpoint),
-            "flowName": self.engines.keys().next(),
-            "stateDir": self.state_dir,
-        })
+            workflow_endpoint: (!self.engines.is_empty()).then(|| self.flow_endpoint.clone()),
+            flow_name: self.engines.keys().next().cloned(),
+            state_dir: self.state_dir.clone(),
+        }
     }
 
     pub async fn shutdown(self) {
@@ -601,37 +457,259 @@ impl System {
     }
 }
 
-/// One asynchronous invocation with FC's retries.
-async fn deliver(fc: &FcEmulator, t: &OssTrigger, rec: &OssRecord) -> Delivery {
-    let body = serde_json::to_vec(&json!({ "events": [rec] })).unwrap_or_default();
-    let mut attempts = 0;
-    let mut wait = Duration::from_millis(500);
-    let result = loop {
-        attempts += 1;
-        let outcome = fc
-            .invoke_with_retry_count(&t.function, &body, attempts - 1)
-            .await;
-        let r = crate::fc::task_result(outcome).map_err(|e| e.to_string());
-        match r {
-            Ok(v) => break Ok(v),
-            Err(e) if attempts > ASYNC_RETRIES => break Err(e),
-            Err(e) => {
-                tracing::warn!(function = %t.function, attempt = attempts, error = %e, "triggered invocation failed; retrying");
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-        }
-    };
-    Delivery {
-        trigger: t.name.clone(),
-        function: t.function.clone(),
-        bucket: rec.oss.bucket.name.clone(),
-        key: rec.oss.object.key.clone(),
-        etag: rec.oss.object.e_tag.clone(),
-        event_name: rec.event_name.clone(),
-        attempts,
-        result,
+/// What the options and s.yaml say, read once: every part of the system
+/// starts from it.
+struct Setup {
+    opts: Options,
+    deploy: DeployFile,
+    /// s.yaml's fc3 functions, at least one.
+    functions: Vec<(String, FunctionProps)>,
+    /// The first function's: s.yaml deploys to one region.
+    region: String,
+    account_id: String,
+}
+
+impl Setup {
+    fn read(mut opts: Options) -> Result<Setup> {
+        // Functions run in their code folders: every path handed to them
+        // (NAS mounts, commands) must not depend on our working directory.
+        opts.state_dir = std::path::absolute(&opts.state_dir)?;
+        opts.s_yaml = std::path::absolute(&opts.s_yaml)?;
+        opts.bin_dir = opts
+            .bin_dir
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()?;
+        let mut config = opts.config.clone();
+        let account_id = config
+            .entry("AccountID".into())
+            .or_insert_with(|| LOCAL_ACCOUNT_ID.into())
+            .clone();
+        let mut settings = crate::deploy_file::Settings::from_env(config);
+        settings.var_overrides = opts.vars.clone();
+        let deploy = DeployFile::load(&opts.s_yaml, &settings).map_err(|e| Error::invalid(e.0))?;
+        let functions = deploy.functions().map_err(|e| Error::invalid(e.0))?;
+        let Some((_, first)) = functions.first() else {
+            return Err(Error::invalid(format!(
+                "{} has no fc3 resources",
+                opts.s_yaml.display()
+            )));
+        };
+        let region = first.region.clone();
+        Ok(Setup {
+            opts,
+            deploy,
+            functions,
+            region,
+            account_id,
+        })
     }
+
+    /// The OSS emulator holding `buckets`, at `--oss-port`.
+    async fn start_oss(&self, dir: &Path, buckets: &[String]) -> Result<RunningOss> {
+        let mut oc = EmulatorConfig::new(dir);
+        oc.region = self.region.clone();
+        oc.account_id = self.account_id.clone();
+        oc.buckets = buckets.to_vec();
+        oc.bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.opts.oss_port);
+        oc.accept_v1 = self.opts.accept_v1;
+        OssEmulator::start(oc).await
+    }
+
+    /// The FC emulator with every function of s.yaml, handing each call
+    /// temporary credentials from the OSS emulator's STS.
+    fn start_fc(
+        &self,
+        oss: &RunningOss,
+        flow_endpoint: &str,
+        dirs: &StateDirs,
+    ) -> Result<FcEmulator> {
+        let mut specs = Vec::new();
+        for (_, f) in &self.functions {
+            specs.push(function_spec(
+                f,
+                &self.deploy.dir,
+                &self.opts,
+                oss,
+                flow_endpoint,
+                &dirs.nas,
+            )?);
+        }
+        let creds: CredentialSource = {
+            let keys = oss.keys();
+            let ttl = self.opts.credential_ttl;
+            Arc::new(move || keys.issue(ttl))
+        };
+        FcEmulator::new(
+            specs,
+            &self.region,
+            &self.account_id,
+            Some(creds),
+            dirs.logs.clone(),
+            self.opts.max_instances,
+        )
+        .map_err(|e| Error::internal(format!("starting the FC emulator: {e}")))
+    }
+
+    /// An engine per flow resource, every Task checked against s.yaml's
+    /// functions, and how many tasks a Map runs at once.
+    fn flow_engines(
+        &self,
+        fc: &Arc<FcEmulator>,
+        history_dir: &Path,
+    ) -> Result<(BTreeMap<String, Engine<FcInvoker>>, MapCap)> {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(2);
+        // Refined per flow below, from the functions its Maps call.
+        let mut map_cap = match self.opts.max_concurrency {
+            Some(tasks) => MapCap::given(tasks),
+            None => MapCap::for_functions(cores, &self.functions),
+        };
+        let vars: crate::flow::Vars = [
+            ("region".to_string(), self.region.clone()),
+            ("uid".to_string(), self.account_id.clone()),
+        ]
+        .into_iter()
+        .collect();
+        let mut engines = BTreeMap::new();
+        for (rname, fp) in self.deploy.flows().map_err(|e| Error::invalid(e.0))? {
+            let doc = fp
+                .flow_document(&self.deploy.dir)
+                .map_err(|e| Error::invalid(e.0))?;
+            let flow = Flow::from_document(&doc, &vars)
+                .map_err(|e| Error::invalid(format!("resources.{rname}: {}", e.0)))?;
+            for t in flow.root.tasks() {
+                if !fc.function_names().contains(&t.function) {
+                    return Err(Error::invalid(format!(
+                        "flow {}: a task calls {} ({:?}), which s.yaml does not define",
+                        fp.name, t.resource_arn, t.function
+                    )));
+                }
+            }
+            if self.opts.max_concurrency.is_none() {
+                let called: Vec<(String, FunctionProps)> = self
+                    .functions
+                    .iter()
+                    .filter(|(_, f)| {
+                        flow.root
+                            .map_tasks()
+                            .iter()
+                            .any(|t| t.function == f.function_name)
+                    })
+                    .cloned()
+                    .collect();
+                if !called.is_empty() {
+                    map_cap = MapCap::for_functions(cores, &called);
+                }
+            }
+            let engine = Engine::new(
+                flow,
+                FcInvoker { fc: fc.clone() },
+                EngineOptions {
+                    time_scale: self.opts.time_scale,
+                    max_concurrency_cap: Some(map_cap.tasks),
+                    history_dir: Some(history_dir.to_path_buf()),
+                },
+            );
+            engines.insert(fp.name.clone(), engine);
+        }
+        Ok((engines, map_cap))
+    }
+}
+
+/// The state folder's parts: buckets, NAS, function logs, execution histories.
+struct StateDirs {
+    oss: PathBuf,
+    nas: PathBuf,
+    logs: PathBuf,
+    executions: PathBuf,
+}
+
+impl StateDirs {
+    fn create(state_dir: &Path) -> Result<StateDirs> {
+        let [oss, nas, logs, executions] =
+            ["oss", "nas", "logs", "executions"].map(|d| state_dir.join(d));
+        for d in [&oss, &nas, &logs, &executions] {
+            std::fs::create_dir_all(d)?;
+        }
+        Ok(StateDirs {
+            oss,
+            nas,
+            logs,
+            executions,
+        })
+    }
+}
+
+/// The OSS triggers of s.yaml's functions (the only kind emulated).
+fn oss_triggers(functions: &[(String, FunctionProps)]) -> Result<Vec<OssTrigger>> {
+    let mut triggers = Vec::new();
+    for (_, f) in functions {
+        for t in &f.triggers {
+            if t.trigger_type != "oss" {
+                return Err(Error::invalid(format!(
+                    "function {}: trigger {} is of type {:?}; the local runner emulates oss triggers only",
+                    f.function_name, t.trigger_name, t.trigger_type
+                )));
+            }
+            let cfg = t.oss().map_err(|e| Error::invalid(e.0))?;
+            let bucket = t.bucket().ok_or_else(|| {
+                Error::invalid(format!(
+                    "trigger {}: sourceArn names no bucket",
+                    t.trigger_name
+                ))
+            })?;
+            triggers.push(OssTrigger {
+                name: t.trigger_name.clone(),
+                function: f.function_name.clone(),
+                bucket: bucket.to_string(),
+                events: cfg.events.clone(),
+                prefix: cfg.filter.key.prefix.clone(),
+                suffix: cfg.filter.key.suffix.clone(),
+            });
+        }
+    }
+    Ok(triggers)
+}
+
+/// The buckets to create, by name, at least one: those the triggers name,
+/// and `vars.bucket`.
+fn buckets(triggers: &[OssTrigger], deploy: &DeployFile) -> Result<Vec<String>> {
+    let mut buckets: Vec<String> = triggers.iter().map(|t| t.bucket.clone()).collect();
+    if let Some(b) = deploy.vars.get("bucket").and_then(Value::as_str) {
+        buckets.push(b.to_string());
+    }
+    buckets.sort();
+    buckets.dedup();
+    if buckets.is_empty() {
+        return Err(Error::invalid(
+            "s.yaml names no bucket (vars.bucket or an OSS trigger)",
+        ));
+    }
+    Ok(buckets)
+}
+
+/// The Serverless Workflow API over the engines, on its listener, checking
+/// signatures against the OSS emulator's key ring (static and temporary keys).
+fn serve_flow_api(
+    listener: tokio::net::TcpListener,
+    engines: &BTreeMap<String, Engine<FcInvoker>>,
+    oss: &RunningOss,
+) -> tokio::task::JoinHandle<()> {
+    let api = Arc::new(crate::flow::api::ApiState::new(
+        engines.values().cloned().collect(),
+        oss.keys(),
+    ));
+    tokio::spawn(async move {
+        crate::serve::serve(
+            listener,
+            crate::flow::api::router(api),
+            crate::serve::ServeLimits::default(),
+            std::future::pending(),
+        )
+        .await;
+    })
 }
 
 /// How the runner starts one function: its command with `/code` mapped to

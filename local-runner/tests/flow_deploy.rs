@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use local_runner::account::LOCAL_ACCOUNT_ID;
+use local_runner::deploy_file::{DeployFile, Settings};
 use local_runner::flow::{Flow, Vars};
-use local_runner::sdevs::{SYaml, Settings};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -19,8 +19,8 @@ fn settings() -> Settings {
     }
 }
 
-fn syaml() -> SYaml {
-    SYaml::load(&root().join("s.yaml"), &settings()).unwrap()
+fn syaml() -> DeployFile {
+    DeployFile::load(&root().join("s.yaml"), &settings()).unwrap()
 }
 
 fn flow() -> Flow {

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use flow_support::Script;
+use local_runner::deploy_file::{DeployFile, Settings};
 use local_runner::flow::{Engine, EngineOptions, Flow, Status, TaskError, Vars};
-use local_runner::sdevs::{SYaml, Settings};
 use serde_json::{Value, json};
 use vpf_core::job::*;
 
@@ -16,7 +16,7 @@ use vpf_core::job::*;
 fn flow() -> Flow {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../s.yaml");
     let config = [("AccountID".to_string(), "1234567890".to_string())].into();
-    let s = SYaml::load(&path, &Settings::from_env(config)).unwrap();
+    let s = DeployFile::load(&path, &Settings::from_env(config)).unwrap();
     let flows = s.flows().unwrap();
     let doc = flows[0].1.flow_document(&s.dir).unwrap();
     Flow::from_document(&doc, &Vars::new()).unwrap()

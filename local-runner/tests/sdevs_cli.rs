@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use local_runner::deploy_file::{DeployFile, Settings};
 use local_runner::flow::{Flow, Vars};
-use local_runner::sdevs::{SYaml, Settings};
 use serde_json::Value;
 
 const ACCOUNT: &str = "1234567890";
@@ -60,17 +60,17 @@ fn cli_render(file: &str) -> Value {
 }
 
 /// The local runner's reading of the same file, with the same account.
-fn runner_render(file: &str) -> SYaml {
+fn runner_render(file: &str) -> DeployFile {
     let settings = Settings::from_env(BTreeMap::from([(
         "AccountID".to_string(),
         ACCOUNT.to_string(),
     )]));
-    SYaml::load(&root().join(file), &settings).unwrap()
+    DeployFile::load(&root().join(file), &settings).unwrap()
 }
 
 /// The CLI and the runner read `file` alike, and every function's props are
 /// valid for the fc3 component; the number of fc3 functions.
-fn same_render_and_valid_functions(cli: &Value, ours: &SYaml) -> usize {
+fn same_render_and_valid_functions(cli: &Value, ours: &DeployFile) -> usize {
     let text = cli.to_string();
     assert!(!text.contains("${"), "unrendered variables: {text}");
     assert!(

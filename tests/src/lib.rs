@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use local_runner::delivery::Delivery;
 use local_runner::flow::{ExecutionRecord, Status};
 use local_runner::system::{Options, System};
-use vpf_core::job::{FlowError, JobRequest, JobStatus, Manifest, TriggerOutput};
+use vpf_core::job::{FlowError, JobRequest, JobStatus, Manifest, RecordOutcome, TriggerOutput};
 use vpf_oss::{ObjectStore, OssClient, OssConfig};
 
 pub mod reliability;
@@ -115,6 +116,16 @@ pub async fn upload_and_wait(sys: &System, file: &Path, key: &str) -> ExecutionR
         .expect("execution ends")
 }
 
+/// oss-trigger's outcome for the first record a delivery carried; the
+/// test fails when the delivery failed or its answer has no records.
+pub fn first_outcome(d: &Delivery) -> &RecordOutcome {
+    let answer = d.result.as_ref().expect("the trigger answers");
+    answer
+        .records()
+        .first()
+        .unwrap_or_else(|| panic!("no record in the answer {answer}"))
+}
+
 /// How many times the execution scheduled the task of every state whose
 /// label contains `state` (a Map's iterations carry their index in the
 /// label): first tries and retries.
@@ -182,7 +193,7 @@ pub fn request_of(rec: &ExecutionRecord) -> JobRequest {
     serde_json::from_value(rec.input.clone()).expect("execution input is a JobRequest")
 }
 
-/// oss-trigger's answer to one delivery, read as the type it is written as.
+/// oss-trigger's answer to a direct invocation, read as the type it is written as.
 pub fn trigger_answer(answer: &serde_json::Value) -> TriggerOutput {
     serde_json::from_value(answer.clone()).expect("the trigger's answer is a TriggerOutput")
 }

@@ -16,7 +16,7 @@ use vpf_tests::{nas_jobs, request_of, system, upload_and_wait};
 
 /// (vCPU, memory MB, disk MB) of every function, by s.yaml resource name.
 fn deployed_sizes(sys: &System) -> BTreeMap<String, (f64, u32, u32)> {
-    sys.s
+    sys.deploy
         .functions()
         .unwrap()
         .into_iter()
@@ -41,9 +41,13 @@ fn close(a: f64, b: f64) -> bool {
 /// seconds, its amount the CU at s.yaml's price; the total sums the lines.
 fn check_arithmetic(cost: &JobCost, sys: &System) {
     let sizes = deployed_sizes(sys);
-    let price: f64 = sys.s.vars["cuPrice"].as_str().unwrap().parse().unwrap();
+    let price: f64 = sys.deploy.vars["cuPrice"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(cost.cu_price, price);
-    assert_eq!(cost.currency, sys.s.vars["currency"].as_str().unwrap());
+    assert_eq!(cost.currency, sys.deploy.vars["currency"].as_str().unwrap());
     let (mut n, mut seconds, mut cu, mut amount) = (0, 0.0, 0.0, 0.0);
     for line in &cost.steps {
         let name = line.function.as_str();

@@ -17,7 +17,9 @@ use vpf_core::job::{JobStatus, RecordOutcome};
 use vpf_media::Tools;
 use vpf_media::testmedia::{Clip, random_bytes, truncated_copy, zero_bytes};
 use vpf_tests::reliability::Report;
-use vpf_tests::{bin_dir, client, nas_jobs, probe, repo_root, request_of, system, trigger_answer};
+use vpf_tests::{
+    bin_dir, client, first_outcome, nas_jobs, probe, repo_root, request_of, system, trigger_answer,
+};
 use vpf_tests::{fetch, keys_under, manifest};
 
 fn ffmpeg(args: &[&str]) {
@@ -601,11 +603,8 @@ async fn escaping_keys_malformed_events_and_unknown_formats_are_refused_clearly(
     ))
     .unwrap();
     let d = sys.replay(&ev).await;
-    let rec0 = trigger_answer(d[0].result.as_ref().unwrap())
-        .records
-        .remove(0);
-    let RecordOutcome::Skipped { reason: why, .. } = rec0 else {
-        panic!("not skipped: {rec0:?}");
+    let RecordOutcome::Skipped { reason: why, .. } = first_outcome(&d[0]) else {
+        panic!("the record was not skipped: {:?}", d[0].result);
     };
     assert!(why.contains(".."), "{why}");
     assert!(!state.join("oss/etc").exists() && !state.join("etc").exists());
@@ -779,10 +778,11 @@ async fn the_same_event_twice_is_one_job_and_new_content_is_a_new_job() {
                 "object": {"key": key, "eTag": etag1, "size": 1}}}]}))
     .unwrap();
     let d = sys.replay(&ev).await;
-    assert!(matches!(
-        trigger_answer(d[0].result.as_ref().unwrap()).records[0],
-        RecordOutcome::Duplicate { .. }
-    ));
+    let outcome = first_outcome(&d[0]);
+    assert!(
+        matches!(outcome, RecordOutcome::Duplicate { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(sys.engine().unwrap().list().len(), 1);
     report.row(
         "the same event delivered twice",

@@ -73,7 +73,7 @@ async fn twenty_uploads_at_once_all_succeed_within_bounds_and_leave_nothing_behi
     )
     .await;
     let concurrency: BTreeMap<String, u32> = sys
-        .s
+        .deploy
         .functions()
         .unwrap()
         .into_iter()

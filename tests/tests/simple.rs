@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use local_runner::delivery::Answer;
 use local_runner::system::System;
 use vpf_core::job::{JobStatus, Manifest, SimpleOutput};
 use vpf_media::Tools;
@@ -170,8 +171,10 @@ async fn upload(sys: &System, file: &Path, key: &str) -> SimpleOutput {
         .wait_for_delivery(key, &put.etag, Duration::from_secs(300))
         .await
         .expect("delivered");
-    let answer = d.result.expect("the function answers");
-    serde_json::from_value(answer).expect("a SimpleOutput")
+    match d.result.expect("the function answers") {
+        Answer::Simple(out) => out,
+        other => panic!("not a SimpleOutput: {other}"),
+    }
 }
 
 async fn read_manifest(sys: &System, key: &str, dir: &Path) -> Manifest {

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use local_runner::report::RunReport;
+use local_runner::report::{RunReport, RunStatus};
 use serde::Serialize;
 use vpf_bench::media::{InputSpec, R, generate};
 use vpf_core::job::{Manifest, StepTiming};
@@ -171,7 +171,7 @@ fn one(root: &Path, bin: &Path, out: &Path, src: &Path, s_yaml: &str) -> R<(f64,
             String::from_utf8_lossy(&res.stderr)
         )
     })?;
-    if report.status != "succeeded" {
+    if report.status != RunStatus::Succeeded {
         return Err(format!(
             "{s_yaml}: {} {}",
             report.status,

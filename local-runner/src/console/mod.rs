@@ -149,11 +149,9 @@ pub async fn start(
     let origin = format!("http://{addr}");
     let trigger = sys.triggers.first();
     let output_prefix = sys
-        .s
-        .vars
-        .get("outputPrefix")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("dest")
+        .describe()
+        .output_prefix
+        .unwrap_or_else(|| "dest".into())
         .trim_end_matches('/')
         .to_string()
         + "/";

@@ -20,10 +20,10 @@ use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct SdevsError(pub String);
+pub struct DeployFileError(pub String);
 
-fn fail<T>(m: impl Into<String>) -> Result<T, SdevsError> {
-    Err(SdevsError(m.into()))
+fn fail<T>(m: impl Into<String>) -> Result<T, DeployFileError> {
+    Err(DeployFileError(m.into()))
 }
 
 /// What `${env(..)}` and `${config(..)}` see.
@@ -49,7 +49,7 @@ impl Settings {
 }
 
 #[derive(Debug, Clone)]
-pub struct SYaml {
+pub struct DeployFile {
     pub edition: String,
     pub name: String,
     pub access: Option<String>,
@@ -171,15 +171,16 @@ pub struct OssKeyFilter {
 }
 
 impl Trigger {
-    pub fn oss(&self) -> Result<OssTriggerConfig, SdevsError> {
+    pub fn oss(&self) -> Result<OssTriggerConfig, DeployFileError> {
         if self.trigger_type != "oss" {
             return fail(format!(
                 "trigger {} is not an oss trigger",
                 self.trigger_name
             ));
         }
-        serde_json::from_value(self.trigger_config.clone())
-            .map_err(|e| SdevsError(format!("trigger {}: triggerConfig: {e}", self.trigger_name)))
+        serde_json::from_value(self.trigger_config.clone()).map_err(|e| {
+            DeployFileError(format!("trigger {}: triggerConfig: {e}", self.trigger_name))
+        })
     }
 
     /// The bucket of `acs:oss:<region>:<account>:<bucket>`.
@@ -213,20 +214,20 @@ pub struct FlowProps {
 impl FlowProps {
     /// The flow definition as the `flow` component deploys it: a mapping as
     /// it is; a string read as a file path, its text parsed as YAML.
-    pub fn flow_document(&self, dir: &Path) -> Result<Value, SdevsError> {
+    pub fn flow_document(&self, dir: &Path) -> Result<Value, DeployFileError> {
         match &self.definition {
             Value::Object(_) => Ok(self.definition.clone()),
             Value::String(p) => {
                 let path = dir.join(p);
                 let text = std::fs::read_to_string(&path).map_err(|e| {
-                    SdevsError(format!(
+                    DeployFileError(format!(
                         "flow {}: definition is read as a file path ({}): {e}",
                         self.name,
                         path.display()
                     ))
                 })?;
                 serde_saphyr::from_str(&text).map_err(|e| {
-                    SdevsError(format!(
+                    DeployFileError(format!(
                         "flow {}: {} is not YAML: {e}",
                         self.name,
                         path.display()
@@ -280,18 +281,22 @@ impl<'de> Deserialize<'de> for Ordered {
     }
 }
 
-impl SYaml {
-    pub fn load(path: &Path, settings: &Settings) -> Result<SYaml, SdevsError> {
+impl DeployFile {
+    pub fn load(path: &Path, settings: &Settings) -> Result<DeployFile, DeployFileError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| SdevsError(format!("reading {}: {e}", path.display())))?;
+            .map_err(|e| DeployFileError(format!("reading {}: {e}", path.display())))?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        SYaml::parse(&text, &dir, settings)
-            .map_err(|e| SdevsError(format!("{}: {}", path.display(), e.0)))
+        DeployFile::parse(&text, &dir, settings)
+            .map_err(|e| DeployFileError(format!("{}: {}", path.display(), e.0)))
     }
 
-    pub fn parse(text: &str, dir: &Path, settings: &Settings) -> Result<SYaml, SdevsError> {
+    pub fn parse(
+        text: &str,
+        dir: &Path,
+        settings: &Settings,
+    ) -> Result<DeployFile, DeployFileError> {
         let top: Top = serde_saphyr::from_str(text)
-            .map_err(|e| SdevsError(format!("not valid s.yaml: {e}")))?;
+            .map_err(|e| DeployFileError(format!("not valid s.yaml: {e}")))?;
         let edition = top.edition;
         if edition != "3.0.0" {
             return fail(format!("edition: {edition:?} is not 3.0.0"));
@@ -324,7 +329,7 @@ impl SYaml {
             let loc = format!("resources.{rname}");
             let rm = r
                 .as_object()
-                .ok_or_else(|| SdevsError(format!("{loc}: must be a mapping")))?;
+                .ok_or_else(|| DeployFileError(format!("{loc}: must be a mapping")))?;
             for k in rm.keys() {
                 if !["component", "props", "actions"].contains(&k.as_str()) {
                     return fail(format!("{loc}: unsupported field '{k}'"));
@@ -333,7 +338,7 @@ impl SYaml {
             let component = rm
                 .get("component")
                 .and_then(Value::as_str)
-                .ok_or_else(|| SdevsError(format!("{loc}.component: missing")))?
+                .ok_or_else(|| DeployFileError(format!("{loc}.component: missing")))?
                 .to_string();
             let props = ctx.resolve(
                 rm.get("props").unwrap_or(&Value::Object(Map::new())),
@@ -345,7 +350,7 @@ impl SYaml {
                 props,
             });
         }
-        Ok(SYaml {
+        Ok(DeployFile {
             edition,
             name,
             access,
@@ -356,33 +361,33 @@ impl SYaml {
     }
 
     /// Every `fc3` resource: (resource name, props).
-    pub fn functions(&self) -> Result<Vec<(String, FunctionProps)>, SdevsError> {
+    pub fn functions(&self) -> Result<Vec<(String, FunctionProps)>, DeployFileError> {
         self.resources
             .iter()
             .filter(|r| r.component == "fc3")
             .map(|r| {
                 serde_json::from_value(r.props.clone())
                     .map(|p| (r.name.clone(), p))
-                    .map_err(|e| SdevsError(format!("resources.{}.props: {e}", r.name)))
+                    .map_err(|e| DeployFileError(format!("resources.{}.props: {e}", r.name)))
             })
             .collect()
     }
 
     /// Every `flow` resource.
-    pub fn flows(&self) -> Result<Vec<(String, FlowProps)>, SdevsError> {
+    pub fn flows(&self) -> Result<Vec<(String, FlowProps)>, DeployFileError> {
         self.resources
             .iter()
             .filter(|r| r.component == "flow")
             .map(|r| {
                 serde_json::from_value(r.props.clone())
                     .map(|p| (r.name.clone(), p))
-                    .map_err(|e| SdevsError(format!("resources.{}.props: {e}", r.name)))
+                    .map_err(|e| DeployFileError(format!("resources.{}.props: {e}", r.name)))
             })
             .collect()
     }
 
     /// The function deployed under `function_name`.
-    pub fn function(&self, function_name: &str) -> Result<Option<FunctionProps>, SdevsError> {
+    pub fn function(&self, function_name: &str) -> Result<Option<FunctionProps>, DeployFileError> {
         Ok(self
             .functions()?
             .into_iter()
@@ -398,7 +403,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn resolve(&self, v: &Value, loc: &str) -> Result<Value, SdevsError> {
+    fn resolve(&self, v: &Value, loc: &str) -> Result<Value, DeployFileError> {
         match v {
             Value::String(s) => self.resolve_str(s, loc),
             Value::Array(a) => Ok(Value::Array(
@@ -418,7 +423,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn resolve_str(&self, s: &str, loc: &str) -> Result<Value, SdevsError> {
+    fn resolve_str(&self, s: &str, loc: &str) -> Result<Value, DeployFileError> {
         let trimmed = s.trim();
         // A lone `${vars.x}` keeps the variable's type (number, list, map).
         if trimmed.starts_with("${") && trimmed.ends_with('}') && trimmed.matches("${").count() == 1
@@ -435,19 +440,19 @@ impl Ctx<'_> {
                     "{loc}: ${{{e}}} is {other} and cannot be part of a string"
                 )),
             },
-            || SdevsError(format!("{loc}: unclosed '${{' in {s:?}")),
+            || DeployFileError(format!("{loc}: unclosed '${{' in {s:?}")),
         )?;
         Ok(Value::String(out))
     }
 
-    fn eval(&self, expr: &str, loc: &str) -> Result<Value, SdevsError> {
+    fn eval(&self, expr: &str, loc: &str) -> Result<Value, DeployFileError> {
         let e = expr.trim();
         if let Some(path) = e.strip_prefix("vars.") {
             let mut cur = self.vars;
             for seg in path.split('.') {
-                cur = cur
-                    .get(seg)
-                    .ok_or_else(|| SdevsError(format!("{loc}: unknown variable vars.{path}")))?;
+                cur = cur.get(seg).ok_or_else(|| {
+                    DeployFileError(format!("{loc}: unknown variable vars.{path}"))
+                })?;
             }
             return Ok(cur.clone());
         }
@@ -455,8 +460,8 @@ impl Ctx<'_> {
             let arg = |i: usize| args.get(i).cloned();
             return match func {
                 "env" => {
-                    let name =
-                        arg(0).ok_or_else(|| SdevsError(format!("{loc}: env() needs a name")))?;
+                    let name = arg(0)
+                        .ok_or_else(|| DeployFileError(format!("{loc}: env() needs a name")))?;
                     match (self.settings.env.get(&name), arg(1)) {
                         (Some(v), _) => Ok(Value::String(v.clone())),
                         (None, Some(d)) => Ok(Value::String(d)),
@@ -466,26 +471,26 @@ impl Ctx<'_> {
                     }
                 }
                 "config" => {
-                    let name =
-                        arg(0).ok_or_else(|| SdevsError(format!("{loc}: config() needs a key")))?;
+                    let name = arg(0)
+                        .ok_or_else(|| DeployFileError(format!("{loc}: config() needs a key")))?;
                     self.settings
                         .config
                         .get(&name)
                         .map(|v| Value::String(v.clone()))
-                        .ok_or_else(|| SdevsError(format!("{loc}: config {name} is not set")))
+                        .ok_or_else(|| DeployFileError(format!("{loc}: config {name} is not set")))
                 }
                 "file" => {
-                    let p =
-                        arg(0).ok_or_else(|| SdevsError(format!("{loc}: file() needs a path")))?;
+                    let p = arg(0)
+                        .ok_or_else(|| DeployFileError(format!("{loc}: file() needs a path")))?;
                     let path = self.dir.join(&p);
                     let text = std::fs::read_to_string(&path)
-                        .map_err(|e| SdevsError(format!("{loc}: file('{p}'): {e}")))?;
+                        .map_err(|e| DeployFileError(format!("{loc}: file('{p}'): {e}")))?;
                     // The CLI renders a file's text again: `${...}` in it resolve.
                     self.resolve_str(&text, &format!("{loc} (file '{p}')"))
                 }
                 "path" => {
-                    let p =
-                        arg(0).ok_or_else(|| SdevsError(format!("{loc}: path() needs a path")))?;
+                    let p = arg(0)
+                        .ok_or_else(|| DeployFileError(format!("{loc}: path() needs a path")))?;
                     // As node's path.join: `.` segments dropped.
                     let joined: PathBuf = self
                         .dir
@@ -496,8 +501,8 @@ impl Ctx<'_> {
                     Ok(Value::String(joined.to_string_lossy().into_owned()))
                 }
                 "yaml" | "json" => {
-                    let inner =
-                        arg(0).ok_or_else(|| SdevsError(format!("{loc}: {func}() needs text")))?;
+                    let inner = arg(0)
+                        .ok_or_else(|| DeployFileError(format!("{loc}: {func}() needs text")))?;
                     // The argument is an expression (`file('p')`) or literal text.
                     let text = match call(&inner) {
                         Some(_) => match self.eval(&inner, loc)? {
@@ -511,7 +516,7 @@ impl Ctx<'_> {
                     } else {
                         serde_saphyr::from_str(&text).map_err(|e| e.to_string())
                     };
-                    parsed.map_err(|e| SdevsError(format!("{loc}: {func}(): {e}")))
+                    parsed.map_err(|e| DeployFileError(format!("{loc}: {func}(): {e}")))
                 }
                 other => fail(format!("{loc}: unsupported function {other}() in ${{{e}}}")),
             };
@@ -590,7 +595,7 @@ resources:
       memorySize: ${vars.mem}
       description: "in ${vars.region} for ${config('AccountID')} (${vars.stage}) ${env('NOPE', 'dflt')}"
 "#;
-        let s = SYaml::parse(y, Path::new("."), &settings()).unwrap();
+        let s = DeployFile::parse(y, Path::new("."), &settings()).unwrap();
         let p = &s.resources[0].props;
         assert_eq!(p["region"], json!("cn-hangzhou"));
         assert_eq!(p["memorySize"], json!(4096));
@@ -603,20 +608,20 @@ resources:
     #[test]
     fn refuses_unknown_variables_with_location() {
         let y = "edition: 3.0.0\nname: a\nvars: {}\nresources:\n  f:\n    component: fc3\n    props:\n      timeout: ${vars.timeoutz}\n";
-        let e = SYaml::parse(y, Path::new("."), &settings()).unwrap_err();
+        let e = DeployFile::parse(y, Path::new("."), &settings()).unwrap_err();
         assert_eq!(
             e.0,
             "resources.f.props.timeout: unknown variable vars.timeoutz"
         );
         let y = y.replace("${vars.timeoutz}", "${resources.g.output.x}");
-        let e = SYaml::parse(&y, Path::new("."), &settings()).unwrap_err();
+        let e = DeployFile::parse(&y, Path::new("."), &settings()).unwrap_err();
         assert!(
             e.0.starts_with("resources.f.props.timeout: unsupported variable"),
             "{}",
             e.0
         );
         let y = y.replace("${resources.g.output.x}", "${env('UNSET_X')}");
-        let e = SYaml::parse(&y, Path::new("."), &settings()).unwrap_err();
+        let e = DeployFile::parse(&y, Path::new("."), &settings()).unwrap_err();
         assert!(e.0.contains("UNSET_X is not set"), "{}", e.0);
     }
 
@@ -647,7 +652,7 @@ resources:
       where: ${path('./flow.yaml')}
       j: ${json(file("./x.json"))}
 "#;
-        let s = SYaml::parse(y, dir.path(), &settings()).unwrap();
+        let s = DeployFile::parse(y, dir.path(), &settings()).unwrap();
         let p = &s.resources[0].props;
         assert_eq!(
             p["definition"],
