@@ -21,11 +21,11 @@ use vpf_core::job::{MediaInfo, Profile, SAMPLE_RATES};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
+use crate::decode::decode_audio;
 use crate::probe::{expected_audio_seconds, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run, zeroed_at};
 use crate::sound::{LoudnessMeasured, loudnorm_filter, measure_for_loudnorm};
 use crate::temp::{Temp, remove_any};
-use crate::verify::decode_audio;
 
 /// Sample rates AAC can carry; others are resampled to 48 kHz.
 const AAC_RATES: [u32; 12] = [
