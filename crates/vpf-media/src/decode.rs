@@ -8,7 +8,7 @@ use std::path::Path;
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
-use crate::run::{Log, Stdout, args, ffmpeg_base, run};
+use crate::run::{Log, Stdout, args, ffmpeg_base, ffprobe_video, run};
 
 /// Decode every video and audio frame of `input` and return the number of
 /// video frames. Any decode error fails.
@@ -84,11 +84,7 @@ pub async fn decode_at(tools: &Tools, input: &Path, times: &[f64]) -> Result<Vec
         .join(",");
     let out = run(
         &tools.ffprobe,
-        &args![
-            "-v",
-            "error",
-            "-select_streams",
-            "V:0",
+        &ffprobe_video(args![
             "-read_intervals",
             intervals,
             "-show_entries",
@@ -96,7 +92,7 @@ pub async fn decode_at(tools: &Tools, input: &Path, times: &[f64]) -> Result<Vec
             "-of",
             "csv=p=0",
             input
-        ],
+        ]),
         Stdout::Capture,
     )
     .await?

@@ -18,7 +18,7 @@ use vpf_core::{Error, ErrorKind, Result};
 use crate::Tools;
 use crate::audio::output_rate;
 use crate::decode::decode_at;
-use crate::probe::{Rational, expected_audio_seconds, probe_json};
+use crate::probe::{CompactLine, Rational, expected_audio_seconds, probe_json};
 use crate::run::{Stdout, args, run};
 use crate::temp::Temp;
 use crate::transcode::encoded_size;
@@ -120,25 +120,12 @@ impl Timing {
 pub(crate) async fn timings(tools: &Tools, path: &Path) -> Result<HashMap<u32, Timing>> {
     let mut map: HashMap<u32, Timing> = HashMap::new();
     let mut on_line = |line: &str| {
-        let mut fields = line.split('|');
-        if fields.next() != Some("packet") {
+        let l = CompactLine::parse(line);
+        if l.section != "packet" {
             return;
         }
-        let (mut idx, mut pts, mut dts, mut dur, mut flags) = (None, None, None, 0i64, "");
-        for f in fields {
-            let Some((k, v)) = f.split_once('=') else {
-                continue;
-            };
-            match k {
-                "stream_index" => idx = v.parse::<u32>().ok(),
-                "pts" => pts = v.parse::<i64>().ok(),
-                "dts" => dts = v.parse::<i64>().ok(),
-                "duration" => dur = v.parse::<i64>().unwrap_or(0),
-                "flags" => flags = v,
-                _ => {}
-            }
-        }
-        let Some(idx) = idx else { return };
+        let (pts, dts, dur) = (l.pts, l.dts, l.duration.unwrap_or(0));
+        let Some(idx) = l.index else { return };
         let t = map.entry(idx).or_default();
         let n = t.packets;
         t.packets += 1;
@@ -147,7 +134,7 @@ pub(crate) async fn timings(tools: &Tools, path: &Path) -> Result<HashMap<u32, T
             t.durations.entry(t.last_duration).or_insert((0, n - 1)).0 += 1;
         }
         t.last_duration = dur;
-        if flags.contains('D') {
+        if l.discard() {
             return;
         }
         if let Some(ts) = pts.or(dts) {
@@ -547,23 +534,9 @@ pub(crate) async fn scan_segments(tools: &Tools, segments: &[PathBuf]) -> Result
     let mut last_pos: HashMap<u32, u64> = HashMap::new();
     let mut unplaced = 0u64;
     let mut on_line = |line: &str| {
-        let mut fields = line.split('|');
-        let section = fields.next().unwrap_or("");
-        let (mut idx, mut pts, mut pos, mut key, mut kind) = (None, None, None, false, None);
-        for f in fields {
-            let Some((k, v)) = f.split_once('=') else {
-                continue;
-            };
-            match k {
-                "stream_index" | "index" => idx = v.parse::<u32>().ok(),
-                "pts_time" => pts = v.parse::<f64>().ok(),
-                "pos" => pos = v.parse::<u64>().ok(),
-                "flags" => key = v.contains('K'),
-                "codec_type" => kind = Some(v.to_string()),
-                _ => {}
-            }
-        }
-        match (section, idx) {
+        let l = CompactLine::parse(line);
+        let (idx, pts, pos, key) = (l.index, l.pts_time, l.pos, l.key());
+        match (l.section, idx) {
             // The parser splits a PES of several audio frames; only the
             // first has a position, and a PES never spans two segments.
             ("packet", Some(i)) => match pos.or_else(|| last_pos.get(&i).copied()) {
@@ -574,8 +547,8 @@ pub(crate) async fn scan_segments(tools: &Tools, segments: &[PathBuf]) -> Result
                 None => unplaced += 1,
             },
             (_, Some(i)) => {
-                if let Some(k) = kind {
-                    kinds.entry(i).or_insert(k);
+                if let Some(k) = l.codec_type {
+                    kinds.entry(i).or_insert(k.to_string());
                 }
             }
             _ => {}
@@ -776,6 +749,22 @@ mod tests {
         }
     }
 
+    /// A VOD playlist `name` of two 2 s segments, both present, in a new
+    /// folder (kept while the first value lives).
+    fn two_segments(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let pl = dir.path().join(name);
+        std::fs::write(
+            &pl,
+            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\ni0.ts\n#EXTINF:2.0,\ni1.ts\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        for f in ["i0.ts", "i1.ts"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        (dir, pl)
+    }
+
     fn seg(t: f64, key: bool, video: u64, audio: u64) -> SegmentScan {
         SegmentScan {
             first_video: Some((t, key)),
@@ -786,16 +775,7 @@ mod tests {
 
     #[test]
     fn hls_checks_key_frames_and_every_packet() {
-        let dir = tempfile::tempdir().unwrap();
-        let pl = dir.path().join("index.m3u8");
-        std::fs::write(
-            &pl,
-            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\ni0.ts\n#EXTINF:2.0,\ni1.ts\n#EXT-X-ENDLIST\n",
-        )
-        .unwrap();
-        for f in ["i0.ts", "i1.ts"] {
-            std::fs::write(dir.path().join(f), b"x").unwrap();
-        }
+        let (_dir, pl) = two_segments("index.m3u8");
         let plan = plan(100, 4.0);
         let master = Counted {
             video_packets: 100,
@@ -847,16 +827,7 @@ mod tests {
 
     #[test]
     fn renditions_hold_their_own_packets_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let pl = dir.path().join("p.m3u8");
-        std::fs::write(
-            &pl,
-            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\ni0.ts\n#EXTINF:2.0,\ni1.ts\n#EXT-X-ENDLIST\n",
-        )
-        .unwrap();
-        for f in ["i0.ts", "i1.ts"] {
-            std::fs::write(dir.path().join(f), b"x").unwrap();
-        }
+        let (_dir, pl) = two_segments("p.m3u8");
         let mut plan = plan(100, 4.0);
         let track = |start: f64| AudioInfo {
             codec: "aac".into(),
