@@ -21,11 +21,11 @@ use vpf_core::job::{MediaInfo, Profile, SAMPLE_RATES};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
+use crate::decode::decode_audio;
 use crate::probe::{expected_audio_seconds, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run, zeroed_at};
 use crate::sound::{LoudnessMeasured, loudnorm_filter, measure_for_loudnorm};
 use crate::temp::{Temp, remove_any};
-use crate::verify::decode_audio;
 
 /// Sample rates AAC can carry; others are resampled to 48 kHz.
 const AAC_RATES: [u32; 12] = [
@@ -306,20 +306,23 @@ mod tests {
             .collect()
     }
 
+    /// [`audio_args`] for track `track` of `source` under the default
+    /// profile, no loudness measured and no MP3, writing `o`.
+    fn plain_args(source: &str, info: &MediaInfo, track: u32) -> Option<Vec<OsString>> {
+        audio_args(
+            Path::new(source),
+            info,
+            track,
+            &Profile::default(),
+            None,
+            Path::new("o"),
+            None,
+        )
+    }
+
     #[test]
     fn audio_is_aligned_to_the_first_video_frame() {
-        let a = strings(
-            audio_args(
-                Path::new("s.mp4"),
-                &info(0.0, 0.5, 2, 48000),
-                0,
-                &Profile::default(),
-                None,
-                Path::new("o"),
-                None,
-            )
-            .unwrap(),
-        );
+        let a = strings(plain_args("s.mp4", &info(0.0, 0.5, 2, 48000), 0).unwrap());
         let at = a.iter().position(|x| x == "-itsoffset").unwrap();
         assert_eq!(a[at + 1], "-0.500000");
         // Audio 0..4 s, video from 0.5 s: 3.5 s of audio, to the sample.
@@ -347,49 +350,16 @@ mod tests {
         second.duration_seconds = 2.5;
         second.stream_index = 2;
         i.audio_tracks = vec![i.audio.clone().unwrap(), second];
-        let a = strings(
-            audio_args(
-                Path::new("s"),
-                &i,
-                1,
-                &Profile::default(),
-                None,
-                Path::new("o"),
-                None,
-            )
-            .unwrap(),
-        );
+        let a = strings(plain_args("s", &i, 1).unwrap());
         assert!(a.iter().any(|x| x.starts_with("[0:a:1]")));
         // 2.5 s from 0, video from 0.5 s: 2 s at 48 kHz.
         assert!(a.iter().any(|x| x.contains("whole_len=96000")));
-        assert!(
-            audio_args(
-                Path::new("s"),
-                &i,
-                2,
-                &Profile::default(),
-                None,
-                Path::new("o"),
-                None
-            )
-            .is_none()
-        );
+        assert!(plain_args("s", &i, 2).is_none());
     }
 
     #[test]
     fn odd_rates_and_many_channels_are_made_web_friendly() {
-        let a = strings(
-            audio_args(
-                Path::new("s"),
-                &info(0.0, 0.0, 6, 37800),
-                0,
-                &Profile::default(),
-                None,
-                Path::new("o"),
-                None,
-            )
-            .unwrap(),
-        );
+        let a = strings(plain_args("s", &info(0.0, 0.0, 6, 37800), 0).unwrap());
         assert!(
             a.iter()
                 .any(|x| x.contains("aformat=channel_layouts=stereo"))
@@ -451,18 +421,7 @@ mod tests {
         // Without a video, the zero is the audio's first sample.
         let mut alone = info(0.25, 0.0, 2, 44100);
         alone.video = None;
-        let a = strings(
-            audio_args(
-                Path::new("s"),
-                &alone,
-                0,
-                &Profile::default(),
-                None,
-                Path::new("o"),
-                None,
-            )
-            .unwrap(),
-        );
+        let a = strings(plain_args("s", &alone, 0).unwrap());
         let at = a.iter().position(|x| x == "-itsoffset").unwrap();
         assert_eq!(a[at + 1], "-0.250000");
         assert!(a.iter().any(|x| x.contains("whole_len=176400")));
@@ -474,30 +433,8 @@ mod tests {
         let mut i = info(0.0, 0.0, 2, 48000);
         // Audio that ends before the video starts is no audio.
         i.video.as_mut().unwrap().start_seconds = 5.0;
-        assert!(
-            audio_args(
-                Path::new("s"),
-                &i,
-                0,
-                &Profile::default(),
-                None,
-                Path::new("o"),
-                None
-            )
-            .is_none()
-        );
+        assert!(plain_args("s", &i, 0).is_none());
         i.audio = None;
-        assert!(
-            audio_args(
-                Path::new("s"),
-                &i,
-                0,
-                &Profile::default(),
-                None,
-                Path::new("o"),
-                None
-            )
-            .is_none()
-        );
+        assert!(plain_args("s", &i, 0).is_none());
     }
 }

@@ -26,7 +26,7 @@ use futures_util::future::try_join_all;
 
 use crate::Tools;
 use crate::output::{hls_muxer, set_hls_durations};
-use crate::run::{Stdout, args, ffmpeg_base, run};
+use crate::run::{Stdout, args, ffmpeg_base, ffprobe_video, run};
 use crate::subtitles::{Cue, join_segments, parse_vtt, vtt_segments};
 use crate::verify::{
     Counted, HlsContent, Playlist, SegmentScan, read_playlist, scan_segments, verify_media_playlist,
@@ -322,18 +322,14 @@ pub(crate) async fn video_attributes(
 ) -> Result<((u32, u32), Option<String>)> {
     let out = run(
         &tools.ffprobe,
-        &args![
-            "-v",
-            "error",
-            "-select_streams",
-            "V:0",
+        &ffprobe_video(args![
             "-show_entries",
             "stream=width,height,extradata",
             "-show_data",
             "-of",
             "json",
             master
-        ],
+        ]),
         Stdout::Capture,
     )
     .await?

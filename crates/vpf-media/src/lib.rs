@@ -28,6 +28,7 @@
 pub mod abr;
 mod audio;
 pub mod cmaf;
+mod decode;
 mod hls;
 mod join;
 mod output;
@@ -51,6 +52,7 @@ pub mod testmedia;
 pub use audio::{
     audio_args, extract_audio, extract_audio_with_mp3, has_audio, mp3_rate, output_rate, track_rate,
 };
+pub use decode::{Decoded, decode, decode_at};
 pub use hls::{
     MASTER, MasterPlaylist, Media, VIDEO, Variant, audio_playlist, avc1_codec, has_renditions,
     rendition_args, subtitle_playlist, verify_master,
@@ -76,8 +78,8 @@ pub use transcode::{
     video_filter,
 };
 pub use verify::{
-    AAC_FRAME, Counted, Decoded, HlsContent, Playlist, SegmentScan, decode, decode_at, verify,
-    verify_hls, verify_media_playlist,
+    AAC_FRAME, Counted, HlsContent, Playlist, SegmentScan, verify, verify_hls,
+    verify_media_playlist,
 };
 pub use watermark::{overlay_graph, plan_mark, probe_mark};
 

@@ -567,18 +567,40 @@ async fn make_hls(
         let r = hls::make(tools, master, tmp.path(), plan, video_seconds).await?;
         return Ok((tmp, HlsScans::Renditions(r)));
     }
-    run(
-        &tools.ffmpeg,
-        &package_args(Format::Hls, master, tmp.path(), plan),
-        Stdout::Ignore,
+    run_package(
+        tools,
+        Format::Hls,
+        master,
+        tmp.path(),
+        plan,
+        "packaging HLS",
     )
-    .await?
-    .check(ErrorKind::EncodeFailed, "packaging HLS")?;
+    .await?;
     let playlist = tmp.path().join("index.m3u8");
     let (_, paths) = read_playlist(&playlist)?;
     let scans = scan_segments(tools, &paths).await?;
     set_hls_durations(&playlist, &scans, video_seconds)?;
     Ok((tmp, HlsScans::Single(scans)))
+}
+
+/// Run [`package_args`] for `format`; an ffmpeg failure is `EncodeFailed`
+/// with `what` it was doing.
+async fn run_package(
+    tools: &Tools,
+    format: Format,
+    master: &Path,
+    out: &Path,
+    plan: &JobPlan,
+    what: &str,
+) -> Result<()> {
+    run(
+        &tools.ffmpeg,
+        &package_args(format, master, out, plan),
+        Stdout::Ignore,
+    )
+    .await?
+    .check(ErrorKind::EncodeFailed, what)?;
+    Ok(())
 }
 
 /// Make the sheet and its WebVTT file under `out_dir/sprite/` from the
@@ -603,13 +625,15 @@ async fn make_sprite(
     let tmp = Temp::beside(&dir);
     create_dir(tmp.path())?;
     let sheet = tmp.path().join(sprite::SHEET);
-    run(
-        &tools.ffmpeg,
-        &package_args(Format::Sprite, master, tmp.path(), plan),
-        Stdout::Ignore,
+    run_package(
+        tools,
+        Format::Sprite,
+        master,
+        tmp.path(),
+        plan,
+        "making the seek-preview sprite",
     )
-    .await?
-    .check(ErrorKind::EncodeFailed, "making the seek-preview sprite")?;
+    .await?;
     let json = probe_json(tools, &sheet).await?;
     let size = json
         .streams
@@ -663,13 +687,15 @@ async fn make_file(
     let rel = main_rel(format, &plan.request.stem);
     let dest = out_dir.join(&rel);
     let tmp = Temp::beside(&dest);
-    run(
-        &tools.ffmpeg,
-        &package_args(format, master, tmp.path(), plan),
-        Stdout::Ignore,
+    run_package(
+        tools,
+        format,
+        master,
+        tmp.path(),
+        plan,
+        &format!("packaging {format}"),
     )
-    .await?
-    .check(ErrorKind::EncodeFailed, &format!("packaging {format}"))?;
+    .await?;
     if !tmp.path().is_file() {
         return Err(Error::new(
             ErrorKind::EncodeFailed,

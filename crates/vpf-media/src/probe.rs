@@ -16,7 +16,7 @@ use vpf_core::tracks::{clean_language, clean_title};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
-use crate::run::{Stdout, args, run};
+use crate::run::{Stdout, args, ffprobe_video, run};
 
 /// Largest picture side we accept; larger ones are refused before any
 /// encoder is asked to allocate frames for them.
@@ -301,44 +301,86 @@ impl Scan {
     }
 }
 
+/// One line of ffprobe's `-of compact` output (`section|key=value|...`):
+/// the section (`packet`, `stream`) and the fields the scans read. Other keys
+/// are ignored; a value that does not parse is absent.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct CompactLine<'a> {
+    pub section: &'a str,
+    /// `stream_index` of a packet, `index` of a stream.
+    pub index: Option<u32>,
+    pub pts: Option<i64>,
+    pub dts: Option<i64>,
+    pub duration: Option<i64>,
+    pub pts_time: Option<f64>,
+    pub pos: Option<u64>,
+    pub flags: &'a str,
+    /// As written; [`Rational::parse`] reads it.
+    pub time_base: Option<&'a str>,
+    pub codec_type: Option<&'a str>,
+}
+
+impl<'a> CompactLine<'a> {
+    pub fn parse(line: &'a str) -> Self {
+        let mut fields = line.split('|');
+        let mut l = CompactLine {
+            section: fields.next().unwrap_or(""),
+            ..Default::default()
+        };
+        for f in fields {
+            let Some((k, v)) = f.split_once('=') else {
+                continue;
+            };
+            match k {
+                "stream_index" | "index" => l.index = v.parse().ok(),
+                "pts" => l.pts = v.parse().ok(),
+                "dts" => l.dts = v.parse().ok(),
+                "duration" => l.duration = v.parse().ok(),
+                "pts_time" => l.pts_time = v.parse().ok(),
+                "pos" => l.pos = v.parse().ok(),
+                "flags" => l.flags = v,
+                "time_base" => l.time_base = Some(v),
+                "codec_type" => l.codec_type = Some(v),
+                _ => {}
+            }
+        }
+        l
+    }
+
+    /// A key frame's packet.
+    pub fn key(&self) -> bool {
+        self.flags.contains('K')
+    }
+
+    /// A packet the demuxer discards (hidden by an edit list).
+    pub fn discard(&self) -> bool {
+        self.flags.contains('D')
+    }
+}
+
 /// One pass over the packets of the first real video stream.
 pub(crate) async fn scan_video(tools: &Tools, path: &Path) -> Result<Scan> {
     let mut tb: Option<Rational> = None;
     let mut all: Vec<Pkt> = Vec::new();
     let (mut prev_ts, mut prev_dur) = (0i64, 0i64);
     let mut on_line = |line: &str| {
-        let mut fields = line.split('|');
-        match fields.next() {
-            Some("packet") => {
-                let (mut pts, mut dts, mut dur, mut flags) = (None, None, None, "");
-                for f in fields {
-                    let Some((k, v)) = f.split_once('=') else {
-                        continue;
-                    };
-                    match k {
-                        "pts" => pts = v.parse::<i64>().ok(),
-                        "dts" => dts = v.parse::<i64>().ok(),
-                        "duration" => dur = v.parse::<i64>().ok(),
-                        "flags" => flags = v,
-                        _ => {}
-                    }
-                }
-                let ts = pts.or(dts).unwrap_or(prev_ts + prev_dur);
-                let dur = dur.unwrap_or(0).max(0);
+        let l = CompactLine::parse(line);
+        match l.section {
+            "packet" => {
+                let ts = l.pts.or(l.dts).unwrap_or(prev_ts + prev_dur);
+                let dur = l.duration.unwrap_or(0).max(0);
                 prev_ts = ts;
                 prev_dur = dur;
                 all.push(Pkt {
                     ts,
                     dur,
-                    key: flags.contains('K'),
-                    discard: flags.contains('D'),
+                    key: l.key(),
+                    discard: l.discard(),
                 });
             }
-            Some("stream") => {
-                for f in fields {
-                    if let Some(("time_base", v)) = f.split_once('=') {
-                        tb = Rational::parse(v);
-                    }
+            "stream" => {
+                if let Some(v) = l.time_base {
+                    tb = Rational::parse(v);
                 }
             }
             _ => {}
@@ -346,17 +388,13 @@ pub(crate) async fn scan_video(tools: &Tools, path: &Path) -> Result<Scan> {
     };
     let out = run(
         &tools.ffprobe,
-        &args![
-            "-v",
-            "error",
-            "-select_streams",
-            "V:0",
+        &ffprobe_video(args![
             "-show_entries",
             "stream=time_base:packet=pts,dts,duration,flags",
             "-of",
             "compact",
             path
-        ],
+        ]),
         Stdout::Lines(&mut on_line),
     )
     .await?;
@@ -381,18 +419,14 @@ pub(crate) async fn scan_video(tools: &Tools, path: &Path) -> Result<Scan> {
 pub(crate) async fn count_video_packets(tools: &Tools, path: &Path) -> Result<u64> {
     let out = run(
         &tools.ffprobe,
-        &args![
-            "-v",
-            "error",
-            "-select_streams",
-            "V:0",
+        &ffprobe_video(args![
             "-count_packets",
             "-show_entries",
             "stream=nb_read_packets",
             "-of",
             "csv=p=0",
             path
-        ],
+        ]),
         Stdout::Capture,
     )
     .await?
@@ -800,6 +834,27 @@ pub fn expected_audio_seconds(info: &MediaInfo, n: u32) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_lines_parse_every_scan_field() {
+        let p = CompactLine::parse(
+            "packet|stream_index=1|pts=N/A|dts=-3|duration=512|pts_time=0.5|pos=188|flags=KD_",
+        );
+        assert_eq!(p.section, "packet");
+        assert_eq!(p.index, Some(1));
+        assert_eq!((p.pts, p.dts, p.duration), (None, Some(-3), Some(512)));
+        assert_eq!((p.pts_time, p.pos), (Some(0.5), Some(188)));
+        assert!(p.key() && p.discard());
+        let s = CompactLine::parse("stream|index=0|codec_type=audio|time_base=1/48000");
+        assert_eq!(s.index, Some(0));
+        assert_eq!(s.codec_type, Some("audio"));
+        assert_eq!(
+            s.time_base.and_then(Rational::parse),
+            Rational::parse("1/48000")
+        );
+        assert!(!s.key() && !s.discard());
+        assert_eq!(CompactLine::parse(""), CompactLine::default());
+    }
 
     fn scan(ts: &[i64], tb: Rational) -> Scan {
         Scan {

@@ -5,8 +5,9 @@
 //! ffmpeg-sidecar's own child (`FfmpegChild` and its event iterator) is built
 //! on `std::process` and blocking reader threads: it cannot be awaited and does
 //! not die with the future, so we do not use it to run anything. We do use
-//! sidecar where it fits an async design: its `FfmpegCommand` builder for the
-//! transcode arguments and its progress-line parser for ffmpeg's stderr.
+//! sidecar where it fits an async design: its parsers for ffmpeg's progress
+//! lines and version line. Every argument list starts from [`ffmpeg_base`]
+//! (or [`ffprobe_video`]) and is built with `args!`.
 //! Success is always judged by the exit status, never by progress lines.
 
 use std::collections::VecDeque;
@@ -296,6 +297,17 @@ async fn read_lines<R: AsyncRead + Unpin>(mut pipe: R, mut f: impl FnMut(&[u8]))
     if !line.is_empty() {
         f(&line);
     }
+}
+
+/// An ffprobe run over the first real video stream (an attached picture is
+/// not one), reporting errors only; `rest` says what to show, of which file.
+pub(crate) fn ffprobe_video(rest: Vec<OsString>) -> Vec<OsString> {
+    let mut a: Vec<OsString> = ["-v", "error", "-select_streams", "V:0"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    a.extend(rest);
+    a
 }
 
 /// Arguments every ffmpeg run starts with: quiet banner, no stdin, overwrite

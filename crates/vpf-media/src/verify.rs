@@ -2,10 +2,11 @@
 //! source's, video duration within one frame, audio without gaps (every AAC
 //! packet 1024 samples) and of the expected length within one AAC frame,
 //! audio and video starting together, and the frame where each piece starts
-//! decoded ([`decode_at`]); for HLS, a complete VOD playlist whose segments
-//! exist, each start with a key frame, add up to the video's length and hold
-//! every packet of the joined video. Every packet is demuxed; [`decode`]
-//! (every frame) stays for callers that want it.
+//! decoded ([`decode_at`](crate::decode_at)); for HLS, a complete VOD
+//! playlist whose segments exist, each start with a key frame, add up to the
+//! video's length and hold every packet of the joined video. Every packet is
+//! demuxed; [`decode`](crate::decode) (every frame) stays for callers that
+//! want it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,8 +17,9 @@ use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
 use crate::audio::output_rate;
-use crate::probe::{Rational, expected_audio_seconds, probe_json};
-use crate::run::{Log, Stdout, args, ffmpeg_base, run};
+use crate::decode::decode_at;
+use crate::probe::{CompactLine, Rational, expected_audio_seconds, probe_json};
+use crate::run::{Stdout, args, run};
 use crate::temp::Temp;
 use crate::transcode::encoded_size;
 
@@ -42,125 +44,6 @@ fn source_video(plan: &JobPlan) -> Result<&VideoInfo> {
         .video
         .as_ref()
         .ok_or_else(|| Error::invalid("the job plan has no video stream"))
-}
-
-/// One frame of the source, seconds (the average frame for a variable rate).
-/// Decode every video and audio frame of `input` and return the number of
-/// video frames. Any decode error fails.
-pub async fn decode(tools: &Tools, input: &Path) -> Result<u64> {
-    let log = decode_maps(tools, input, &["0:V:0", "0:a:0?"]).await?;
-    log.progress.map(|p| p.frame as u64).ok_or_else(|| {
-        Error::internal(format!(
-            "ffmpeg reported no frame count for {}",
-            input.display()
-        ))
-    })
-}
-
-/// Decode the whole of `input`'s first audio stream; any decode error fails.
-pub(crate) async fn decode_audio(tools: &Tools, input: &Path) -> Result<()> {
-    decode_maps(tools, input, &["0:a:0"]).await.map(|_| ())
-}
-
-/// Decode the mapped streams of `input` to nothing; fails on any error line.
-async fn decode_maps(tools: &Tools, input: &Path, maps: &[&str]) -> Result<Log> {
-    let mut a = ffmpeg_base();
-    a.extend(args!["-i", input]);
-    for m in maps {
-        a.extend(args!["-map", m]);
-    }
-    a.extend(args![
-        "-fps_mode",
-        "passthrough",
-        // Count frames at the file's own time base, so no two frames of a
-        // variable frame rate can land on one tick.
-        "-enc_time_base:v",
-        "-1",
-        "-f",
-        "null",
-        "-"
-    ]);
-    let out = run(&tools.ffmpeg, &a, Stdout::Ignore).await?.check_clean(
-        ErrorKind::VerifyFailed,
-        &format!("decoding {}", input.display()),
-        false,
-    )?;
-    Ok(out.log)
-}
-
-/// One frame decoded by [`decode_at`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Decoded {
-    /// Its presentation time, seconds.
-    pub seconds: f64,
-    pub key: bool,
-}
-
-/// Decode the first video frame at or after each of `times` (seconds, on
-/// the file's timeline; each seek lands on the key frame at or before the
-/// time). Any decode error fails; so does a time that yields no frame.
-///
-/// Verification decodes the frame where each piece starts: a join is the
-/// one place where one encode meets another, so it is where parameter sets
-/// or timestamps could go wrong. The frames between are x264's output copied
-/// unchanged and counted from their packets (one per frame in H.264). Key
-/// frames everywhere (our earlier check) cost 0.5-0.7 s per 2 minutes of
-/// 720p on the merge's critical path, and a full decode 20% of the encode
-/// (measured by the benchmark); neither saw more, since ffmpeg 5.1 conceals damage inside a
-/// frame and logs it at info level only.
-pub async fn decode_at(tools: &Tools, input: &Path, times: &[f64]) -> Result<Vec<Decoded>> {
-    if times.is_empty() {
-        return Ok(Vec::new());
-    }
-    let intervals = times
-        .iter()
-        .map(|t| format!("{:.6}%+#1", t.max(0.0)))
-        .collect::<Vec<_>>()
-        .join(",");
-    let out = run(
-        &tools.ffprobe,
-        &args![
-            "-v",
-            "error",
-            "-select_streams",
-            "V:0",
-            "-read_intervals",
-            intervals,
-            "-show_entries",
-            "frame=pts_time,key_frame",
-            "-of",
-            "csv=p=0",
-            input
-        ],
-        Stdout::Capture,
-    )
-    .await?
-    .check_clean(
-        ErrorKind::VerifyFailed,
-        &format!("decoding {}", input.display()),
-        true,
-    )?;
-    let frames: Vec<Decoded> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.trim().trim_end_matches(',').split(',');
-            let key = f.next()?.trim() == "1";
-            let seconds = f.next()?.trim().parse::<f64>().ok()?;
-            Some(Decoded { seconds, key })
-        })
-        .collect();
-    if frames.len() != times.len() {
-        return Err(Error::new(
-            ErrorKind::VerifyFailed,
-            format!(
-                "decoding {}: {} of {} frames came out",
-                input.display(),
-                frames.len(),
-                times.len()
-            ),
-        ));
-    }
-    Ok(frames)
 }
 
 /// Decode the frame where every piece starts in the joined video and check
@@ -237,25 +120,12 @@ impl Timing {
 pub(crate) async fn timings(tools: &Tools, path: &Path) -> Result<HashMap<u32, Timing>> {
     let mut map: HashMap<u32, Timing> = HashMap::new();
     let mut on_line = |line: &str| {
-        let mut fields = line.split('|');
-        if fields.next() != Some("packet") {
+        let l = CompactLine::parse(line);
+        if l.section != "packet" {
             return;
         }
-        let (mut idx, mut pts, mut dts, mut dur, mut flags) = (None, None, None, 0i64, "");
-        for f in fields {
-            let Some((k, v)) = f.split_once('=') else {
-                continue;
-            };
-            match k {
-                "stream_index" => idx = v.parse::<u32>().ok(),
-                "pts" => pts = v.parse::<i64>().ok(),
-                "dts" => dts = v.parse::<i64>().ok(),
-                "duration" => dur = v.parse::<i64>().unwrap_or(0),
-                "flags" => flags = v,
-                _ => {}
-            }
-        }
-        let Some(idx) = idx else { return };
+        let (pts, dts, dur) = (l.pts, l.dts, l.duration.unwrap_or(0));
+        let Some(idx) = l.index else { return };
         let t = map.entry(idx).or_default();
         let n = t.packets;
         t.packets += 1;
@@ -264,7 +134,7 @@ pub(crate) async fn timings(tools: &Tools, path: &Path) -> Result<HashMap<u32, T
             t.durations.entry(t.last_duration).or_insert((0, n - 1)).0 += 1;
         }
         t.last_duration = dur;
-        if flags.contains('D') {
+        if l.discard() {
             return;
         }
         if let Some(ts) = pts.or(dts) {
@@ -664,23 +534,9 @@ pub(crate) async fn scan_segments(tools: &Tools, segments: &[PathBuf]) -> Result
     let mut last_pos: HashMap<u32, u64> = HashMap::new();
     let mut unplaced = 0u64;
     let mut on_line = |line: &str| {
-        let mut fields = line.split('|');
-        let section = fields.next().unwrap_or("");
-        let (mut idx, mut pts, mut pos, mut key, mut kind) = (None, None, None, false, None);
-        for f in fields {
-            let Some((k, v)) = f.split_once('=') else {
-                continue;
-            };
-            match k {
-                "stream_index" | "index" => idx = v.parse::<u32>().ok(),
-                "pts_time" => pts = v.parse::<f64>().ok(),
-                "pos" => pos = v.parse::<u64>().ok(),
-                "flags" => key = v.contains('K'),
-                "codec_type" => kind = Some(v.to_string()),
-                _ => {}
-            }
-        }
-        match (section, idx) {
+        let l = CompactLine::parse(line);
+        let (idx, pts, pos, key) = (l.index, l.pts_time, l.pos, l.key());
+        match (l.section, idx) {
             // The parser splits a PES of several audio frames; only the
             // first has a position, and a PES never spans two segments.
             ("packet", Some(i)) => match pos.or_else(|| last_pos.get(&i).copied()) {
@@ -691,8 +547,8 @@ pub(crate) async fn scan_segments(tools: &Tools, segments: &[PathBuf]) -> Result
                 None => unplaced += 1,
             },
             (_, Some(i)) => {
-                if let Some(k) = kind {
-                    kinds.entry(i).or_insert(k);
+                if let Some(k) = l.codec_type {
+                    kinds.entry(i).or_insert(k.to_string());
                 }
             }
             _ => {}
@@ -893,6 +749,22 @@ mod tests {
         }
     }
 
+    /// A VOD playlist `name` of two 2 s segments, both present, in a new
+    /// folder (kept while the first value lives).
+    fn two_segments(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let pl = dir.path().join(name);
+        std::fs::write(
+            &pl,
+            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\ni0.ts\n#EXTINF:2.0,\ni1.ts\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        for f in ["i0.ts", "i1.ts"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        (dir, pl)
+    }
+
     fn seg(t: f64, key: bool, video: u64, audio: u64) -> SegmentScan {
         SegmentScan {
             first_video: Some((t, key)),
@@ -903,16 +775,7 @@ mod tests {
 
     #[test]
     fn hls_checks_key_frames_and_every_packet() {
-        let dir = tempfile::tempdir().unwrap();
-        let pl = dir.path().join("index.m3u8");
-        std::fs::write(
-            &pl,
-            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\ni0.ts\n#EXTINF:2.0,\ni1.ts\n#EXT-X-ENDLIST\n",
-        )
-        .unwrap();
-        for f in ["i0.ts", "i1.ts"] {
-            std::fs::write(dir.path().join(f), b"x").unwrap();
-        }
+        let (_dir, pl) = two_segments("index.m3u8");
         let plan = plan(100, 4.0);
         let master = Counted {
             video_packets: 100,
@@ -964,16 +827,7 @@ mod tests {
 
     #[test]
     fn renditions_hold_their_own_packets_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let pl = dir.path().join("p.m3u8");
-        std::fs::write(
-            &pl,
-            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\ni0.ts\n#EXTINF:2.0,\ni1.ts\n#EXT-X-ENDLIST\n",
-        )
-        .unwrap();
-        for f in ["i0.ts", "i1.ts"] {
-            std::fs::write(dir.path().join(f), b"x").unwrap();
-        }
+        let (_dir, pl) = two_segments("p.m3u8");
         let mut plan = plan(100, 4.0);
         let track = |start: f64| AudioInfo {
             codec: "aac".into(),
