@@ -25,12 +25,13 @@ use vpf_core::{Error, ErrorKind, Result};
 use futures_util::future::try_join_all;
 
 use crate::Tools;
+use crate::hls_check::{
+    HlsContent, Playlist, SegmentScan, read_playlist, scan_segments, verify_media_playlist,
+};
 use crate::output::{hls_muxer, set_hls_durations};
 use crate::run::{Stdout, args, ffmpeg_base, ffprobe_video, run};
 use crate::subtitles::{Cue, join_segments, parse_vtt, vtt_segments};
-use crate::verify::{
-    Counted, HlsContent, Playlist, SegmentScan, read_playlist, scan_segments, verify_media_playlist,
-};
+use crate::verify::Counted;
 
 /// The master playlist's name: the key `JobRequest::output_key` gives HLS.
 pub const MASTER: &str = "index.m3u8";

@@ -30,6 +30,7 @@ mod audio;
 pub mod cmaf;
 mod decode;
 mod hls;
+mod hls_check;
 mod join;
 mod output;
 mod package;
@@ -57,11 +58,11 @@ pub use hls::{
     MASTER, MasterPlaylist, Media, VIDEO, Variant, audio_playlist, avc1_codec, has_renditions,
     rendition_args, subtitle_playlist, verify_master,
 };
-pub use join::concat_list;
+pub use hls_check::{HlsContent, Playlist, SegmentScan, verify_hls, verify_media_playlist};
+pub use join::{MuxTrack, Pictures, concat_list, merge_args};
 pub use output::{Packaged, PackagedFile, main_rel};
 pub use package::{
-    GIF_FPS, GIF_WIDTH, MuxTrack, Pictures, THUMBNAIL_AT, audio_hls_args, merge, merge_args,
-    package_args, thumbnail_seconds,
+    GIF_FPS, GIF_WIDTH, THUMBNAIL_AT, audio_hls_args, merge, package_args, thumbnail_seconds,
 };
 pub use probe::{MAX_SIDE, Probed, expected_audio_seconds, probe, probe_source};
 pub use split::{piece_seconds, split_args, split_video};
@@ -77,10 +78,7 @@ pub use transcode::{
     keyframe_interval, ladder_graph, output_size, piece_muxer, transcode_args, transcode_piece,
     video_filter,
 };
-pub use verify::{
-    AAC_FRAME, Counted, HlsContent, Playlist, SegmentScan, verify, verify_hls,
-    verify_media_playlist,
-};
+pub use verify::{AAC_FRAME, Counted, verify};
 pub use watermark::{overlay_graph, plan_mark, probe_mark};
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ use vpf_core::ladder::RenditionOutcome;
 use vpf_core::nas::write_atomic;
 use vpf_core::{Error, ErrorKind, Result};
 
+use crate::hls_check::SegmentScan;
 use crate::run::args;
 use crate::transcode::HLS_SEGMENT_SECONDS;
-use crate::verify::SegmentScan;
 
 /// The adaptive-streaming presentation's folder under the job's output base.
 pub const ABR_DIR: &str = "abr";

@@ -1,8 +1,8 @@
-//! Joining the encoded pieces and packaging every requested format from
-//! that one encode.
+//! The merge step: the encoded pieces joined (the command is built in
+//! [`crate::join`]) and every requested format packaged from that one encode.
 //!
 //! The pieces are joined in index order by the concat demuxer with stream
-//! copy, each at its exact place on the timeline ([`crate::join`]), and the
+//! copy, each at its exact place on the timeline ([`merge_args`]), and the
 //! once-encoded AAC track is muxed beside it. A job's one uncut piece is
 //! muxed as it is, with no join ([`Pictures`]).
 //! The result, `merged.mp4`, is checked (`verify`) and every format is a
@@ -37,10 +37,11 @@ use vpf_core::{Error, ErrorKind, Result};
 use crate::Tools;
 use crate::abr;
 use crate::hls;
-use crate::join::concat_list;
+use crate::join::{MuxTrack, Pictures, concat_list, merge_args};
 use crate::output::{Packaged, PackagedFile, file_entry, hls_muxer, main_rel, set_hls_durations};
 
 use crate::audio::{mp3_rate, track_rate};
+use crate::hls_check::{SegmentScan, read_playlist, scan_segments, verify_hls};
 use crate::probe::{count_video_packets, num, probe_json};
 use crate::run::{Stdout, args, ffmpeg_base, run};
 use crate::sound::{MP3_FRAME, SoundCheck, check_sound, measure};
@@ -48,90 +49,13 @@ use crate::sprite;
 use crate::step::elapsed_ms;
 use crate::subtitles::{Cue, mov_text_cues, read_vtt, verify_mp4_subtitles, write_vtt};
 use crate::temp::{Temp, create_dir, remove_any};
-use crate::verify::{AAC_FRAME, SegmentScan, read_playlist, scan_segments, verify, verify_hls};
+use crate::verify::{AAC_FRAME, verify};
 
 /// GIF preview: width at most this, frames per second.
 pub const GIF_WIDTH: u32 = 320;
 pub const GIF_FPS: u32 = 10;
 /// The thumbnail is taken this far into the video.
 pub const THUMBNAIL_AT: f64 = 0.1;
-
-/// An audio or subtitle file muxed beside the joined video, and what the
-/// MP4 says of it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MuxTrack<'a> {
-    pub path: &'a Path,
-    /// ISO 639-2 (`eng`).
-    pub language: Option<&'a str>,
-    /// The default track of its kind.
-    pub default: bool,
-}
-
-/// Where the joined video's picture comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pictures {
-    /// The encoded pieces, joined by the concat demuxer from this list.
-    Joined(PathBuf),
-    /// A job's one encoded piece, as it is: nothing to join.
-    One(PathBuf),
-}
-
-impl Pictures {
-    /// What merge reads `plan`'s picture from: an uncut job's one encoded
-    /// piece is the whole video already, muxed as it is; else the pieces
-    /// are joined from the concat list `list`.
-    pub fn for_plan(plan: &JobPlan, jobdir: &JobDir, list: PathBuf) -> Pictures {
-        match (plan.uncut(), plan.pieces.as_slice()) {
-            (true, [one]) => Pictures::One(jobdir.encoded(one.index)),
-            _ => Pictures::Joined(list),
-        }
-    }
-}
-
-/// Join the pieces (`video`) with the audio tracks (AAC, copied) and
-/// the subtitle tracks (WebVTT, written as mov_text) into an MP4 at `out`.
-/// Every track's language and default flag are set here: each AAC file
-/// holds one track, which ffmpeg would otherwise flag default in each.
-pub fn merge_args(
-    video: &Pictures,
-    audio: &[MuxTrack],
-    subtitles: &[MuxTrack],
-    out: &Path,
-) -> Vec<OsString> {
-    let mut a = ffmpeg_base();
-    match video {
-        Pictures::Joined(list) => a.extend(args!["-f", "concat", "-safe", "0", "-i", list]),
-        Pictures::One(piece) => a.extend(args!["-i", piece]),
-    }
-    for t in audio.iter().chain(subtitles) {
-        a.extend(args!["-i", t.path]);
-    }
-    a.extend(args!["-map", "0:V:0"]);
-    for i in 0..audio.len() {
-        a.extend(args!["-map", format!("{}:a:0", i + 1)]);
-    }
-    for i in 0..subtitles.len() {
-        a.extend(args!["-map", format!("{}:s:0", audio.len() + i + 1)]);
-    }
-    match subtitles.is_empty() {
-        true => a.extend(args!["-c", "copy"]),
-        false => a.extend(args!["-c:v", "copy", "-c:a", "copy", "-c:s", "mov_text"]),
-    }
-    for (kind, tracks) in [("a", audio), ("s", subtitles)] {
-        for (i, t) in tracks.iter().enumerate() {
-            if let Some(l) = t.language {
-                a.extend(args![
-                    format!("-metadata:s:{kind}:{i}"),
-                    format!("language={l}")
-                ]);
-            }
-            let flag = if t.default { "default" } else { "0" };
-            a.extend(args![format!("-disposition:{kind}:{i}"), flag]);
-        }
-    }
-    a.extend(args!["-movflags", "+faststart", "-f", "mp4", out]);
-    a
-}
 
 /// The streams of the joined video a single-track format (FLV, AVI)
 /// carries: the video and the default audio track.
@@ -880,59 +804,4 @@ async fn merge_sound(tools: &Tools, plan: &JobPlan, jobdir: &JobDir) -> Result<V
     .await?;
     tracing::info!(ms = elapsed_ms(started), "sound packaged and verified");
     Ok(made)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use vpf_core::job::Cutting;
-
-    fn plan(cutting: Cutting, pieces: u32) -> JobPlan {
-        serde_json::from_value(serde_json::json!({
-            "request": {"jobId": "j", "bucket": "b", "key": "k.mp4", "outputBase": "d/k",
-                        "stem": "k", "formats": ["mp4"], "segmentSeconds": 30.0},
-            "sourceFile": "source.mp4",
-            "info": {"formatName": "mp4", "durationSeconds": 2.0, "sizeBytes": 1},
-            "pieceSeconds": 30.0,
-            "pieces": (0..pieces).map(|i| serde_json::json!({
-                "index": i, "startSeconds": f64::from(i), "durationSeconds": 1.0, "frames": 25
-            })).collect::<Vec<_>>(),
-            "cutting": cutting,
-            "hasAudio": false
-        }))
-        .unwrap()
-    }
-
-    fn strings(a: &[OsString]) -> Vec<String> {
-        a.iter().map(|x| x.to_string_lossy().into_owned()).collect()
-    }
-
-    #[test]
-    fn an_uncut_job_muxes_its_one_piece_without_a_join() {
-        let dir = JobDir::new(Path::new("/nas"), "j").unwrap();
-        let list = dir.path().join("concat.ffconcat");
-        let one = Pictures::for_plan(&plan(Cutting::Uncut, 1), &dir, list.clone());
-        assert_eq!(one, Pictures::One(dir.encoded(0)));
-        let a = strings(&merge_args(&one, &[], &[], Path::new("/o.mp4")));
-        assert!(!a.iter().any(|x| x == "concat"), "{a:?}");
-        assert!(
-            a.windows(2)
-                .any(|w| w[0] == "-i" && w[1] == "/nas/jobs/j/encoded/00000.nut")
-        );
-        // Pieces that were cut, even a single one (a plan of an earlier
-        // split), are joined from the list as before.
-        for (cutting, n) in [
-            (Cutting::KeyFrames, 1),
-            (Cutting::KeyFrames, 3),
-            (Cutting::AnyFrame, 2),
-        ] {
-            let joined = Pictures::for_plan(&plan(cutting, n), &dir, list.clone());
-            assert_eq!(joined, Pictures::Joined(list.clone()));
-            let a = strings(&merge_args(&joined, &[], &[], Path::new("/o.mp4")));
-            assert!(
-                a.windows(2).any(|w| w[0] == "-f" && w[1] == "concat"),
-                "{a:?}"
-            );
-        }
-    }
 }

@@ -8,6 +8,7 @@
 //! stream copy and cannot be decoded anyway.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -16,7 +17,7 @@ use vpf_core::tracks::{clean_language, clean_title};
 use vpf_core::{Error, ErrorKind, Result};
 
 use crate::Tools;
-use crate::run::{Stdout, args, ffprobe_video, run};
+use crate::run::{Outcome, Stdout, args, ffprobe_video, run};
 
 /// Largest picture side we accept; larger ones are refused before any
 /// encoder is asked to allocate frames for them.
@@ -358,44 +359,56 @@ impl<'a> CompactLine<'a> {
     }
 }
 
+/// Run ffprobe over `input` (its first real video stream only when
+/// `video_only`), showing `entries` in compact form; each line goes to
+/// `on_line` parsed. The outcome is the caller's to judge.
+pub(crate) async fn compact_lines(
+    tools: &Tools,
+    video_only: bool,
+    entries: &str,
+    input: impl Into<OsString>,
+    on_line: &mut (dyn FnMut(CompactLine<'_>) + Send),
+) -> Result<Outcome> {
+    let rest = args!["-show_entries", entries, "-of", "compact", input.into()];
+    let a = match video_only {
+        true => ffprobe_video(rest),
+        false => [args!["-v", "error"], rest].concat(),
+    };
+    let mut each = |line: &str| on_line(CompactLine::parse(line));
+    run(&tools.ffprobe, &a, Stdout::Lines(&mut each)).await
+}
+
 /// One pass over the packets of the first real video stream.
 pub(crate) async fn scan_video(tools: &Tools, path: &Path) -> Result<Scan> {
     let mut tb: Option<Rational> = None;
     let mut all: Vec<Pkt> = Vec::new();
     let (mut prev_ts, mut prev_dur) = (0i64, 0i64);
-    let mut on_line = |line: &str| {
-        let l = CompactLine::parse(line);
-        match l.section {
-            "packet" => {
-                let ts = l.pts.or(l.dts).unwrap_or(prev_ts + prev_dur);
-                let dur = l.duration.unwrap_or(0).max(0);
-                prev_ts = ts;
-                prev_dur = dur;
-                all.push(Pkt {
-                    ts,
-                    dur,
-                    key: l.key(),
-                    discard: l.discard(),
-                });
-            }
-            "stream" => {
-                if let Some(v) = l.time_base {
-                    tb = Rational::parse(v);
-                }
-            }
-            _ => {}
+    let mut on_line = |l: CompactLine| match l.section {
+        "packet" => {
+            let ts = l.pts.or(l.dts).unwrap_or(prev_ts + prev_dur);
+            let dur = l.duration.unwrap_or(0).max(0);
+            prev_ts = ts;
+            prev_dur = dur;
+            all.push(Pkt {
+                ts,
+                dur,
+                key: l.key(),
+                discard: l.discard(),
+            });
         }
+        "stream" => {
+            if let Some(v) = l.time_base {
+                tb = Rational::parse(v);
+            }
+        }
+        _ => {}
     };
-    let out = run(
-        &tools.ffprobe,
-        &ffprobe_video(args![
-            "-show_entries",
-            "stream=time_base:packet=pts,dts,duration,flags",
-            "-of",
-            "compact",
-            path
-        ]),
-        Stdout::Lines(&mut on_line),
+    let out = compact_lines(
+        tools,
+        true,
+        "stream=time_base:packet=pts,dts,duration,flags",
+        path,
+        &mut on_line,
     )
     .await?;
     if !out.status.success() {
