@@ -16,6 +16,8 @@ pub const FLOW_ENDPOINT: &str = "FLOW_ENDPOINT";
 pub const INPUT_PREFIX: &str = "INPUT_PREFIX";
 pub const INPUT_EXTENSIONS: &str = "INPUT_EXTENSIONS";
 pub const OUTPUT_PREFIX: &str = "OUTPUT_PREFIX";
+/// Where outputs go when `OUTPUT_PREFIX` (s.yaml's `vars.outputPrefix`) is unset.
+pub const DEFAULT_OUTPUT_PREFIX: &str = "dest";
 pub const SEGMENT_SECONDS: &str = "SEGMENT_SECONDS";
 pub const MAX_PIECES: &str = "MAX_PIECES";
 pub const FORMATS: &str = "FORMATS";

@@ -68,7 +68,8 @@ impl Settings {
             oss_endpoint: config::var(config::OSS_ENDPOINT),
             input_prefix: config::var(config::INPUT_PREFIX).unwrap_or_default(),
             input_extensions: config::input_extensions()?,
-            output_prefix: config::var(config::OUTPUT_PREFIX).unwrap_or_else(|| "dest".into()),
+            output_prefix: config::var(config::OUTPUT_PREFIX)
+                .unwrap_or_else(|| config::DEFAULT_OUTPUT_PREFIX.into()),
             segment_seconds: config::parse_or(config::SEGMENT_SECONDS, 30.0)?,
             max_pieces: config::parse_or(config::MAX_PIECES, vpf_core::job::DEFAULT_MAX_PIECES)?,
             formats: config::formats()?,

@@ -151,7 +151,7 @@ pub async fn start(
     let output_prefix = sys
         .describe()
         .output_prefix
-        .unwrap_or_else(|| "dest".into())
+        .unwrap_or_else(|| vpf_core::config::DEFAULT_OUTPUT_PREFIX.into())
         .trim_end_matches('/')
         .to_string()
         + "/";
